@@ -1,0 +1,161 @@
+//! Reports: the one replaceable exception handler (asyncio's
+//! `loop.set_exception_handler`) and the debug-mode switch.
+//!
+//! Some failures have nobody to return an error to: a done callback that
+//! panics, a task that panicked while `asyncio::run` was cancelling it at
+//! shutdown. asyncio hands those to the loop's exception handler, which by
+//! default logs them; so does this crate. The default handler writes one
+//! line to standard error; [`set_exception_handler`] replaces it (for
+//! instance to route reports to `tracing`, or to capture them in a test).
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//!
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let sink = seen.clone();
+//! asyncio::set_exception_handler(Some(move |report: &asyncio::ExceptionContext| {
+//!     sink.lock().unwrap().push(report.message().to_string());
+//! }));
+//! asyncio::run(async {
+//!     let task = asyncio::create_task(async {});
+//!     task.add_done_callback(|_| panic!("callback failed"));
+//!     let _ = task.await;
+//!     asyncio::sleep(0).await; // let the callback run
+//! });
+//! asyncio::set_exception_handler(None::<fn(&asyncio::ExceptionContext)>);
+//! assert_eq!(seen.lock().unwrap()[0], "Exception in callback");
+//! ```
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::{Error, TaskRef};
+
+/// What a report is about: asyncio's exception-handler `context` dict.
+///
+/// ```
+/// let ctx = asyncio::ExceptionContext::new("something broke");
+/// assert_eq!(ctx.message(), "something broke");
+/// assert!(ctx.exception().is_none() && ctx.task().is_none());
+/// ```
+#[derive(Clone, Debug)]
+pub struct ExceptionContext {
+    message: String,
+    exception: Option<Error>,
+    task: Option<TaskRef>,
+}
+
+impl ExceptionContext {
+    /// A report with just a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            exception: None,
+            task: None,
+        }
+    }
+
+    /// The same report, with the error it is about.
+    pub fn with_exception(mut self, exception: Error) -> Self {
+        self.exception = Some(exception);
+        self
+    }
+
+    /// The same report, with the task it is about.
+    pub fn with_task(mut self, task: TaskRef) -> Self {
+        self.task = Some(task);
+        self
+    }
+
+    /// What happened, in asyncio's words (`"Exception in callback"`, ...).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The error, if the report is about one.
+    pub fn exception(&self) -> Option<&Error> {
+        self.exception.as_ref()
+    }
+
+    /// The task, if the report is about one.
+    pub fn task(&self) -> Option<&TaskRef> {
+        self.task.as_ref()
+    }
+}
+
+impl fmt::Display for ExceptionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(task) = &self.task {
+            write!(f, "\ntask: {task}")?;
+        }
+        if let Some(e) = &self.exception {
+            write!(f, "\n{e}")?;
+        }
+        Ok(())
+    }
+}
+
+type Handler = Arc<dyn Fn(&ExceptionContext) + Send + Sync>;
+
+static HANDLER: RwLock<Option<Handler>> = RwLock::new(None);
+
+/// Replaces the process-wide exception handler; `None` restores the default
+/// (one report to standard error).
+///
+/// The handler runs on whatever thread found the problem, never while the
+/// crate holds a lock of its own; a panic inside it is caught and written to
+/// standard error.
+///
+/// ```
+/// asyncio::set_exception_handler(Some(|ctx: &asyncio::ExceptionContext| {
+///     eprintln!("asyncio report: {ctx}");
+/// }));
+/// asyncio::set_exception_handler(None::<fn(&asyncio::ExceptionContext)>);
+/// ```
+pub fn set_exception_handler<H>(handler: Option<H>)
+where
+    H: Fn(&ExceptionContext) + Send + Sync + 'static,
+{
+    let handler = handler.map(|h| Arc::new(h) as Handler);
+    *HANDLER.write().unwrap_or_else(|e| e.into_inner()) = handler;
+}
+
+/// Sends a report to the current handler (asyncio's
+/// `loop.call_exception_handler`).
+///
+/// ```
+/// asyncio::call_exception_handler(asyncio::ExceptionContext::new("custom report"));
+/// ```
+pub fn call_exception_handler(context: ExceptionContext) {
+    let handler = HANDLER.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match handler {
+        Some(h) => h(&context),
+        None => eprintln!("asyncio: {context}"),
+    }));
+    if outcome.is_err() {
+        eprintln!("asyncio: the exception handler panicked while reporting: {context}");
+    }
+}
+
+const UNSET: u8 = 0;
+const OFF: u8 = 1;
+const ON: u8 = 2;
+
+/// Process-wide debug default: `ASYNCIO_DEBUG=1`, read once.
+static ENV_DEBUG: AtomicU8 = AtomicU8::new(UNSET);
+
+/// Whether the environment asks for debug mode (`ASYNCIO_DEBUG` set to
+/// anything but empty or `0`, as `PYTHONASYNCIODEBUG`).
+pub(crate) fn env_debug() -> bool {
+    match ENV_DEBUG.load(Ordering::Relaxed) {
+        ON => true,
+        OFF => false,
+        _ => {
+            let on = std::env::var_os("ASYNCIO_DEBUG").is_some_and(|v| !v.is_empty() && v != "0");
+            ENV_DEBUG.store(if on { ON } else { OFF }, Ordering::Relaxed);
+            on
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The crate's one error type, [`Error`], and its parts.
+//!
+//! asyncio raises four kinds of exception out of its task API:
+//! `CancelledError`, `TimeoutError`, `InvalidStateError`, and whatever the
+//! coroutine itself raised. Rust futures return values instead of raising, so
+//! the first three are variants of [`Error`], and the fourth, a panic inside a
+//! task, is [`Error::Panicked`]. A task that wants to fail *normally* returns a
+//! `Result` of its own: that is its output, not an [`Error`].
+//!
+//! ```
+//! use asyncio::Error;
+//!
+//! asyncio::run(async {
+//!     let task = asyncio::create_task(async { panic!("boom") });
+//!     let err: Error = task.await.unwrap_err();
+//!     assert!(err.is_panic());
+//!     assert_eq!(err.to_string(), "task panicked: boom");
+//! });
+//! ```
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+/// `Result<T, asyncio::Error>`.
+///
+/// ```
+/// fn half(x: u32) -> asyncio::Result<u32> {
+///     Ok(x / 2)
+/// }
+/// assert_eq!(half(4).unwrap(), 2);
+/// ```
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything the task API can fail with.
+///
+/// `Clone + Send + Sync + 'static`: the same error can be handed to every
+/// awaiter of a task (asyncio hands out the same exception object).
+///
+/// ```
+/// use asyncio::Error;
+///
+/// asyncio::run(async {
+///     let task = asyncio::create_task(asyncio::sleep(10));
+///     task.cancel_with("shutting down");
+///     match task.await {
+///         Err(Error::Cancelled(e)) => assert_eq!(e.message(), Some("shutting down")),
+///         other => panic!("unexpected {other:?}"),
+///     }
+/// });
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The task was cancelled (asyncio's `CancelledError`).
+    Cancelled(CancelledError),
+    /// A timeout ran out (asyncio's `TimeoutError`).
+    Timeout(TimeoutError),
+    /// The operation is not valid in the task's current state (asyncio's
+    /// `InvalidStateError`), e.g. `result()` on a pending task.
+    InvalidState(InvalidStateError),
+    /// The task panicked; the panic was caught and its message kept.
+    Panicked(PanicError),
+}
+
+impl Error {
+    /// `true` for [`Error::Cancelled`].
+    ///
+    /// ```
+    /// assert!(asyncio::Error::from(asyncio::CancelledError::new()).is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled(_))
+    }
+
+    /// `true` for [`Error::Timeout`].
+    ///
+    /// ```
+    /// assert!(asyncio::Error::from(asyncio::TimeoutError::new()).is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+
+    /// `true` for [`Error::InvalidState`].
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let task = asyncio::create_task(asyncio::sleep(1));
+    ///     assert!(task.exception().unwrap_err().is_invalid_state());
+    /// });
+    /// ```
+    pub fn is_invalid_state(&self) -> bool {
+        matches!(self, Error::InvalidState(_))
+    }
+
+    /// `true` for [`Error::Panicked`].
+    ///
+    /// ```
+    /// assert!(asyncio::Error::from(asyncio::PanicError::new("boom")).is_panic());
+    /// ```
+    pub fn is_panic(&self) -> bool {
+        matches!(self, Error::Panicked(_))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Cancelled(e) => e.fmt(f),
+            Error::Timeout(e) => e.fmt(f),
+            Error::InvalidState(e) => e.fmt(f),
+            Error::Panicked(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Cancelled(e) => Some(e),
+            Error::Timeout(e) => Some(e),
+            Error::InvalidState(e) => Some(e),
+            Error::Panicked(e) => Some(e),
+        }
+    }
+}
+
+macro_rules! from_part {
+    ($($part:ident => $variant:ident),*) => {$(
+        impl From<$part> for Error {
+            fn from(e: $part) -> Self {
+                Error::$variant(e)
+            }
+        }
+    )*};
+}
+from_part!(CancelledError => Cancelled, TimeoutError => Timeout,
+           InvalidStateError => InvalidState, PanicError => Panicked);
+
+/// The task was cancelled; carries the message given to
+/// [`cancel_with`](crate::Task::cancel_with), if any.
+///
+/// ```
+/// let e = asyncio::CancelledError::with_message("bye");
+/// assert_eq!(e.message(), Some("bye"));
+/// assert_eq!(e.to_string(), "cancelled: bye");
+/// assert_eq!(asyncio::CancelledError::new().to_string(), "cancelled");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CancelledError {
+    message: Option<Arc<str>>,
+}
+
+impl CancelledError {
+    /// A cancellation without a message (`task.cancel()`).
+    pub fn new() -> Self {
+        Self { message: None }
+    }
+
+    /// A cancellation with a message (`task.cancel_with(msg)`).
+    pub fn with_message(message: impl Into<Arc<str>>) -> Self {
+        Self {
+            message: Some(message.into()),
+        }
+    }
+
+    pub(crate) fn from_message(message: Option<Arc<str>>) -> Self {
+        Self { message }
+    }
+
+    /// The message passed to `cancel_with`, or `None` for a plain `cancel()`.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+}
+
+impl fmt::Display for CancelledError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.message {
+            Some(m) => write!(f, "cancelled: {m}"),
+            None => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for CancelledError {}
+
+/// A timeout ran out.
+///
+/// ```
+/// assert_eq!(asyncio::TimeoutError::new().to_string(), "timed out");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TimeoutError {
+    _private: (),
+}
+
+impl TimeoutError {
+    /// A new timeout error.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl fmt::Display for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("timed out")
+    }
+}
+
+impl std::error::Error for TimeoutError {}
+
+/// The operation is not valid in the current state, with asyncio's wording
+/// (`"Result is not set."`, `"Exception is not set."`).
+///
+/// ```
+/// let e = asyncio::InvalidStateError::new("Result is not set.");
+/// assert_eq!(e.message(), "Result is not set.");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidStateError {
+    message: &'static str,
+}
+
+impl InvalidStateError {
+    /// An invalid-state error with a fixed message.
+    pub fn new(message: &'static str) -> Self {
+        Self { message }
+    }
+
+    /// What was invalid.
+    pub fn message(&self) -> &str {
+        self.message
+    }
+
+    pub(crate) fn result_not_set() -> Error {
+        Error::InvalidState(Self::new("Result is not set."))
+    }
+
+    pub(crate) fn exception_not_set() -> Error {
+        Error::InvalidState(Self::new("Exception is not set."))
+    }
+
+    pub(crate) fn result_taken() -> Error {
+        Error::InvalidState(Self::new(
+            "Result was already taken by an await of this task.",
+        ))
+    }
+}
+
+impl fmt::Display for InvalidStateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message)
+    }
+}
+
+impl std::error::Error for InvalidStateError {}
+
+/// A task panicked. The panic was caught (the runtime keeps running) and its
+/// message kept: the payload as `&str` or `String`, else a placeholder.
+///
+/// ```
+/// let e = asyncio::PanicError::new("index out of bounds");
+/// assert_eq!(e.message(), "index out of bounds");
+/// assert_eq!(e.to_string(), "task panicked: index out of bounds");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PanicError {
+    message: Arc<str>,
+}
+
+impl PanicError {
+    /// A panic error with the given message.
+    pub fn new(message: impl Into<Arc<str>>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    /// Builds the error from a caught panic payload.
+    pub(crate) fn from_payload(payload: &(dyn Any + Send)) -> Self {
+        let message: Arc<str> = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            Arc::from(*s)
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            Arc::from(s.as_str())
+        } else {
+            Arc::from("Box<dyn Any>")
+        };
+        Self { message }
+    }
+
+    /// The panic message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for PanicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task panicked: {}", self.message)
+    }
+}
+
+impl std::error::Error for PanicError {}

@@ -1,0 +1,75 @@
+//! Python asyncio's high-level task API, on Tokio.
+//!
+//! This crate is for people porting asyncio code to Rust, for tests written
+//! with the familiar `gather` / `wait_for` idioms, and for Tokio services that
+//! want named, inspectable, cancellable tasks. It never starts a scheduler of
+//! its own: everything runs on Tokio, inside [`run`] or inside any Tokio
+//! runtime (`#[tokio::main]`, `#[tokio::test]`, one built by hand).
+//!
+//! # A tour
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! async fn say_after(delay: f64, what: &'static str) -> &'static str {
+//!     asyncio::sleep(delay).await;
+//!     what
+//! }
+//!
+//! // asyncio.run(main())
+//! let greeting = asyncio::run(async {
+//!     // asyncio.create_task(coro, name=...)
+//!     let hello = asyncio::Task::builder().name("hello").spawn(say_after(0.01, "hello"));
+//!     let world = asyncio::create_task(say_after(0.02, "world"));
+//!
+//!     // the main future is a task too, and every task is listed
+//!     assert!(asyncio::current_task().is_some());
+//!     assert!(asyncio::all_tasks().len() >= 3);
+//!
+//!     // await task -> asyncio::Result<T>
+//!     format!("{} {}", hello.await.unwrap(), world.await.unwrap())
+//! });
+//! assert_eq!(greeting, "hello world");
+//! ```
+//!
+//! # What maps to what
+//!
+//! | asyncio | this crate |
+//! |---|---|
+//! | `asyncio.run(main())` | [`run`]`(main)` / [`Runner`] |
+//! | `asyncio.create_task(coro, name=)` | [`create_task`], [`Task::builder`] |
+//! | `asyncio.sleep(delay, result)` | [`sleep`], [`sleep_with`] |
+//! | `asyncio.Task` | [`Task<T>`] (owns the result) and [`TaskRef`] (cloneable handle) |
+//! | `asyncio.current_task()`, `all_tasks()` | [`current_task`], [`all_tasks`] |
+//! | `CancelledError`, `TimeoutError`, `InvalidStateError`, an exception | [`Error`] |
+//! | `loop.set_exception_handler` | [`set_exception_handler`] |
+//!
+//! Delays and timeouts take a [`Duration`](std::time::Duration) or plain
+//! seconds (`sleep(0.5)`), see [`Seconds`].
+//!
+//! # Cancellation, the Rust way
+//!
+//! asyncio cancels a task by raising `CancelledError` inside it at its next
+//! `await`. Rust futures cannot catch anything: [`TaskRef::cancel`] drops the
+//! task's future at its next suspension point, running its destructors, and
+//! the task ends cancelled. Awaiting a task by value ties it to the awaiter
+//! (dropping the awaiter cancels the task, as in asyncio); `(&mut task).await`
+//! does not. See `docs/differences.md` for every deliberate difference.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+mod debug;
+mod duration;
+mod error;
+mod runner;
+mod sleep;
+mod task;
+
+pub use debug::{ExceptionContext, call_exception_handler, set_exception_handler};
+pub use duration::Seconds;
+pub use error::{CancelledError, Error, InvalidStateError, PanicError, Result, TimeoutError};
+pub use runner::{Runner, run};
+pub use sleep::{Sleep, sleep, sleep_with};
+pub use task::{
+    Builder, CallbackId, Join, JoinRef, Task, TaskId, TaskRef, all_tasks, create_task, current_task,
+};

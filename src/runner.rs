@@ -1,0 +1,249 @@
+//! [`run`] and [`Runner`]: asyncio's entry points.
+//!
+//! `run(main)` builds a Tokio runtime, runs `main` as a task of ours (so
+//! [`current_task`](crate::current_task) works inside it, as asyncio wraps
+//! `main` in a Task), then does asyncio's shutdown sequence:
+//!
+//! 1. every task of ours still pending on that runtime is cancelled, once;
+//! 2. `run` waits until each of them has finished cancelling;
+//! 3. any of them that ended with a panic is reported to the
+//!    [exception handler](crate::set_exception_handler)
+//!    (`unhandled exception during asyncio.run() shutdown`);
+//! 4. the runtime shuts down, giving threads still busy in
+//!    [`to_thread`]-style blocking work a bounded grace period
+//!    ([`Runner::shutdown_timeout`], 300 s by default as in Python 3.12).
+//!
+//! Tasks created during step 2 are not cancelled by `run` (asyncio abandons
+//! them too); they are dropped when the runtime shuts down.
+//!
+//! `main` runs on the thread that called `run` (inside `block_on`), so it
+//! need not be `Send` or `'static`; the tasks it creates run on the runtime's
+//! workers.
+//!
+//! [`to_thread`]: https://docs.python.org/3/library/asyncio-task.html#asyncio.to_thread
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+use crate::debug::{ExceptionContext, call_exception_handler};
+use crate::task::core::{Core, MainEnd, MainHarness};
+use crate::{Error, Seconds, TaskRef};
+
+/// Runs `main` to completion on a new multi-thread runtime and returns its
+/// output: asyncio's `asyncio.run(main())`. Same as `Runner::new().run(main)`.
+///
+/// # Panics
+/// - When called from inside a Tokio runtime, with
+///   `asyncio::run() cannot be called from a running event loop`.
+/// - When `main` panics: the same panic continues out of `run`, after the
+///   shutdown sequence ran.
+/// - When the main task is cancelled (`current_task().unwrap().cancel()`).
+///
+/// ```
+/// async fn main_coro() -> &'static str {
+///     asyncio::sleep(0.01).await;
+///     "Done."
+/// }
+///
+/// assert_eq!(asyncio::run(main_coro()), "Done.");
+/// ```
+#[track_caller]
+pub fn run<F: Future>(main: F) -> F::Output {
+    Runner::new().run_as("asyncio::run()", main)
+}
+
+/// Builds the runtime for [`run`]: asyncio's `asyncio.Runner`.
+///
+/// ```
+/// let out = asyncio::Runner::new()
+///     .current_thread()
+///     .debug(false)
+///     .run(async { asyncio::current_task().is_some() });
+/// assert!(out);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Runner {
+    current_thread: bool,
+    worker_threads: Option<usize>,
+    debug: Option<bool>,
+    shutdown_timeout: Duration,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Runner {
+    /// A runner for a multi-thread runtime with Tokio's default worker count.
+    ///
+    /// ```
+    /// assert_eq!(asyncio::Runner::new().run(async { 1 }), 1);
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            current_thread: false,
+            worker_threads: None,
+            debug: None,
+            shutdown_timeout: Duration::from_secs(300),
+        }
+    }
+
+    /// Debug mode on or off for this run (default: on when the environment
+    /// has `ASYNCIO_DEBUG=1`).
+    ///
+    /// ```
+    /// asyncio::Runner::new().debug(true).run(async {});
+    /// ```
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = Some(on);
+        self
+    }
+
+    /// A single-threaded runtime: everything runs on the calling thread, as
+    /// in asyncio.
+    ///
+    /// ```
+    /// let caller = std::thread::current().id();
+    /// asyncio::Runner::new().current_thread().run(async move {
+    ///     let t = asyncio::create_task(async { std::thread::current().id() });
+    ///     assert_eq!(t.await.unwrap(), caller);
+    /// });
+    /// ```
+    pub fn current_thread(mut self) -> Self {
+        self.current_thread = true;
+        self
+    }
+
+    /// A multi-thread runtime with `n` workers.
+    ///
+    /// # Panics
+    /// If `n` is 0.
+    ///
+    /// ```
+    /// asyncio::Runner::new().worker_threads(2).run(async {});
+    /// ```
+    pub fn worker_threads(mut self, n: usize) -> Self {
+        assert!(
+            n > 0,
+            "asyncio::Runner::worker_threads(n): n must be at least 1"
+        );
+        self.current_thread = false;
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// How long shutdown waits for threads still busy with blocking work
+    /// (default 300 s, as Python 3.12's executor shutdown).
+    ///
+    /// ```
+    /// asyncio::Runner::new().shutdown_timeout(1).run(async {});
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: impl Seconds) -> Self {
+        self.shutdown_timeout = timeout.to_duration().unwrap_or(Duration::MAX);
+        self
+    }
+
+    /// Runs `main` to completion; see [`run`].
+    ///
+    /// # Panics
+    /// As [`run`], with `asyncio::Runner::run() cannot be called from a
+    /// running event loop` inside a runtime.
+    ///
+    /// ```
+    /// let n = asyncio::Runner::new().run(async {
+    ///     let t = asyncio::create_task(async { 40 });
+    ///     t.await.unwrap() + 2
+    /// });
+    /// assert_eq!(n, 42);
+    /// ```
+    #[track_caller]
+    pub fn run<F: Future>(self, main: F) -> F::Output {
+        self.run_as("asyncio::Runner::run()", main)
+    }
+
+    #[track_caller]
+    fn run_as<F: Future>(self, who: &str, main: F) -> F::Output {
+        if Handle::try_current().is_ok() {
+            panic!("{who} cannot be called from a running event loop");
+        }
+        let spawned_at = std::panic::Location::caller();
+        let mut builder = if self.current_thread {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+        };
+        if let Some(n) = self.worker_threads {
+            builder.worker_threads(n);
+        }
+        let rt = builder
+            .enable_all()
+            .build()
+            .expect("asyncio::run(): could not build the Tokio runtime");
+        let debug = self.debug.unwrap_or_else(crate::debug::env_debug);
+
+        let runtime = rt.handle().id();
+        let core = Core::<()>::new_registered(
+            None,
+            spawned_at,
+            std::any::type_name::<F>,
+            Some(runtime),
+            debug,
+        );
+        let token = CancellationToken::new();
+        core.set_cancel_token(token.clone());
+        let task = TaskRef::from_core(core as Arc<_>);
+        let harness = MainHarness::new(task, main);
+
+        let end = rt.block_on(async {
+            let end = token
+                .run_until_cancelled(harness)
+                .await
+                .unwrap_or(Err(MainEnd::Cancelled));
+            cancel_leftovers(runtime).await;
+            end
+        });
+        rt.shutdown_timeout(self.shutdown_timeout);
+
+        match end {
+            Ok(out) => out,
+            Err(MainEnd::Panicked(payload)) => std::panic::resume_unwind(payload),
+            Err(MainEnd::Cancelled) => panic!("{who}: the main task was cancelled"),
+        }
+    }
+}
+
+/// Shutdown steps 1–3 (see the module docs).
+async fn cancel_leftovers(runtime: tokio::runtime::Id) {
+    let leftovers: Vec<TaskRef> =
+        crate::task::registry::collect(|t| !t.done() && t.core().header().runtime == Some(runtime));
+    if leftovers.is_empty() {
+        return;
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    for task in &leftovers {
+        task.cancel();
+        let tx = tx.clone();
+        task.add_done_callback(move |_| {
+            let _ = tx.send(());
+        });
+    }
+    drop(tx);
+    // Each callback owns a sender and runs exactly once: the channel closes
+    // when every leftover has ended.
+    while rx.recv().await.is_some() {}
+    for task in leftovers {
+        if let Some(err @ Error::Panicked(_)) = task.core().error() {
+            call_exception_handler(
+                ExceptionContext::new("unhandled exception during asyncio.run() shutdown")
+                    .with_exception(err)
+                    .with_task(task),
+            );
+        }
+    }
+}

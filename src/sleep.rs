@@ -1,0 +1,109 @@
+//! [`sleep`] and [`sleep_with`]: asyncio's `sleep(delay, result=None)`.
+//!
+//! Both are lazy: building one needs no runtime, and the deadline is taken at
+//! the first poll. A zero (or negative) delay yields to the scheduler exactly
+//! once and never touches the timer (Tokio rounds every timer up to the next
+//! millisecond, so `tokio::time::sleep(ZERO)` would cost a millisecond).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use pin_project::pin_project;
+
+use crate::Seconds;
+
+/// Waits `delay` (a [`Duration`] or seconds: `sleep(0.5)`, `sleep(1)`).
+///
+/// # Panics
+/// If `delay` is NaN seconds.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let start = tokio::time::Instant::now();
+/// asyncio::sleep(1.5).await;
+/// assert!(start.elapsed() >= std::time::Duration::from_millis(1500));
+/// # }
+/// ```
+pub fn sleep(delay: impl Seconds) -> Sleep<()> {
+    sleep_with(delay, ())
+}
+
+/// Waits `delay`, then returns `value` (asyncio's `sleep(delay, result)`).
+///
+/// ```
+/// asyncio::run(async {
+///     let world = asyncio::sleep_with(0.01, " world").await;
+///     assert_eq!(format!("hello{world}"), "hello world");
+/// });
+/// ```
+pub fn sleep_with<T>(delay: impl Seconds, value: T) -> Sleep<T> {
+    Sleep {
+        delay: delay.to_duration(),
+        value: Some(value),
+        state: State::Start,
+    }
+}
+
+/// The future of [`sleep`] / [`sleep_with`].
+///
+/// ```
+/// let nap: asyncio::Sleep<u8> = asyncio::sleep_with(0, 3); // no runtime needed yet
+/// assert_eq!(asyncio::run(nap), 3);
+/// ```
+#[pin_project]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep<T> {
+    /// `None`: forever.
+    delay: Option<Duration>,
+    value: Option<T>,
+    #[pin]
+    state: State,
+}
+
+#[pin_project(project = StateProj)]
+enum State {
+    Start,
+    Yielded,
+    Timer(#[pin] tokio::time::Sleep),
+}
+
+impl<T> Future for Sleep<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Start => match *this.delay {
+                    Some(Duration::ZERO) => {
+                        this.state.set(State::Yielded);
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    Some(d) => this.state.set(State::Timer(tokio::time::sleep(d))),
+                    None => return Poll::Pending, // forever: nothing will wake us
+                },
+                StateProj::Yielded => break,
+                StateProj::Timer(timer) => {
+                    ready!(timer.poll(cx));
+                    break;
+                }
+            }
+        }
+        Poll::Ready(
+            this.value
+                .take()
+                .expect("asyncio::Sleep polled after completion"),
+        )
+    }
+}
+
+impl<T> fmt::Debug for Sleep<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep").field("delay", &self.delay).finish()
+    }
+}

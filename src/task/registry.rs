@@ -1,0 +1,106 @@
+//! The registry behind [`all_tasks`](crate::all_tasks): every pending task of
+//! ours, on every runtime.
+//!
+//! # Design
+//! A fixed array of [`SHARDS`] shards, each a `Mutex` over a tiny slab
+//! (`Vec<Option<Weak<..>>>` plus a free list). A thread picks its shard once
+//! (round robin, kept in a thread-local), so two workers spawning at the same
+//! time lock different shards: there is no lock that all workers share on the
+//! spawn path. The task remembers its `(shard, slot)` pair, so leaving the
+//! registry is O(1) with no hashing, from whatever thread the task ends on.
+//!
+//! `all_tasks` is the slow path: it locks the shards one after the other and
+//! filters by runtime id. It never holds two shard locks at once and never
+//! calls user code under a lock.
+//!
+//! # Invariants
+//! - A task is inserted before it is spawned and removed exactly once, by
+//!   its completion (the one place a task ends, see `core.rs`).
+//! - `slot` is written once, before the task is spawned (so before anyone
+//!   can remove it).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex, Weak};
+
+use super::TaskRef;
+use super::core::AnyCore;
+
+type Entry = Weak<dyn AnyCore>;
+
+/// Number of shards: a power of two comfortably above the core counts this
+/// crate targets, so that threads rarely share one.
+const SHARDS: usize = 32;
+
+#[derive(Default)]
+struct Slab {
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
+}
+
+static REGISTRY: LazyLock<[Mutex<Slab>; SHARDS]> =
+    LazyLock::new(|| std::array::from_fn(|_| Mutex::default()));
+
+thread_local! {
+    static SHARD: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
+    };
+}
+
+fn lock(shard: usize) -> std::sync::MutexGuard<'static, Slab> {
+    // A panic never happens while a shard is locked (no user code runs under
+    // it), but do not let a poisoned lock stop the registry either.
+    REGISTRY[shard].lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where a task sits in the registry.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot {
+    shard: u8,
+    index: u32,
+}
+
+/// Registers a task; returns where, for [`remove`].
+pub(crate) fn insert(task: Entry) -> Slot {
+    let shard = SHARD.with(|s| *s);
+    let mut slab = lock(shard);
+    let index = match slab.free.pop() {
+        Some(i) => {
+            slab.entries[i as usize] = Some(task);
+            i
+        }
+        None => {
+            slab.entries.push(Some(task));
+            u32::try_from(slab.entries.len() - 1).expect("more than 4 billion pending tasks")
+        }
+    };
+    Slot {
+        shard: shard as u8,
+        index,
+    }
+}
+
+/// Unregisters a task. Returns the registry's reference, to be dropped by the
+/// caller outside the lock.
+pub(crate) fn remove(slot: Slot) -> Option<Entry> {
+    let mut slab = lock(slot.shard as usize);
+    let entry = slab.entries[slot.index as usize].take();
+    slab.free.push(slot.index);
+    entry
+}
+
+/// Every registered task for which `keep` says yes.
+pub(crate) fn collect(mut keep: impl FnMut(&TaskRef) -> bool) -> Vec<TaskRef> {
+    let mut out = Vec::new();
+    for shard in 0..SHARDS {
+        let slab = lock(shard);
+        out.extend(
+            slab.entries
+                .iter()
+                .flatten()
+                .filter_map(|w| w.upgrade().map(TaskRef::from_core))
+                .filter(|t| keep(t)),
+        );
+    }
+    out
+}
