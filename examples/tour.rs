@@ -1,0 +1,142 @@
+//! A tour of the crate: each section is the Rust twin of one Python snippet of
+//! the asyncio notes, in the same order.
+//!
+//! Run it with `cargo run --example tour`.
+
+use std::sync::{Arc, Mutex};
+
+fn section(title: &str) {
+    println!("\n== {title}");
+}
+
+// ---------------------------------------------------------------------- run
+//
+// async def my_routine():
+//     await asyncio.sleep(1)
+//     print('Done.')
+//
+// asyncio.run(my_routine())
+async fn my_routine() {
+    asyncio::sleep(0.1).await;
+    println!("Done.");
+}
+
+fn tour_run() {
+    section("run");
+    asyncio::run(my_routine());
+}
+
+// -------------------------------------------------------------- create_task
+//
+// task = asyncio.create_task(my_routine(), name="Name of the task")
+async fn tour_create_task() {
+    section("create_task");
+    let task = asyncio::Task::builder()
+        .name("Name of the task")
+        .spawn(my_routine());
+    println!("created {task}");
+    task.await.unwrap();
+    let unnamed = asyncio::create_task(async {});
+    println!("an unnamed task is called {}", unnamed.get_name());
+    unnamed.await.unwrap();
+}
+
+// -------------------------------------------------------------------- sleep
+//
+// async def my_routine(msg):
+//     result = await asyncio.sleep(5, ' world')
+//     assert msg + result == 'hello world', 'No hello world'
+async fn tour_sleep(msg: &str) {
+    section("sleep");
+    let result = asyncio::sleep_with(0.1, " world").await;
+    assert_eq!(format!("{msg}{result}"), "hello world", "No hello world");
+    println!("{msg}{result}");
+}
+
+// TOUR: gather
+
+// TOUR: wait_for
+
+// TOUR: shield
+
+// TOUR: wait
+
+// --------------------------------------------------- current_task, all_tasks
+async fn tour_current_and_all_tasks() {
+    section("current_task and all_tasks");
+    let me = asyncio::current_task().expect("main runs as a task");
+    println!("current task: {}", me.get_name());
+    let sleeper = asyncio::Task::builder()
+        .name("sleeper")
+        .spawn(asyncio::sleep(10));
+    let mut names: Vec<String> = asyncio::all_tasks().iter().map(|t| t.get_name()).collect();
+    names.sort();
+    println!("all tasks: {names:?}");
+    sleeper.cancel();
+}
+
+// --------------------------------------------------------------------- Task
+async fn tour_task_methods() {
+    section("Task");
+    // cancel() / cancelled() / done()
+    let mut victim = asyncio::create_task(asyncio::sleep(10));
+    println!("cancel() -> {}", victim.cancel());
+    let err = (&mut victim).await.unwrap_err();
+    println!(
+        "awaiting it: {err}; cancelled() -> {}, done() -> {}",
+        victim.cancelled(),
+        victim.done()
+    );
+
+    // result() / exception()
+    let mut ok = asyncio::create_task(async { 21 * 2 });
+    println!("result() while pending -> {:?}", ok.result().unwrap_err());
+    let _ = (&mut ok).await; // takes the output
+    let adder = asyncio::create_task(async { 1 + 1 });
+    while !adder.done() {
+        asyncio::sleep(0).await;
+    }
+    println!("result() -> {:?}", adder.result());
+    println!("exception() -> {:?}", adder.exception());
+    let failing = asyncio::create_task(async { panic!("something broke") });
+    while !failing.done() {
+        asyncio::sleep(0).await;
+    }
+    println!("exception() of a panicked task -> {:?}", failing.exception());
+
+    // add_done_callback() / remove_done_callback()
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let task = asyncio::create_task(asyncio::sleep(0.05));
+    let l = log.clone();
+    task.add_done_callback(move |t| l.lock().unwrap().push(format!("{} is done", t.get_name())));
+    let removed = task.add_done_callback(|_| unreachable!("removed before it could run"));
+    println!("remove_done_callback() -> {}", task.remove_done_callback(removed));
+    task.await.unwrap();
+    println!("callbacks ran: {:?}", log.lock().unwrap());
+
+    // TOUR: get_stack / print_stack
+
+    // get_name() / set_name() / get_coro()
+    let task = asyncio::create_task(my_routine());
+    task.set_name("renamed");
+    println!("get_name() -> {}", task.get_name());
+    println!("get_coro() -> {}", task.get_coro());
+    println!("{task}");
+    task.await.unwrap();
+}
+
+// TOUR: to_thread
+
+// TOUR: run_coroutine_threadsafe
+
+// TOUR: as_completed
+
+fn main() {
+    tour_run();
+    asyncio::run(async {
+        tour_create_task().await;
+        tour_sleep("hello").await;
+        tour_current_and_all_tasks().await;
+        tour_task_methods().await;
+    });
+}
