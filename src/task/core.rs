@@ -490,7 +490,7 @@ where
             Ok(Poll::Ready(v)) => End::Returned(v),
             Err(payload) => End::Panicked(PanicError::from_payload(&*payload)),
         };
-        drop_future(this.fut);
+        let end = drop_future(this.fut, end);
         typed::<F::Output>(&task).complete(&task, end);
         Poll::Ready(())
     }
@@ -505,17 +505,20 @@ where
         let this = self.project();
         if let Some(task) = this.task.take() {
             // Dropped unfinished: Tokio abort, or the runtime shutting down.
-            drop_future(this.fut);
-            typed::<F::Output>(&task).complete(&task, End::Dropped);
+            let end = drop_future(this.fut, End::Dropped);
+            typed::<F::Output>(&task).complete(&task, end);
         }
     }
 }
 
-/// Drops the user's future now (invariant 2); a panicking destructor is
-/// contained.
-fn drop_future<F>(fut: Pin<&mut Option<F>>) {
-    let mut fut = fut;
-    let _ = catch_unwind(AssertUnwindSafe(|| fut.set(None)));
+/// Drops the user's future now (invariant 2). A destructor that panics is
+/// contained and becomes the task's end, as in asyncio an exception raised
+/// while a task handles its cancellation ends the task with that exception.
+fn drop_future<F, T>(mut fut: Pin<&mut Option<F>>, end: End<T>) -> End<T> {
+    match catch_unwind(AssertUnwindSafe(|| fut.set(None))) {
+        Ok(()) => end,
+        Err(payload) => End::Panicked(PanicError::from_payload(&*payload)),
+    }
 }
 
 /// The main task of `asyncio::run`: driven by `block_on`, so its future need
@@ -559,17 +562,26 @@ impl<F: Future> Future for MainHarness<F> {
             }
             Ok(Poll::Ready(v)) => {
                 let cancelled = core.header.state() & CANCEL_REQUESTED != 0;
-                drop_future(this.fut);
-                core.complete(&task, End::Returned(()));
-                if cancelled {
-                    Err(MainEnd::Cancelled)
-                } else {
-                    Ok(v)
+                match drop_future(this.fut, End::Returned(())) {
+                    End::Panicked(e) => {
+                        let payload = Box::new(e.message().to_string());
+                        core.complete(&task, End::Panicked(e));
+                        Err(MainEnd::Panicked(payload))
+                    }
+                    end => {
+                        core.complete(&task, end);
+                        if cancelled {
+                            Err(MainEnd::Cancelled)
+                        } else {
+                            Ok(v)
+                        }
+                    }
                 }
             }
             Err(payload) => {
-                drop_future(this.fut);
-                core.complete(&task, End::Panicked(PanicError::from_payload(&*payload)));
+                let end = End::Panicked(PanicError::from_payload(&*payload));
+                let end = drop_future(this.fut, end);
+                core.complete(&task, end);
                 Err(MainEnd::Panicked(payload))
             }
         };
@@ -582,8 +594,8 @@ impl<F: Future> PinnedDrop for MainHarness<F> {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
         if let Some(task) = this.task.take() {
-            drop_future(this.fut);
-            typed::<()>(&task).complete(&task, End::Dropped);
+            let end = drop_future(this.fut, End::Dropped);
+            typed::<()>(&task).complete(&task, end);
         }
     }
 }
