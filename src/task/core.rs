@@ -357,10 +357,11 @@ impl<T: Send + 'static> AnyCore for Core<T> {
     fn remove_callback(&self, id: CallbackId) -> usize {
         let removed = {
             let mut inner = self.lock();
-            match inner.callbacks.iter().position(|(i, _)| *i == id) {
-                Some(pos) => Some(inner.callbacks.remove(pos)),
-                None => None,
-            }
+            inner
+                .callbacks
+                .iter()
+                .position(|(i, _)| *i == id)
+                .map(|pos| inner.callbacks.remove(pos))
         };
         // The callback (and what it captured) is dropped unlocked.
         usize::from(removed.is_some())
@@ -420,6 +421,21 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&TaskRef>) -> R) -> R {
         c.set(cur);
         out
     })
+}
+
+/// Runs `f` with `task` as this thread's current task, restoring the previous
+/// one afterwards (also when `f` panics): how a closure run elsewhere on a
+/// task's behalf (`to_thread`) sees that task through `current_task()`.
+pub(crate) fn scope_current<R>(task: TaskRef, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<TaskRef>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            CURRENT.with(|c| c.set(prev));
+        }
+    }
+    let _restore = Restore(CURRENT.with(|c| c.replace(Some(task))));
+    f()
 }
 
 /// Polls `fut` as task `task`: `task` is the current task during the poll

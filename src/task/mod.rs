@@ -32,6 +32,7 @@
 
 pub(crate) mod core;
 pub(crate) mod registry;
+mod wrap;
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -498,6 +499,12 @@ impl<T: Send + 'static> Task<T> {
         self.core().exception()
     }
 
+    /// Takes the output now, without polling the Tokio task: for callers
+    /// that know the task ended (a done callback fired).
+    pub(crate) fn take_output(&self) -> crate::Result<T> {
+        self.core().take_output()
+    }
+
     /// Polls for the task's end; the output is taken when it is `Ready`.
     pub(crate) fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<crate::Result<T>> {
         if let Some(join) = &mut self.join {
@@ -714,9 +721,7 @@ impl Builder {
                 ),
             },
         };
-        self.spawn_with(fut, Location::caller(), Some(runtime), debug, |h| {
-            tokio::spawn(h)
-        })
+        self.spawn_with(fut, Location::caller(), Some(runtime), debug, None)
     }
 
     /// Schedules `fut` as a task on the runtime of `handle`; callable from any
@@ -734,9 +739,13 @@ impl Builder {
         F::Output: Send + 'static,
     {
         let debug = crate::debug::env_debug();
-        self.spawn_with(fut, Location::caller(), Some(handle.id()), debug, |h| {
-            handle.spawn(h)
-        })
+        self.spawn_with(
+            fut,
+            Location::caller(),
+            Some(handle.id()),
+            debug,
+            Some(handle),
+        )
     }
 
     fn spawn_with<F>(
@@ -745,12 +754,14 @@ impl Builder {
         spawned_at: &'static Location<'static>,
         runtime: Option<tokio::runtime::Id>,
         debug: bool,
-        spawn: impl FnOnce(Harness<F>) -> JoinHandle<()>,
+        on: Option<&Handle>,
     ) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        #[cfg(all(tokio_unstable, feature = "tracing"))]
+        let console_name = self.name.clone();
         let core = Core::<F::Output>::new_registered(
             self.name,
             spawned_at,
@@ -759,13 +770,41 @@ impl Builder {
             debug,
         );
         let task = TaskRef(core.clone());
-        let join = spawn(Harness::new(task.clone(), fut));
+        let harness = Harness::new(task.clone(), fut);
+        // With `--cfg tokio_unstable` and our `tracing` feature, the name
+        // reaches tokio-console through `tokio::task::Builder::name`.
+        #[cfg(all(tokio_unstable, feature = "tracing"))]
+        let join = match console_name.as_deref() {
+            Some(name) => {
+                let builder = tokio::task::Builder::new().name(name);
+                match on {
+                    Some(handle) => builder.spawn_on(harness, handle),
+                    None => builder.spawn(harness),
+                }
+                .expect("asyncio: tokio::task::Builder could not spawn the task")
+            }
+            None => spawn_raw(harness, on),
+        };
+        #[cfg(not(all(tokio_unstable, feature = "tracing")))]
+        let join = spawn_raw(harness, on);
         core.set_abort_handle(join.abort_handle());
         Task {
             task,
             join: Some(join),
             _output: PhantomData,
         }
+    }
+}
+
+/// `handle.spawn(fut)`, or `tokio::spawn(fut)` without a handle.
+fn spawn_raw<F>(fut: F, on: Option<&Handle>) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match on {
+        Some(handle) => handle.spawn(fut),
+        None => tokio::spawn(fut),
     }
 }
 
