@@ -260,7 +260,7 @@ impl Loop {
     pub fn run_in_executor<F, R>(
         &self,
         f: F,
-    ) -> impl Future<Output = crate::Result<R>> + Send + 'static
+    ) -> impl Future<Output = crate::Result<R>> + Send + use<F, R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,

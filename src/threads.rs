@@ -318,6 +318,9 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     /// assert!(fut.done());
     /// ```
     pub fn done(&self) -> bool {
+        if self.task.done() {
+            return true;
+        }
         let state = self.signal.lock();
         state.done || state.cancelled
     }
