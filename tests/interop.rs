@@ -104,7 +104,11 @@ async fn adopted_task_introspection() {
     let task = Task::from_join_handle(tokio::spawn(async { 1u32 }));
     let line = line!() - 1;
     assert_eq!(task.spawned_at().line(), line);
-    assert!(task.get_coro().contains("JoinHandleTask<u32>"), "{}", task.get_coro());
+    assert!(
+        task.get_coro().contains("JoinHandleTask<u32>"),
+        "{}",
+        task.get_coro()
+    );
     task.await.unwrap();
 }
 
@@ -121,7 +125,10 @@ fn adopt_outside_runtime_panics() {
 /// names, current/all tasks, cancel, sleep, to_thread, callbacks, the loop.
 async fn everything_works_here() {
     let me_outside = asyncio::current_task();
-    assert!(me_outside.is_none(), "the #[tokio::...] main future is not a task of ours");
+    assert!(
+        me_outside.is_none(),
+        "the #[tokio::...] main future is not a task of ours"
+    );
 
     let child = Task::builder().name("child").spawn(async {
         let me = asyncio::current_task().unwrap();

@@ -45,7 +45,10 @@ async fn call_soon_runs_in_order_outside_tasks() {
         let f = push(&log, word);
         let outside = outside.clone();
         lp.call_soon(move || {
-            outside.lock().unwrap().push(asyncio::current_task().is_none());
+            outside
+                .lock()
+                .unwrap()
+                .push(asyncio::current_task().is_none());
             f();
         });
     }

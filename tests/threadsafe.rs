@@ -25,10 +25,8 @@ fn rc01_from_a_plain_thread() {
     let lp = Loop::from(rt.handle().clone());
     let (value, where_) = std::thread::spawn(move || {
         assert!(tokio::runtime::Handle::try_current().is_err());
-        let mut fut = run_coroutine_threadsafe(
-            async { asyncio::current_task().map(|t| t.get_name()) },
-            &lp,
-        );
+        let mut fut =
+            run_coroutine_threadsafe(async { asyncio::current_task().map(|t| t.get_name()) }, &lp);
         let line = line!() - 4;
         let at = fut.task().spawned_at();
         assert_eq!((at.file(), at.line()), (file!(), line));

@@ -76,20 +76,22 @@ fn tt04_concurrent_calls_run_concurrently() {
 #[test]
 fn tt05_calling_task_visible_in_closure() {
     asyncio::Runner::new().worker_threads(1).run(async {
-        let task = asyncio::Task::builder()
-            .name("loader")
-            .spawn(async {
-                let me = asyncio::current_task().unwrap();
-                let seen = asyncio::to_thread(|| asyncio::current_task()).await.unwrap();
-                (me, seen)
-            });
+        let task = asyncio::Task::builder().name("loader").spawn(async {
+            let me = asyncio::current_task().unwrap();
+            let seen = asyncio::to_thread(|| asyncio::current_task())
+                .await
+                .unwrap();
+            (me, seen)
+        });
         let (me, seen) = task.await.unwrap();
         assert_eq!(seen.as_ref(), Some(&me));
         assert_eq!(seen.unwrap().get_name(), "loader");
 
         // A raw blocking job afterwards (same pool) sees no task.
         for _ in 0..4 {
-            let after = tokio::task::spawn_blocking(asyncio::current_task).await.unwrap();
+            let after = tokio::task::spawn_blocking(asyncio::current_task)
+                .await
+                .unwrap();
             assert!(after.is_none());
         }
     });
@@ -101,7 +103,9 @@ fn tt05_scope_restored_after_panic() {
     asyncio::Runner::new().worker_threads(1).run(async {
         for _ in 0..4 {
             let _ = asyncio::to_thread(|| panic!("boom")).await;
-            let after = tokio::task::spawn_blocking(asyncio::current_task).await.unwrap();
+            let after = tokio::task::spawn_blocking(asyncio::current_task)
+                .await
+                .unwrap();
             assert!(after.is_none());
         }
     });
