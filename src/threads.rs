@@ -30,8 +30,10 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
 use std::time::Instant;
 
 use tokio::runtime::Handle;
@@ -132,58 +134,22 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let task = Builder::default().spawn_on(fut, lp.handle());
-    let signal = Arc::new(Signal::default());
-    let on_done = signal.clone();
-    task.add_done_callback(move |_| on_done.update(|s| s.done = true));
-    ConcurrentFuture { task, signal }
+    ConcurrentFuture {
+        task: Builder::default().spawn_on(fut, lp.handle()),
+        cancel_requested: AtomicBool::new(false),
+    }
 }
 
-#[derive(Default)]
-struct SignalState {
-    /// The task ended (its done callbacks are running).
-    done: bool,
-    /// `ConcurrentFuture::cancel` succeeded.
-    cancelled: bool,
-}
+/// Wakes a thread parked in [`ConcurrentFuture::result`].
+struct Unparker(Thread);
 
-/// What a thread blocked in `result()` waits on.
-#[derive(Default)]
-struct Signal {
-    state: Mutex<SignalState>,
-    changed: Condvar,
-}
-
-impl Signal {
-    fn lock(&self) -> MutexGuard<'_, SignalState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+impl Wake for Unparker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
     }
 
-    fn update(&self, f: impl FnOnce(&mut SignalState)) {
-        f(&mut self.lock());
-        self.changed.notify_all();
-    }
-
-    /// Waits until the task ended or was cancelled, or `deadline` passed;
-    /// `true` if it did end or was cancelled.
-    fn wait(&self, deadline: Option<Instant>) -> bool {
-        let mut state = self.lock();
-        loop {
-            if state.done || state.cancelled {
-                return true;
-            }
-            state = match deadline {
-                None => self.changed.wait(state).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return false;
-                    }
-                    let waited = self.changed.wait_timeout(state, left);
-                    waited.unwrap_or_else(|e| e.into_inner()).0
-                }
-            };
-        }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
     }
 }
 
@@ -204,7 +170,8 @@ impl Signal {
 #[must_use = "dropping a ConcurrentFuture leaves its task running unobserved"]
 pub struct ConcurrentFuture<T> {
     task: Task<T>,
-    signal: Arc<Signal>,
+    /// `cancel()` returned true: from now on the future is cancelled.
+    cancel_requested: AtomicBool,
 }
 
 impl<T: Send + 'static> ConcurrentFuture<T> {
@@ -240,29 +207,52 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     /// assert!(slow.result(None).unwrap_err().is_cancelled());
     /// ```
     pub fn result(&mut self, timeout: impl Seconds) -> crate::Result<T> {
+        if let Some(out) = self.ready_output() {
+            return out;
+        }
         let timeout = timeout.to_duration();
-        let ready = self.done()
-            || match timeout {
-                Some(t) if t.is_zero() => false,
-                _ => {
-                    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-                    let signal = &self.signal;
-                    block_safely(|| signal.wait(deadline))
-                }
-            };
-        if !ready {
+        if timeout.is_some_and(|t| t.is_zero()) {
             return Err(Error::Timeout(TimeoutError::new()));
         }
-        self.output_now()
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        block_safely(|| self.wait(deadline))
+            .unwrap_or_else(|| Err(Error::Timeout(TimeoutError::new())))
     }
 
-    /// The outcome, once `done()`.
-    fn output_now(&self) -> crate::Result<T> {
+    /// The outcome, if there is one without waiting.
+    fn ready_output(&self) -> Option<crate::Result<T>> {
         if self.task.done() {
-            self.task.take_output()
+            Some(self.task.take_output())
+        } else if self.cancel_requested.load(Ordering::Acquire) {
+            // `cancel()` succeeded; the task is ending cancelled.
+            Some(Err(Error::Cancelled(CancelledError::new())))
         } else {
-            // Cancelled by `cancel()`; the task is ending cancelled.
-            Err(Error::Cancelled(CancelledError::new()))
+            None
+        }
+    }
+
+    /// Parks the thread until the task ends (its `JoinHandle` wakes us) or
+    /// `deadline` passes (`None`).
+    fn wait(&mut self, deadline: Option<Instant>) -> Option<crate::Result<T>> {
+        let waker = Waker::from(Arc::new(Unparker(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Some(out) = self.ready_output() {
+                return Some(out);
+            }
+            if let Poll::Ready(out) = self.task.poll_result(&mut cx) {
+                return Some(out);
+            }
+            match deadline {
+                None => std::thread::park(),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    std::thread::park_timeout(left);
+                }
+            }
         }
     }
 
@@ -282,11 +272,11 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     /// assert!(fut.cancelled() && fut.done());
     /// ```
     pub fn cancel(&self) -> bool {
-        if self.signal.lock().cancelled {
+        if self.cancel_requested.load(Ordering::Acquire) {
             return true;
         }
         if self.task.cancel() {
-            self.signal.update(|s| s.cancelled = true);
+            self.cancel_requested.store(true, Ordering::Release);
             return true;
         }
         self.task.cancelled()
@@ -304,7 +294,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     /// assert!(!fut.cancel()); // finished: too late
     /// ```
     pub fn cancelled(&self) -> bool {
-        self.signal.lock().cancelled || self.task.cancelled()
+        self.cancel_requested.load(Ordering::Acquire) || self.task.cancelled()
     }
 
     /// `true` once the task ended, or [`cancel`](Self::cancel) succeeded
@@ -318,11 +308,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     /// assert!(fut.done());
     /// ```
     pub fn done(&self) -> bool {
-        if self.task.done() {
-            return true;
-        }
-        let state = self.signal.lock();
-        state.done || state.cancelled
+        self.cancel_requested.load(Ordering::Acquire) || self.task.done()
     }
 
     /// Registers `f` to run once the task has ended
@@ -368,7 +354,7 @@ impl<T: Send + 'static> Future for ConcurrentFuture<T> {
     /// async code instead of [`result`](Self::result). Dropping this future
     /// leaves the task running.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.signal.lock().cancelled && !self.task.done() {
+        if self.cancel_requested.load(Ordering::Acquire) && !self.task.done() {
             return Poll::Ready(Err(Error::Cancelled(CancelledError::new())));
         }
         self.task.poll_result(cx)
@@ -377,15 +363,13 @@ impl<T: Send + 'static> Future for ConcurrentFuture<T> {
 
 impl<T> fmt::Debug for ConcurrentFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.signal.lock();
-        let word = if state.cancelled || self.task.cancelled() {
+        let word = if self.cancel_requested.load(Ordering::Acquire) || self.task.cancelled() {
             "cancelled"
-        } else if state.done {
+        } else if self.task.done() {
             "finished"
         } else {
             "pending"
         };
-        drop(state);
         write!(f, "<ConcurrentFuture {word} task={}>", &*self.task)
     }
 }

@@ -25,9 +25,9 @@ fn rc01_from_a_plain_thread() {
     let lp = Loop::from(rt.handle().clone());
     let (value, where_) = std::thread::spawn(move || {
         assert!(tokio::runtime::Handle::try_current().is_err());
-        let mut fut =
-            run_coroutine_threadsafe(async { asyncio::current_task().map(|t| t.get_name()) }, &lp);
-        let line = line!() - 4;
+        let coro = async { asyncio::current_task().map(|t| t.get_name()) };
+        let mut fut = run_coroutine_threadsafe(coro, &lp);
+        let line = line!() - 1;
         let at = fut.task().spawned_at();
         assert_eq!((at.file(), at.line()), (file!(), line));
         (fut.result(None).unwrap(), fut.task().get_name())
