@@ -28,7 +28,8 @@
 use std::time::Duration;
 
 /// A delay or timeout: a [`Duration`], seconds as a float or an integer, or
-/// `None` for "no timeout". See the [module docs](self) for the full table.
+/// `None` for "no timeout". Negative seconds are zero, infinity (or `None`)
+/// is forever, NaN panics.
 ///
 /// ```
 /// use std::time::Duration;

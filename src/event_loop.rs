@@ -75,6 +75,20 @@ pub fn get_running_loop() -> Loop {
 /// [`run_coroutine_threadsafe`](crate::run_coroutine_threadsafe) and
 /// [`call_soon_threadsafe`](Self::call_soon_threadsafe).
 ///
+/// | asyncio | here |
+/// |---|---|
+/// | `asyncio.get_running_loop()` | [`get_running_loop`] |
+/// | `loop.call_soon(cb)`, `loop.call_soon_threadsafe(cb)` | [`call_soon`](Self::call_soon), [`call_soon_threadsafe`](Self::call_soon_threadsafe) → [`CallbackHandle`] |
+/// | `loop.call_later(delay, cb)`, `loop.call_at(when, cb)` | [`call_later`](Self::call_later), [`call_at`](Self::call_at) → [`TimerHandle`] |
+/// | `loop.time()` | [`time`](Self::time) (follows Tokio's paused clock) |
+/// | `loop.run_in_executor(None, func)` | [`run_in_executor`](Self::run_in_executor) |
+///
+/// Callbacks run on the runtime outside any task of ours
+/// ([`current_task`](crate::current_task) is `None` there, as in asyncio); a
+/// panicking callback is reported to the
+/// [exception handler](crate::set_exception_handler) as
+/// `Exception in callback` and the runtime goes on.
+///
 /// ```
 /// let rt = tokio::runtime::Runtime::new().unwrap();
 /// let lp = asyncio::Loop::from(rt.handle().clone());

@@ -54,7 +54,9 @@ use crate::{Builder, CallbackId, Loop, Seconds, Task, TaskRef};
 ///   the thread, as in asyncio: `f` runs to its end and its value is
 ///   dropped. Use a flag or a channel to tell long work to stop.
 /// - Inside `f`, [`current_task()`](crate::current_task) is the task that
-///   awaited `to_thread` (see the [module docs](self)).
+///   awaited `to_thread`: asyncio copies the caller's `contextvars` into the
+///   thread, and the task is the nearest thing this crate has. Its name, id
+///   and `cancel()` are at hand; nothing flows back to the caller.
 /// - The pool is Tokio's: up to 512 threads by default (asyncio's default
 ///   executor has `min(32, cpus + 4)`), see `docs/differences.md`.
 ///
@@ -68,6 +70,11 @@ use crate::{Builder, CallbackId, Loop, Seconds, Task, TaskRef};
 ///
 ///     let err = asyncio::to_thread(|| -> u8 { panic!("disk on fire") }).await.unwrap_err();
 ///     assert_eq!(err.to_string(), "task panicked: disk on fire");
+///
+///     let worker = asyncio::Task::builder().name("importer").spawn(async {
+///         asyncio::to_thread(|| asyncio::current_task().unwrap().get_name()).await
+///     });
+///     assert_eq!(worker.await.unwrap().unwrap(), "importer");
 /// });
 /// ```
 pub async fn to_thread<F, R>(f: F) -> crate::Result<R>

@@ -78,9 +78,7 @@ fn tt05_calling_task_visible_in_closure() {
     asyncio::Runner::new().worker_threads(1).run(async {
         let task = asyncio::Task::builder().name("loader").spawn(async {
             let me = asyncio::current_task().unwrap();
-            let seen = asyncio::to_thread(|| asyncio::current_task())
-                .await
-                .unwrap();
+            let seen = asyncio::to_thread(asyncio::current_task).await.unwrap();
             (me, seen)
         });
         let (me, seen) = task.await.unwrap();
