@@ -131,9 +131,48 @@ async fn tour_task_methods() {
     task.await.unwrap();
 }
 
-// TOUR: to_thread
+// ---------------------------------------------------------------- to_thread
+//
+// def a_routine():
+//     time.sleep(1)
+//     print("Done.")
+// asyncio.to_thread(a_routine, args)
+fn a_routine(msg: &str) {
+    std::thread::sleep(std::time::Duration::from_millis(100)); // blocking work
+    println!("{msg}");
+}
 
-// TOUR: run_coroutine_threadsafe
+async fn tour_to_thread() {
+    section("to_thread");
+    // arguments travel in the closure
+    asyncio::to_thread(|| a_routine("Done.")).await.unwrap();
+    // the calling task is visible in the thread
+    let name = asyncio::to_thread(|| asyncio::current_task().map(|t| t.get_name()))
+        .await
+        .unwrap();
+    println!("called from task {name:?}");
+}
+
+// ------------------------------------------------ run_coroutine_threadsafe
+//
+// coro = asyncio.sleep(1, result=3)
+// future = asyncio.run_coroutine_threadsafe(coro, loop)
+// print(future.result(timeout))
+async fn tour_run_coroutine_threadsafe() {
+    section("run_coroutine_threadsafe");
+    let lp = asyncio::get_running_loop();
+    let timeout = 1.0;
+    // a plain OS thread, outside the runtime
+    let thread = std::thread::spawn(move || {
+        let coro = asyncio::sleep_with(0.1, 3); // lazy: no runtime needed to build it
+        let mut future = asyncio::run_coroutine_threadsafe(coro, &lp);
+        println!("{}", future.result(timeout).unwrap());
+    });
+    // join the thread without blocking this task's worker
+    asyncio::to_thread(move || thread.join().unwrap())
+        .await
+        .unwrap();
+}
 
 // TOUR: as_completed
 
@@ -144,5 +183,7 @@ fn main() {
         tour_sleep("hello").await;
         tour_current_and_all_tasks().await;
         tour_task_methods().await;
+        tour_to_thread().await;
+        tour_run_coroutine_threadsafe().await;
     });
 }

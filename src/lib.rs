@@ -43,6 +43,10 @@
 //! | `asyncio.current_task()`, `all_tasks()` | [`current_task`], [`all_tasks`] |
 //! | `CancelledError`, `TimeoutError`, `InvalidStateError`, an exception | [`Error`] |
 //! | `loop.set_exception_handler` | [`set_exception_handler`] |
+//! | `asyncio.to_thread(func)` | [`to_thread`] |
+//! | `asyncio.run_coroutine_threadsafe(coro, loop)` → `concurrent.futures.Future` | [`run_coroutine_threadsafe`] → [`ConcurrentFuture`] |
+//! | `asyncio.get_running_loop()`, `loop.call_soon/call_later/call_at/time/run_in_executor` | [`get_running_loop`], [`Loop`] ([`CallbackHandle`], [`TimerHandle`]) |
+//! | a Tokio `JoinHandle` you already have | [`Task::from_join_handle`], [`Builder::wrap`] |
 //!
 //! Delays and timeouts take a [`Duration`](std::time::Duration) or plain
 //! seconds (`sleep(0.5)`), see [`Seconds`].
@@ -61,15 +65,19 @@
 mod debug;
 mod duration;
 mod error;
+mod event_loop;
 mod runner;
 mod sleep;
 mod task;
+mod threads;
 
 pub use debug::{ExceptionContext, call_exception_handler, set_exception_handler};
 pub use duration::Seconds;
 pub use error::{CancelledError, Error, InvalidStateError, PanicError, Result, TimeoutError};
+pub use event_loop::{CallbackHandle, Loop, TimerHandle, get_running_loop};
 pub use runner::{Runner, run};
 pub use sleep::{Sleep, sleep, sleep_with};
 pub use task::{
     Builder, CallbackId, Join, JoinRef, Task, TaskId, TaskRef, all_tasks, create_task, current_task,
 };
+pub use threads::{ConcurrentFuture, run_coroutine_threadsafe, to_thread};

@@ -438,6 +438,21 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&TaskRef>) -> R) -> R {
     })
 }
 
+/// Runs `f` with `task` as this thread's current task, restoring the previous
+/// one afterwards (also when `f` panics): how a closure run elsewhere on a
+/// task's behalf (`to_thread`) sees that task through `current_task()`.
+pub(crate) fn scope_current<R>(task: TaskRef, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<TaskRef>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            CURRENT.with(|c| c.set(prev));
+        }
+    }
+    let _restore = Restore(CURRENT.with(|c| c.replace(Some(task))));
+    f()
+}
+
 /// Polls `fut` as task `core`: the task is current during the poll
 /// (invariant 6: the `Arc` is moved in and out, never cloned) and a panic is
 /// caught.

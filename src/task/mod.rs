@@ -32,6 +32,7 @@
 
 pub(crate) mod core;
 pub(crate) mod registry;
+mod wrap;
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -283,9 +284,10 @@ impl TaskRef {
     ///
     /// ```
     /// asyncio::run(async {
-    ///     let t = asyncio::create_task(asyncio::sleep(0));
+    ///     let t = asyncio::create_task(asyncio::sleep(3600)); // surely pending
     ///     let id = t.add_done_callback(|_| unreachable!());
     ///     assert_eq!(t.remove_done_callback(id), 1);
+    ///     t.cancel();
     ///     let _ = t.await;
     /// });
     /// ```
@@ -500,6 +502,12 @@ impl<T: Send + 'static> Task<T> {
     /// ```
     pub fn exception(&self) -> crate::Result<Option<Error>> {
         self.core().exception()
+    }
+
+    /// Takes the output now, without polling the Tokio task: for callers
+    /// that know the task ended (a done callback fired).
+    pub(crate) fn take_output(&self) -> crate::Result<T> {
+        self.core().take_output()
     }
 
     /// Polls for the task's end; the output is taken when it is `Ready`.
@@ -718,9 +726,7 @@ impl Builder {
                 ),
             },
         };
-        self.spawn_with(fut, Location::caller(), Some(runtime), debug, |h| {
-            tokio::spawn(h)
-        })
+        self.spawn_with(fut, Location::caller(), Some(runtime), debug, None)
     }
 
     /// Schedules `fut` as a task on the runtime of `handle`; callable from any
@@ -738,9 +744,13 @@ impl Builder {
         F::Output: Send + 'static,
     {
         let debug = crate::debug::env_debug();
-        self.spawn_with(fut, Location::caller(), Some(handle.id()), debug, |h| {
-            handle.spawn(h)
-        })
+        self.spawn_with(
+            fut,
+            Location::caller(),
+            Some(handle.id()),
+            debug,
+            Some(handle),
+        )
     }
 
     fn spawn_with<F>(
@@ -749,12 +759,14 @@ impl Builder {
         spawned_at: &'static Location<'static>,
         runtime: Option<tokio::runtime::Id>,
         debug: bool,
-        spawn: impl FnOnce(Harness<F>) -> JoinHandle<()>,
+        on: Option<&Handle>,
     ) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        #[cfg(all(tokio_unstable, feature = "tracing"))]
+        let console_name = self.name.clone();
         let core = Core::<F::Output>::new_registered(
             self.name,
             spawned_at,
@@ -762,7 +774,23 @@ impl Builder {
             runtime,
             debug,
         );
-        let join = spawn(Harness::new(core.clone(), fut));
+        let harness = Harness::new(core.clone(), fut);
+        // With `--cfg tokio_unstable` and our `tracing` feature, the name
+        // reaches tokio-console through `tokio::task::Builder::name`.
+        #[cfg(all(tokio_unstable, feature = "tracing"))]
+        let join = match console_name.as_deref() {
+            Some(name) => {
+                let builder = tokio::task::Builder::new().name(name);
+                match on {
+                    Some(handle) => builder.spawn_on(harness, handle),
+                    None => builder.spawn(harness),
+                }
+                .expect("asyncio: tokio::task::Builder could not spawn the task")
+            }
+            None => spawn_raw(harness, on),
+        };
+        #[cfg(not(all(tokio_unstable, feature = "tracing")))]
+        let join = spawn_raw(harness, on);
         core.set_abort_handle(join.abort_handle());
         let task = TaskRef(core);
         Task {
@@ -770,6 +798,18 @@ impl Builder {
             join: Some(join),
             _output: PhantomData,
         }
+    }
+}
+
+/// `handle.spawn(fut)`, or `tokio::spawn(fut)` without a handle.
+fn spawn_raw<F>(fut: F, on: Option<&Handle>) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match on {
+        Some(handle) => handle.spawn(fut),
+        None => tokio::spawn(fut),
     }
 }
 

@@ -1,0 +1,462 @@
+//! The event loop: [`Loop`], a Tokio runtime [`Handle`] with the methods of
+//! asyncio's loop that porters reach for, and [`get_running_loop`].
+//!
+//! | asyncio | here |
+//! |---|---|
+//! | `asyncio.get_running_loop()` | [`get_running_loop`] |
+//! | `loop.call_soon(cb)`, `loop.call_soon_threadsafe(cb)` | [`Loop::call_soon`], [`Loop::call_soon_threadsafe`] → [`CallbackHandle`] |
+//! | `loop.call_later(delay, cb)`, `loop.call_at(when, cb)` | [`Loop::call_later`], [`Loop::call_at`] → [`TimerHandle`] |
+//! | `loop.time()` | [`Loop::time`] (follows Tokio's paused clock) |
+//! | `loop.run_in_executor(None, func)` | [`Loop::run_in_executor`] |
+//!
+//! Callbacks run on the runtime outside any task of ours
+//! ([`current_task`](crate::current_task) is `None` there, as in asyncio); a
+//! panicking callback is reported to the
+//! [exception handler](crate::set_exception_handler) as
+//! `Exception in callback` and the runtime goes on.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//!
+//! asyncio::run(async {
+//!     let lp = asyncio::get_running_loop();
+//!     let log = Arc::new(Mutex::new(Vec::new()));
+//!     for (delay, word) in [(0.02, "world"), (0.01, "hello")] {
+//!         let log = log.clone();
+//!         lp.call_later(delay, move || log.lock().unwrap().push(word));
+//!     }
+//!     asyncio::sleep(0.05).await;
+//!     assert_eq!(*log.lock().unwrap(), ["hello", "world"]);
+//! });
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use crate::Seconds;
+use crate::debug::{ExceptionContext, call_exception_handler};
+use crate::error::{Error, PanicError};
+use crate::threads::{join_blocking, spawn_blocking_as};
+
+/// The running event loop: asyncio's `asyncio.get_running_loop()`.
+///
+/// # Panics
+/// Outside a Tokio runtime, with asyncio's `no running event loop`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let lp = asyncio::get_running_loop();
+/// assert_eq!(lp.handle().id(), tokio::runtime::Handle::current().id());
+/// # }
+/// ```
+pub fn get_running_loop() -> Loop {
+    match Handle::try_current() {
+        Ok(handle) => Loop { handle },
+        Err(_) => panic!(
+            "asyncio::get_running_loop(): no running event loop: call it inside a Tokio \
+             runtime (asyncio::run, #[tokio::main]), or build a Loop from a runtime Handle \
+             with Loop::from(handle)"
+        ),
+    }
+}
+
+/// An event loop: a Tokio runtime [`Handle`] with asyncio's loop methods.
+/// Cheap to clone, `Send + Sync`: hand it to other threads for
+/// [`run_coroutine_threadsafe`](crate::run_coroutine_threadsafe) and
+/// [`call_soon_threadsafe`](Self::call_soon_threadsafe).
+///
+/// | asyncio | here |
+/// |---|---|
+/// | `asyncio.get_running_loop()` | [`get_running_loop`] |
+/// | `loop.call_soon(cb)`, `loop.call_soon_threadsafe(cb)` | [`call_soon`](Self::call_soon), [`call_soon_threadsafe`](Self::call_soon_threadsafe) → [`CallbackHandle`] |
+/// | `loop.call_later(delay, cb)`, `loop.call_at(when, cb)` | [`call_later`](Self::call_later), [`call_at`](Self::call_at) → [`TimerHandle`] |
+/// | `loop.time()` | [`time`](Self::time) (follows Tokio's paused clock) |
+/// | `loop.run_in_executor(None, func)` | [`run_in_executor`](Self::run_in_executor) |
+///
+/// Callbacks run on the runtime outside any task of ours
+/// ([`current_task`](crate::current_task) is `None` there, as in asyncio); a
+/// panicking callback is reported to the
+/// [exception handler](crate::set_exception_handler) as
+/// `Exception in callback` and the runtime goes on.
+///
+/// ```
+/// let rt = tokio::runtime::Runtime::new().unwrap();
+/// let lp = asyncio::Loop::from(rt.handle().clone());
+/// assert_eq!(lp.handle().id(), rt.handle().id());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Loop {
+    handle: Handle,
+}
+
+impl From<Handle> for Loop {
+    /// The loop of the runtime `handle` belongs to.
+    ///
+    /// ```
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let lp: asyncio::Loop = rt.handle().clone().into();
+    /// # drop(lp);
+    /// ```
+    fn from(handle: Handle) -> Self {
+        Loop { handle }
+    }
+}
+
+/// Where [`Loop::time`] counts from: the first time any loop was asked.
+static ORIGIN: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
+
+impl Loop {
+    /// The Tokio runtime handle behind this loop.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let lp = asyncio::get_running_loop();
+    /// let raw = lp.handle().spawn(async { 1 });
+    /// assert_eq!(raw.await.unwrap(), 1);
+    /// # }
+    /// ```
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Schedules `f` to run soon on this loop (`loop.call_soon(cb)`), outside
+    /// any task. Callbacks scheduled from one thread start in order on a
+    /// current-thread runtime; on a multi-thread runtime they may run in
+    /// parallel. Callable from any thread.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// asyncio::get_running_loop().call_soon(move || {
+    ///     assert!(asyncio::current_task().is_none()); // not a task
+    ///     tx.send("called").unwrap();
+    /// });
+    /// assert_eq!(rx.await.unwrap(), "called");
+    /// # }
+    /// ```
+    pub fn call_soon<F>(&self, f: F) -> CallbackHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.schedule(None, f)
+    }
+
+    /// [`call_soon`](Self::call_soon), from another thread
+    /// (`loop.call_soon_threadsafe(cb)`). Every method of `Loop` is
+    /// thread-safe; this one exists so ported code reads the same.
+    ///
+    /// ```
+    /// let rt = tokio::runtime::Runtime::new().unwrap();
+    /// let lp = asyncio::Loop::from(rt.handle().clone());
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// std::thread::spawn(move || {
+    ///     lp.call_soon_threadsafe(move || tx.send(42).unwrap());
+    /// });
+    /// assert_eq!(rx.recv().unwrap(), 42);
+    /// ```
+    pub fn call_soon_threadsafe<F>(&self, f: F) -> CallbackHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.schedule(None, f)
+    }
+
+    /// Schedules `f` to run after `delay` (`loop.call_later(delay, cb)`):
+    /// a [`Duration`] or seconds; `None` or infinity never fires. Timers fire
+    /// in deadline order on Tokio's clock (paused in tests).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let lp = asyncio::get_running_loop();
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// let start = lp.time();
+    /// let timer = lp.call_later(5, move || tx.send(()).unwrap());
+    /// assert!((timer.when().unwrap() - (start + 5.0)).abs() < 1e-6);
+    /// rx.await.unwrap();
+    /// assert!(lp.time() >= start + 5.0);
+    /// # }
+    /// ```
+    pub fn call_later<F>(&self, delay: impl Seconds, f: F) -> TimerHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let deadline = delay.to_duration().map(|d| {
+            let now = self.now();
+            now.checked_add(d).unwrap_or(now + FAR_FUTURE)
+        });
+        self.timer(deadline, f)
+    }
+
+    /// Schedules `f` to run at loop time `when`, in [`time`](Self::time)'s
+    /// seconds (`loop.call_at(when, cb)`). A time in the past fires soon;
+    /// infinity never fires.
+    ///
+    /// # Panics
+    /// If `when` is NaN.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let lp = asyncio::get_running_loop();
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// let timer = lp.call_at(lp.time() + 60.0, move || { let _ = tx.send(()); });
+    /// timer.cancel();
+    /// assert!(timer.cancelled());
+    /// assert!(rx.await.is_err()); // never called, dropped
+    /// # }
+    /// ```
+    pub fn call_at<F>(&self, when: f64, f: F) -> TimerHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        assert!(
+            !when.is_nan(),
+            "asyncio::Loop::call_at(when): when is NaN; pass a loop time such as lp.time() + 1.0"
+        );
+        let origin = Instant::from_std(*ORIGIN);
+        let deadline = if when.is_infinite() && when > 0.0 {
+            None
+        } else if when >= 0.0 {
+            let after = Duration::try_from_secs_f64(when).unwrap_or(FAR_FUTURE);
+            Some(origin.checked_add(after).unwrap_or(origin + FAR_FUTURE))
+        } else {
+            let before = Duration::try_from_secs_f64(-when).unwrap_or(Duration::MAX);
+            Some(origin.checked_sub(before).unwrap_or(origin))
+        };
+        self.timer(deadline, f)
+    }
+
+    /// The loop's monotonic clock in seconds (`loop.time()`): Tokio's clock,
+    /// so it follows a paused clock (`start_paused`, `tokio::time::advance`).
+    /// The origin is arbitrary (the first call in the process); only
+    /// differences mean something.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let lp = asyncio::get_running_loop();
+    /// let t0 = lp.time();
+    /// tokio::time::advance(std::time::Duration::from_secs(90)).await;
+    /// assert!((lp.time() - t0 - 90.0).abs() < 1e-6);
+    /// # }
+    /// ```
+    pub fn time(&self) -> f64 {
+        loop_time(self.now())
+    }
+
+    /// Runs the blocking `f` on this loop's blocking pool and returns a
+    /// future of its value (`loop.run_in_executor(None, func)`). Unlike
+    /// [`to_thread`](crate::to_thread), `f` is submitted now, not at the
+    /// first poll; otherwise the same: a panic is `Err(Panicked)`, dropping
+    /// the future does not stop the thread, and inside `f`
+    /// [`current_task()`](crate::current_task) is the task that called this.
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let lp = asyncio::get_running_loop();
+    ///     let job = lp.run_in_executor(|| std::thread::current().name().map(str::to_owned));
+    ///     assert!(job.await.is_ok());
+    /// });
+    /// ```
+    pub fn run_in_executor<F, R>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = crate::Result<R>> + Send + use<F, R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        join_blocking(spawn_blocking_as(&self.handle, crate::current_task(), f))
+    }
+
+    /// Tokio's clock as this loop's runtime sees it.
+    fn now(&self) -> Instant {
+        let _enter = self.handle.enter();
+        Instant::now()
+    }
+
+    fn timer<F>(&self, deadline: Option<Instant>, f: F) -> TimerHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        TimerHandle {
+            when: deadline.map(loop_time),
+            handle: self.schedule(Some(deadline), f),
+        }
+    }
+
+    /// `deadline`: `None` = soon; `Some(None)` = never.
+    fn schedule<F>(&self, deadline: Option<Option<Instant>>, f: F) -> CallbackHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let flag = cancelled.clone();
+        let join = self.handle.spawn(async move {
+            match deadline {
+                None => {}
+                Some(Some(at)) => tokio::time::sleep_until(at).await,
+                Some(None) => std::future::pending().await,
+            }
+            if !flag.load(Ordering::Acquire) {
+                run_callback(f);
+            }
+        });
+        CallbackHandle {
+            cancelled,
+            abort: join.abort_handle(),
+        }
+    }
+}
+
+/// Far enough to mean "never" without overflowing `Instant`.
+const FAR_FUTURE: Duration = Duration::from_secs(86400 * 365 * 30);
+
+fn loop_time(at: Instant) -> f64 {
+    let at = at.into_std();
+    match at.checked_duration_since(*ORIGIN) {
+        Some(d) => d.as_secs_f64(),
+        None => -(ORIGIN.duration_since(at).as_secs_f64()),
+    }
+}
+
+fn run_callback(f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        let err = PanicError::from_payload(&*payload);
+        drop(payload);
+        call_exception_handler(
+            ExceptionContext::new("Exception in callback").with_exception(Error::Panicked(err)),
+        );
+    }
+}
+
+/// A callback scheduled with [`Loop::call_soon`]: asyncio's `Handle`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let h = asyncio::get_running_loop().call_soon(|| unreachable!("cancelled first"));
+/// h.cancel();
+/// assert!(h.cancelled());
+/// asyncio::sleep(0).await;
+/// # }
+/// ```
+pub struct CallbackHandle {
+    cancelled: Arc<AtomicBool>,
+    abort: AbortHandle,
+}
+
+impl CallbackHandle {
+    /// Cancels the callback if it has not started (`handle.cancel()`); a
+    /// callback already running finishes. Idempotent.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let h = asyncio::get_running_loop().call_soon(|| {});
+    /// h.cancel();
+    /// h.cancel();
+    /// # }
+    /// ```
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        self.abort.abort();
+    }
+
+    /// `true` once [`cancel`](Self::cancel) was called (`handle.cancelled()`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let h = asyncio::get_running_loop().call_soon(|| {});
+    /// assert!(!h.cancelled());
+    /// # }
+    /// ```
+    pub fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+impl fmt::Debug for CallbackHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallbackHandle")
+            .field("cancelled", &self.cancelled())
+            .finish()
+    }
+}
+
+/// A callback scheduled with [`Loop::call_later`] or [`Loop::call_at`]:
+/// asyncio's `TimerHandle`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let lp = asyncio::get_running_loop();
+/// let t = lp.call_later(10, || unreachable!("cancelled first"));
+/// t.cancel();
+/// asyncio::sleep(20).await;
+/// assert!(t.cancelled());
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TimerHandle {
+    handle: CallbackHandle,
+    when: Option<f64>,
+}
+
+impl TimerHandle {
+    /// When the callback is due, in [`Loop::time`] seconds
+    /// (`timer.when()`); `None` for a timer that never fires.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let lp = asyncio::get_running_loop();
+    /// assert_eq!(lp.call_at(12.5, || {}).when(), Some(12.5));
+    /// assert_eq!(lp.call_later(None, || {}).when(), None);
+    /// # }
+    /// ```
+    pub fn when(&self) -> Option<f64> {
+        self.when
+    }
+
+    /// Cancels the callback if it has not started; see
+    /// [`CallbackHandle::cancel`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// asyncio::get_running_loop().call_later(1, || {}).cancel();
+    /// # }
+    /// ```
+    pub fn cancel(&self) {
+        self.handle.cancel();
+    }
+
+    /// `true` once [`cancel`](Self::cancel) was called.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = asyncio::get_running_loop().call_later(1, || {});
+    /// t.cancel();
+    /// assert!(t.cancelled());
+    /// # }
+    /// ```
+    pub fn cancelled(&self) -> bool {
+        self.handle.cancelled()
+    }
+}

@@ -1,0 +1,193 @@
+//! `asyncio::to_thread`: asyncio-semantics section 12 (TT-xx).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, mpsc};
+use std::time::Duration;
+
+/// TT-01: the closure's value comes back to the awaiter, and it ran on
+/// another thread than the awaiting one.
+#[test]
+fn tt01_returns_the_value_from_another_thread() {
+    asyncio::Runner::new().current_thread().run(async {
+        let caller = std::thread::current().id();
+        let (value, thread) = asyncio::to_thread(|| (6 * 7, std::thread::current().id()))
+            .await
+            .unwrap();
+        assert_eq!(value, 42);
+        assert_ne!(thread, caller);
+    });
+}
+
+/// TT-02: the closure's panic reaches the awaiter as `Err(Panicked)` with
+/// its message, and the runtime keeps working.
+#[test]
+fn tt02_panic_becomes_panicked_error() {
+    asyncio::run(async {
+        let err = asyncio::to_thread(|| -> u32 { panic!("bad row {}", 7) })
+            .await
+            .unwrap_err();
+        match &err {
+            asyncio::Error::Panicked(p) => assert_eq!(p.message(), "bad row 7"),
+            other => panic!("expected a panic error, got {other:?}"),
+        }
+        assert_eq!(asyncio::to_thread(|| 1).await.unwrap(), 1);
+    });
+}
+
+/// TT-03: the closure is called exactly once.
+#[test]
+fn tt03_called_exactly_once() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    asyncio::run(async move {
+        asyncio::to_thread(move || c.fetch_add(1, Ordering::SeqCst))
+            .await
+            .unwrap();
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// TT-04: concurrent calls run concurrently (4 closures meet at a barrier:
+/// run one after the other, they would never get past it).
+#[test]
+fn tt04_concurrent_calls_run_concurrently() {
+    asyncio::run(async {
+        let barrier = Arc::new(Barrier::new(4));
+        let tasks: Vec<_> = (0..4)
+            .map(|i| {
+                let barrier = barrier.clone();
+                asyncio::create_task(asyncio::to_thread(move || {
+                    barrier.wait();
+                    i
+                }))
+            })
+            .collect();
+        let mut sum = 0;
+        for t in tasks {
+            sum += t.await.unwrap().unwrap();
+        }
+        assert_eq!(sum, 6);
+    });
+}
+
+/// TT-05 (our equivalent of copying the context): inside the closure,
+/// `current_task()` is the task that awaited `to_thread`, with its name; it
+/// is gone again once the closure returned (the pool thread is reused).
+#[test]
+fn tt05_calling_task_visible_in_closure() {
+    asyncio::Runner::new().worker_threads(1).run(async {
+        let task = asyncio::Task::builder().name("loader").spawn(async {
+            let me = asyncio::current_task().unwrap();
+            let seen = asyncio::to_thread(asyncio::current_task).await.unwrap();
+            (me, seen)
+        });
+        let (me, seen) = task.await.unwrap();
+        assert_eq!(seen.as_ref(), Some(&me));
+        assert_eq!(seen.unwrap().get_name(), "loader");
+
+        // A raw blocking job afterwards (same pool) sees no task.
+        for _ in 0..4 {
+            let after = tokio::task::spawn_blocking(asyncio::current_task)
+                .await
+                .unwrap();
+            assert!(after.is_none());
+        }
+    });
+}
+
+/// TT-05: the scope is restored also when the closure panics.
+#[test]
+fn tt05_scope_restored_after_panic() {
+    asyncio::Runner::new().worker_threads(1).run(async {
+        for _ in 0..4 {
+            let _ = asyncio::to_thread(|| panic!("boom")).await;
+            let after = tokio::task::spawn_blocking(asyncio::current_task)
+                .await
+                .unwrap();
+            assert!(after.is_none());
+        }
+    });
+}
+
+/// Tasks created inside a `to_thread` closure land on the caller's runtime.
+#[test]
+fn create_task_inside_closure_uses_callers_runtime() {
+    asyncio::run(async {
+        let inner = asyncio::to_thread(|| asyncio::create_task(async { 5 }))
+            .await
+            .unwrap();
+        assert_eq!(inner.await.unwrap(), 5);
+    });
+}
+
+/// TT-06: cancelling the awaiting task ends it at once, but the thread is not
+/// interrupted: the closure runs to its end.
+#[test]
+fn tt06_cancel_does_not_stop_the_thread() {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (finished_tx, finished_rx) = mpsc::channel::<&str>();
+    asyncio::run(async move {
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let mut waiter = asyncio::create_task(asyncio::to_thread(move || {
+            started_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            finished_tx.send("finished anyway").unwrap();
+        }));
+        started_rx.await.unwrap();
+        assert!(waiter.cancel());
+        assert!((&mut waiter).await.unwrap_err().is_cancelled());
+        release_tx.send(()).unwrap(); // the thread was still there, blocked
+    });
+    assert_eq!(
+        finished_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "finished anyway"
+    );
+}
+
+/// TT-07: `to_thread` is lazy (nothing runs until it is awaited) and needs a
+/// running loop when awaited.
+#[test]
+fn tt07_lazy_until_awaited() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let fut = asyncio::to_thread(move || c.fetch_add(1, Ordering::SeqCst));
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    asyncio::run(async move { fut.await.unwrap() });
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// TT-07: awaited outside a runtime: asyncio's "no running event loop".
+#[test]
+#[should_panic(expected = "no running event loop")]
+fn tt07_outside_runtime_panics() {
+    let _ = futures::executor::block_on(asyncio::to_thread(|| 1));
+}
+
+/// Works under `#[tokio::test]` with a paused clock (the blocking job holds
+/// auto-advance back), without `asyncio::run`.
+#[tokio::test(start_paused = true)]
+async fn works_in_tokio_test_with_paused_clock() {
+    let start = tokio::time::Instant::now();
+    let v = asyncio::to_thread(|| {
+        std::thread::sleep(Duration::from_millis(5));
+        "slept"
+    })
+    .await
+    .unwrap();
+    assert_eq!(v, "slept");
+    asyncio::sleep(3).await;
+    assert!(start.elapsed() >= Duration::from_secs(3));
+}
+
+/// Many jobs at once on the multi-thread runtime: each value comes back to
+/// its own awaiter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_jobs_each_value_to_its_awaiter() {
+    let tasks: Vec<_> = (0..200u64)
+        .map(|i| asyncio::create_task(asyncio::to_thread(move || i * i)))
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        assert_eq!(t.await.unwrap().unwrap(), (i * i) as u64);
+    }
+}
