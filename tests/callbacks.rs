@@ -211,11 +211,13 @@ async fn remove_done_callback_counts() {
 }
 
 /// add_done_callback racing the task's end on the multi-thread runtime:
-/// every callback runs exactly once, whichever side wins.
+/// every callback runs exactly once, whichever side wins. No time bound: each
+/// callback owns a sender, so the channel closes exactly when every callback
+/// has run or been dropped, and the count must then be exactly `n`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_done_callback_racing_completion() {
-    let calls = Arc::new(AtomicUsize::new(0));
     let n = 2000;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
     for i in 0..n {
         let task = asyncio::create_task(async move {
             if i % 2 == 0 {
@@ -223,20 +225,19 @@ async fn add_done_callback_racing_completion() {
             }
         });
         let r = task.to_ref();
-        let c = calls.clone();
-        tokio::spawn(async move {
-            r.add_done_callback(move |_| {
-                c.fetch_add(1, Ordering::SeqCst);
-            })
-        })
-        .await
-        .unwrap();
+        let tx = tx.clone();
+        tokio::spawn(async move { r.add_done_callback(move |_| tx.send(i).unwrap()) })
+            .await
+            .unwrap();
         task.await.unwrap();
     }
-    until(|| calls.load(Ordering::SeqCst) == n).await;
-    // and never more than once:
-    for _ in 0..100 {
-        tokio::task::yield_now().await;
+    drop(tx);
+    let mut seen = vec![0u32; n];
+    while let Some(i) = rx.recv().await {
+        seen[i] += 1;
     }
-    assert_eq!(calls.load(Ordering::SeqCst), n);
+    assert!(
+        seen.iter().all(|&c| c == 1),
+        "some callback did not run exactly once"
+    );
 }
