@@ -102,7 +102,10 @@ async fn tour_task_methods() {
     while !failing.done() {
         asyncio::sleep(0).await;
     }
-    println!("exception() of a panicked task -> {:?}", failing.exception());
+    println!(
+        "exception() of a panicked task -> {:?}",
+        failing.exception()
+    );
 
     // add_done_callback() / remove_done_callback()
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -110,7 +113,10 @@ async fn tour_task_methods() {
     let l = log.clone();
     task.add_done_callback(move |t| l.lock().unwrap().push(format!("{} is done", t.get_name())));
     let removed = task.add_done_callback(|_| unreachable!("removed before it could run"));
-    println!("remove_done_callback() -> {}", task.remove_done_callback(removed));
+    println!(
+        "remove_done_callback() -> {}",
+        task.remove_done_callback(removed)
+    );
     task.await.unwrap();
     println!("callbacks ran: {:?}", log.lock().unwrap());
 

@@ -43,6 +43,8 @@
 //! | `asyncio.current_task()`, `all_tasks()` | [`current_task`], [`all_tasks`] |
 //! | `CancelledError`, `TimeoutError`, `InvalidStateError`, an exception | [`Error`] |
 //! | `loop.set_exception_handler` | [`set_exception_handler`] |
+//! | `task.get_stack()`, `task.print_stack()` | [`TaskRef::get_stack`], [`TaskRef::print_stack`] (frames: spawn site, [`framed`] await points, panic location), [`dump_tasks`] |
+//! | `loop.set_debug(True)`, `PYTHONASYNCIODEBUG=1`, `loop.slow_callback_duration` | [`Runner::debug`], `ASYNCIO_DEBUG=1`, [`set_slow_callback_duration`] |
 //!
 //! Delays and timeouts take a [`Duration`](std::time::Duration) or plain
 //! seconds (`sleep(0.5)`), see [`Seconds`].
@@ -63,13 +65,18 @@ mod duration;
 mod error;
 mod runner;
 mod sleep;
+mod stack;
 mod task;
 
-pub use debug::{ExceptionContext, call_exception_handler, set_exception_handler};
+pub use debug::{
+    ExceptionContext, call_exception_handler, set_exception_handler, set_slow_callback_duration,
+    slow_callback_duration,
+};
 pub use duration::Seconds;
 pub use error::{CancelledError, Error, InvalidStateError, PanicError, Result, TimeoutError};
 pub use runner::{Runner, run};
 pub use sleep::{Sleep, sleep, sleep_with};
+pub use stack::{Frame, Framed, FramedExt, dump_tasks, framed, framed_as};
 pub use task::{
     Builder, CallbackId, Join, JoinRef, Task, TaskId, TaskRef, all_tasks, create_task, current_task,
 };

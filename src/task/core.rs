@@ -46,6 +46,15 @@
 //!    while its core is built (before it is spawned) and `complete` removes it.
 //! 6. **No clone per poll.** The harness moves its `TaskRef` into the
 //!    thread-local `CURRENT` for the duration of a poll and takes it back.
+//! 7. **Stacks and debug mode cost one branch when off** (`stack.rs`,
+//!    `debug.rs`). `Header::stack` holds the frames of marked await points
+//!    (written by `Framed` under its own small lock, never under `Inner`'s),
+//!    the location of a panic (written by a panic hook while `CURRENT` is
+//!    set), the creation backtrace (debug mode) and a "panic retrieved" flag,
+//!    set by every path that hands the panic out (`take_output`, `result`,
+//!    `exception`) and by `cancel` (asyncio F-10). Only when `Header::debug`
+//!    is set does the harness time each poll (`poll_timed`) and `complete`
+//!    check for a panic nobody will see (`TaskStack::ended_panicked`).
 
 use std::any::Any;
 use std::cell::Cell;
@@ -66,6 +75,7 @@ use super::registry::{self, Slot};
 use super::{CallbackId, TaskId, TaskRef};
 use crate::debug::{ExceptionContext, call_exception_handler};
 use crate::error::{CancelledError, Error, InvalidStateError, PanicError};
+use crate::stack::TaskStack;
 
 // ---------------------------------------------------------------- state word
 
@@ -95,6 +105,9 @@ pub(crate) struct Header {
     /// this task creates.
     pub(crate) debug: bool,
     slot: Slot,
+    /// Frames of marked await points, panic location, debug-mode creation
+    /// backtrace, "exception retrieved" flags (invariant 7).
+    pub(crate) stack: TaskStack,
 }
 
 impl Header {
@@ -190,6 +203,7 @@ impl<T: Send + 'static> Core<T> {
                     runtime,
                     debug,
                     slot,
+                    stack: TaskStack::new(debug),
                 },
                 inner: Mutex::new(Inner {
                     outcome: Outcome::Pending { cancel_msg: None },
@@ -236,7 +250,10 @@ impl<T: Send + 'static> Core<T> {
             Outcome::Pending { .. } => Err(InvalidStateError::result_not_set()),
             Outcome::Taken => Err(InvalidStateError::result_taken()),
             Outcome::Cancelled(e) => Err(Error::Cancelled(e.clone())),
-            Outcome::Panicked(e) => Err(Error::Panicked(e.clone())),
+            Outcome::Panicked(e) => {
+                self.header.stack.mark_retrieved();
+                Err(Error::Panicked(e.clone()))
+            }
             Outcome::Returned(_) => match mem::replace(&mut inner.outcome, Outcome::Taken) {
                 Outcome::Returned(v) => Ok(v),
                 _ => unreachable!(),
@@ -254,7 +271,10 @@ impl<T: Send + 'static> Core<T> {
             Outcome::Pending { .. } => Err(InvalidStateError::result_not_set()),
             Outcome::Taken => Err(InvalidStateError::result_taken()),
             Outcome::Cancelled(e) => Err(Error::Cancelled(e.clone())),
-            Outcome::Panicked(e) => Err(Error::Panicked(e.clone())),
+            Outcome::Panicked(e) => {
+                self.header.stack.mark_retrieved();
+                Err(Error::Panicked(e.clone()))
+            }
         }
     }
 
@@ -263,7 +283,10 @@ impl<T: Send + 'static> Core<T> {
         match &self.lock().outcome {
             Outcome::Pending { .. } => Err(InvalidStateError::exception_not_set()),
             Outcome::Cancelled(e) => Err(Error::Cancelled(e.clone())),
-            Outcome::Panicked(e) => Ok(Some(Error::Panicked(e.clone()))),
+            Outcome::Panicked(e) => {
+                self.header.stack.mark_retrieved();
+                Ok(Some(Error::Panicked(e.clone())))
+            }
             Outcome::Returned(_) | Outcome::Taken => Ok(None),
         }
     }
@@ -306,6 +329,9 @@ impl<T: Send + 'static> Core<T> {
         for (_, cb) in callbacks {
             run_callback(task, cb);
         }
+        if self.header.debug && self.header.state() & PANICKED != 0 {
+            self.header.stack.ended_panicked(task);
+        }
     }
 }
 
@@ -327,6 +353,8 @@ impl<T: Send + 'static> AnyCore for Core<T> {
     }
 
     fn cancel(&self, msg: Option<Arc<str>>) -> bool {
+        // asyncio (F-10): cancel() counts as retrieving the exception.
+        self.header.stack.mark_retrieved();
         let mut inner = self.lock();
         let state = self.header.state();
         if state & DONE != 0 {
@@ -357,10 +385,8 @@ impl<T: Send + 'static> AnyCore for Core<T> {
     fn remove_callback(&self, id: CallbackId) -> usize {
         let removed = {
             let mut inner = self.lock();
-            match inner.callbacks.iter().position(|(i, _)| *i == id) {
-                Some(pos) => Some(inner.callbacks.remove(pos)),
-                None => None,
-            }
+            let pos = inner.callbacks.iter().position(|(i, _)| *i == id);
+            pos.map(|pos| inner.callbacks.remove(pos))
         };
         // The callback (and what it captured) is dropped unlocked.
         usize::from(removed.is_some())
@@ -437,6 +463,22 @@ fn poll_as<F: Future>(
     (task, res)
 }
 
+/// [`poll_as`], timed in debug mode: a poll longer than the slow-callback
+/// threshold is reported (invariant 7). Debug off: one branch.
+fn poll_timed<F: Future>(
+    task: TaskRef,
+    fut: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> (TaskRef, std::thread::Result<Poll<F::Output>>) {
+    if !task.core().header().debug {
+        return poll_as(task, fut, cx);
+    }
+    let start = std::time::Instant::now();
+    let out = poll_as(task, fut, cx);
+    crate::debug::check_slow_poll(&out.0, start.elapsed());
+    out
+}
+
 fn typed<T: Send + 'static>(task: &TaskRef) -> &Core<T> {
     task.core()
         .as_any()
@@ -481,7 +523,7 @@ where
         let (Some(task), Some(fut)) = (this.task.take(), this.fut.as_mut().as_pin_mut()) else {
             return Poll::Ready(());
         };
-        let (task, res) = poll_as(task, fut, cx);
+        let (task, res) = poll_timed(task, fut, cx);
         let end = match res {
             Ok(Poll::Pending) => {
                 *this.task = Some(task);
@@ -553,7 +595,7 @@ impl<F: Future> Future for MainHarness<F> {
         let (Some(task), Some(fut)) = (this.task.take(), this.fut.as_mut().as_pin_mut()) else {
             return Poll::Ready(Err(MainEnd::Cancelled));
         };
-        let (task, res) = poll_as(task, fut, cx);
+        let (task, res) = poll_timed(task, fut, cx);
         let core = typed::<()>(&task);
         let out = match res {
             Ok(Poll::Pending) => {
