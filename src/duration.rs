@@ -28,7 +28,7 @@
 use std::time::Duration;
 
 /// A delay or timeout: a [`Duration`], seconds as a float or an integer, or
-/// `None` for "no timeout". See the [module docs](self) for the full table.
+/// `None` for "no timeout". See the module docs (`src/duration.rs`) for the full table.
 ///
 /// ```
 /// use std::time::Duration;

@@ -166,6 +166,13 @@ impl fmt::Display for Frame {
 /// `Map` for `futures_util::future::Map<A, B>`. A slice of the input: no
 /// allocation.
 fn short_name(type_name: &'static str) -> &'static str {
+    // A task spawned on a marked future is named after what it wraps.
+    if let Some(inner) = type_name
+        .strip_prefix("asyncio::stack::Framed<")
+        .and_then(|t| t.strip_suffix('>'))
+    {
+        return short_name(inner);
+    }
     let mut depth = 0usize;
     let mut seg_start = 0;
     let mut best: Option<&'static str> = None;
@@ -707,5 +714,9 @@ mod tests {
         );
         assert_eq!(short_name("core::future::pending::Pending<()>"), "Pending");
         assert_eq!(short_name("i32"), "i32");
+        assert_eq!(
+            short_name("asyncio::stack::Framed<asyncio::sleep::Sleep<()>>"),
+            "Sleep"
+        );
     }
 }

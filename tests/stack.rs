@@ -30,10 +30,10 @@ async fn leaf(rx: oneshot::Receiver<()>) {
 /// await shows only it (TK-21: a pending task shows its own frame).
 #[tokio::test]
 async fn spawn_site_is_the_first_frame() {
+    let la = line!() + 1;
     let a = asyncio::create_task(pending::<()>());
-    let la = line!();
+    let lb = line!() + 1;
     let b = Task::builder().name("b").spawn(leaf(oneshot::channel().1));
-    let lb = line!();
     settle().await;
     let sa = a.get_stack(None);
     let sb = b.get_stack(None);
