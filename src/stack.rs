@@ -342,7 +342,7 @@ fn install_panic_hook() {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if let Some(at) = info.location() {
-                core::with_current(|cur| {
+                core::try_with_current(|cur| {
                     if let Some(task) = cur {
                         let frame = Frame {
                             name: Cow::Borrowed("<panic>"),

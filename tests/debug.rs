@@ -243,3 +243,30 @@ fn creation_backtrace_in_debug_mode_only() {
         assert_eq!(printed.lines().count() == 2, !debug);
     }
 }
+
+/// `ASYNCIO_DEBUG=1` switches debug mode on for `asyncio::run` when the
+/// runner does not say (RUN-07); without it, debug mode is off. The test
+/// checks the mode it runs under, then runs itself again in a child process
+/// with the variable set.
+#[test]
+fn asyncio_debug_env_switches_debug_mode_on() {
+    let env_on = std::env::var_os("ASYNCIO_DEBUG").is_some_and(|v| v == "1");
+    let has_backtrace = asyncio::run(async {
+        let t = asyncio::create_task(std::future::pending::<()>());
+        let mut out = Vec::new();
+        t.print_stack(None, &mut out).unwrap();
+        t.cancel();
+        String::from_utf8(out).unwrap().contains("Task created at")
+    });
+    assert_eq!(has_backtrace, env_on);
+    if !env_on {
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["asyncio_debug_env_switches_debug_mode_on", "--exact"])
+            .env("ASYNCIO_DEBUG", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&child.stdout);
+        assert!(child.status.success(), "{stdout}");
+        assert!(stdout.contains("1 passed"), "{stdout}");
+    }
+}

@@ -448,6 +448,19 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&TaskRef>) -> R) -> R {
     })
 }
 
+/// [`with_current`] that gives up (`None`) instead of panicking when the
+/// thread-local is already destroyed: for the panic hook.
+pub(crate) fn try_with_current<R>(f: impl FnOnce(Option<&TaskRef>) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| {
+            let cur = c.take();
+            let out = f(cur.as_ref());
+            c.set(cur);
+            out
+        })
+        .ok()
+}
+
 /// Polls `fut` as task `task`: `task` is the current task during the poll
 /// (invariant 6) and a panic is caught.
 fn poll_as<F: Future>(
