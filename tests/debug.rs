@@ -37,6 +37,17 @@ fn reports_for(name: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A task called `name` that panicked with `msg`, once it has ended.
+async fn panicked(name: &str, msg: &'static str) -> Task<()> {
+    let t = Task::builder()
+        .name(name)
+        .spawn(async move { panic!("{msg}") });
+    while !t.done() {
+        asyncio::sleep(0).await;
+    }
+    t
+}
+
 fn run_debug<F: Future>(debug: bool, fut: F) -> F::Output {
     capture();
     Runner::new().current_thread().debug(debug).run(fut)
@@ -114,12 +125,7 @@ fn debug_mode_is_inherited() {
 #[test]
 fn unretrieved_panic_after_end_is_reported_once() {
     run_debug(true, async {
-        let t = Task::builder()
-            .name("lost-after")
-            .spawn(async { panic!("lost") });
-        while !t.done() {
-            asyncio::sleep(0).await;
-        }
+        let t = panicked("lost-after", "lost").await;
         drop(t);
     });
     let reports = reports_for("lost-after");
@@ -163,30 +169,15 @@ fn retrieved_panics_are_not_reported() {
             .spawn(async { panic!("x") });
         assert!(awaited.await.unwrap_err().is_panic());
 
-        let t = Task::builder()
-            .name("seen-result")
-            .spawn(async { panic!("x") });
-        while !t.done() {
-            asyncio::sleep(0).await;
-        }
+        let t = panicked("seen-result", "x").await;
         assert!(t.result().is_err());
         drop(t);
 
-        let t = Task::builder()
-            .name("seen-exception")
-            .spawn(async { panic!("x") });
-        while !t.done() {
-            asyncio::sleep(0).await;
-        }
+        let t = panicked("seen-exception", "x").await;
         assert!(t.exception().unwrap().is_some());
         drop(t);
 
-        let t = Task::builder()
-            .name("seen-cancel")
-            .spawn(async { panic!("x") });
-        while !t.done() {
-            asyncio::sleep(0).await;
-        }
+        let t = panicked("seen-cancel", "x").await;
         assert!(!t.cancel());
         drop(t);
     });
@@ -199,12 +190,7 @@ fn retrieved_panics_are_not_reported() {
 #[test]
 fn debug_off_no_unretrieved_report() {
     run_debug(false, async {
-        let t = Task::builder()
-            .name("lost-quiet")
-            .spawn(async { panic!("quiet") });
-        while !t.done() {
-            asyncio::sleep(0).await;
-        }
+        let t = panicked("lost-quiet", "quiet").await;
         drop(t);
     });
     assert!(reports_for("lost-quiet").is_empty());
