@@ -95,11 +95,8 @@ impl fmt::Display for ExceptionContext {
             write!(f, "\n{e}")?;
         }
         // Debug mode: where the task came from (asyncio's "Object created at").
-        if let Some(bt) = self
-            .task
-            .as_ref()
-            .and_then(|t| t.core().header().stack.backtrace())
-        {
+        let extra = self.task.as_ref().and_then(crate::stack::extra_of);
+        if let Some(bt) = extra.as_deref().and_then(crate::stack::Extra::backtrace) {
             write!(f, "\ntask created at (most recent call first):\n{bt}")?;
         }
         Ok(())
@@ -210,14 +207,15 @@ pub fn slow_callback_duration() -> Option<Duration> {
 
 /// Debug mode, after each poll of a task: reports a poll slower than the
 /// threshold.
-pub(crate) fn check_slow_poll(task: &TaskRef, took: Duration) {
+pub(crate) fn check_slow_poll(took: Duration, task: impl FnOnce() -> TaskRef) {
     if took.as_nanos() > u128::from(SLOW_NANOS.load(Ordering::Relaxed)) {
+        let task = task();
         call_exception_handler(
             ExceptionContext::new(format!(
                 "Executing {task} took {:.3} seconds",
                 took.as_secs_f64()
             ))
-            .with_task(task.clone()),
+            .with_task(task),
         );
     }
 }

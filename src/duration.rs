@@ -3,16 +3,7 @@
 //!
 //! asyncio takes delays as float seconds (`sleep(0.5)`, `wait_for(aw, 2)`);
 //! Rust code usually has a [`Duration`]. Every delay or timeout parameter of
-//! this crate accepts either:
-//!
-//! | value | meaning |
-//! |---|---|
-//! | `Duration` | that long |
-//! | `0.5`, `2` (any float or integer type) | that many seconds |
-//! | negative seconds | zero (as in asyncio) |
-//! | `f64::INFINITY` | forever: no timeout |
-//! | `None` (an `Option<Duration>`) | forever: no timeout |
-//! | `f64::NAN` | panics: `invalid delay: NaN (not a number)` |
+//! this crate accepts any of them: see [`Seconds`] for the table.
 //!
 //! ```
 //! use std::time::Duration;
@@ -28,7 +19,16 @@
 use std::time::Duration;
 
 /// A delay or timeout: a [`Duration`], seconds as a float or an integer, or
-/// `None` for "no timeout". See the module docs (`src/duration.rs`) for the full table.
+/// `None` for "no timeout".
+///
+/// | value | meaning |
+/// |---|---|
+/// | `Duration` | that long |
+/// | `0.5`, `2` (any float or integer type) | that many seconds |
+/// | negative seconds | zero (as in asyncio) |
+/// | `f64::INFINITY` | forever: no timeout |
+/// | `None` (an `Option<Duration>`) | forever: no timeout |
+/// | `f64::NAN` | panics: `invalid delay: NaN (not a number)` |
 ///
 /// ```
 /// use std::time::Duration;

@@ -23,7 +23,6 @@
 //! [`to_thread`]: https://docs.python.org/3/library/asyncio-task.html#asyncio.to_thread
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -197,8 +196,7 @@ impl Runner {
         );
         let token = CancellationToken::new();
         core.set_cancel_token(token.clone());
-        let task = TaskRef::from_core(core as Arc<_>);
-        let harness = MainHarness::new(task, main);
+        let harness = MainHarness::new(core, main);
 
         let end = rt.block_on(async {
             let end = token

@@ -48,20 +48,21 @@
 use std::backtrace::Backtrace;
 use std::borrow::Cow;
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::io::{self, Write};
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Once};
 use std::task::{Context, Poll};
 
 use pin_project::{pin_project, pinned_drop};
 
 use crate::debug::{ExceptionContext, call_exception_handler};
 use crate::task::core::{self, PANICKED};
-use crate::{Error, TaskRef};
+use crate::{Error, TaskId, TaskRef};
 
 // -------------------------------------------------------------------- Frame
 
@@ -235,6 +236,11 @@ struct AwaitSlot {
     name: FrameName,
 }
 
+static EMPTY: StackState = StackState {
+    awaits: Vec::new(),
+    panic: None,
+};
+
 #[derive(Default)]
 struct StackState {
     /// Indexed by nesting depth.
@@ -249,35 +255,118 @@ const HANDLE_DROPPED: u8 = 1;
 const RETRIEVED: u8 = 2;
 /// The task ended panicking.
 const ENDED_PANICKED: u8 = 4;
+/// The task has an entry in the side table.
+const HAS_EXTRA: u8 = 8;
 
-/// The stack part of a task's header: frames of marked await points, the
-/// panic location, the debug-mode creation backtrace and the
-/// "exception retrieved" bookkeeping.
-pub(crate) struct TaskStack {
+/// What a task with frames, a panic or a debug backtrace keeps in the side
+/// table.
+#[derive(Default)]
+pub(crate) struct Extra {
     state: Mutex<StackState>,
-    flags: AtomicU8,
-    backtrace: Option<Box<Backtrace>>,
+    backtrace: Option<Backtrace>,
 }
 
-impl TaskStack {
-    /// The stack of a new task; in debug mode, captures the creation
-    /// backtrace.
-    pub(crate) fn new(debug: bool) -> Self {
-        install_panic_hook();
-        TaskStack {
-            state: Mutex::default(),
-            flags: AtomicU8::new(0),
-            backtrace: debug.then(|| Box::new(Backtrace::force_capture())),
-        }
-    }
-
+impl Extra {
     fn lock(&self) -> MutexGuard<'_, StackState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The creation backtrace (debug mode only).
     pub(crate) fn backtrace(&self) -> Option<&Backtrace> {
-        self.backtrace.as_deref()
+        self.backtrace.as_ref()
+    }
+
+    fn write(&self, depth: u32, slot: AwaitSlot) {
+        let depth = depth as usize;
+        let mut st = self.lock();
+        if st.awaits.len() <= depth {
+            st.awaits.resize(depth + 1, None);
+        }
+        st.awaits[depth] = Some(slot);
+    }
+
+    fn clear(&self, depth: u32, owner: usize) {
+        let mut st = self.lock();
+        if let Some(s) = st.awaits.get_mut(depth as usize) {
+            if s.is_some_and(|s| s.owner == owner) {
+                *s = None;
+            }
+        }
+    }
+}
+
+/// The side table: task id → [`Extra`], sharded by id. Only tasks that use
+/// stacks (or run in debug mode) have an entry, so the task core keeps its
+/// size; an entry is looked up once per `Framed` future, not per poll.
+const TABLE_SHARDS: usize = 16;
+
+type Table = Mutex<HashMap<TaskId, Arc<Extra>>>;
+
+static TABLE: LazyLock<[Table; TABLE_SHARDS]> =
+    LazyLock::new(|| std::array::from_fn(|_| Mutex::default()));
+
+fn table(id: TaskId) -> &'static Table {
+    &TABLE[(id.as_u64() % TABLE_SHARDS as u64) as usize]
+}
+
+fn lock_table(id: TaskId) -> MutexGuard<'static, HashMap<TaskId, Arc<Extra>>> {
+    table(id).lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The stack part of a task's header: one byte of flags. The frames, the
+/// panic location and the debug-mode backtrace are in the side table.
+pub(crate) struct TaskStack {
+    flags: AtomicU8,
+}
+
+impl TaskStack {
+    /// The stack of a new task; in debug mode, captures the creation
+    /// backtrace.
+    pub(crate) fn new(id: TaskId, debug: bool) -> Self {
+        install_panic_hook();
+        if !debug {
+            return TaskStack {
+                flags: AtomicU8::new(0),
+            };
+        }
+        let extra = Extra {
+            state: Mutex::default(),
+            backtrace: Some(Backtrace::force_capture()),
+        };
+        lock_table(id).insert(id, Arc::new(extra));
+        TaskStack {
+            flags: AtomicU8::new(HAS_EXTRA),
+        }
+    }
+
+    /// The task's entry, if it has one.
+    fn extra(&self, id: TaskId) -> Option<Arc<Extra>> {
+        if self.flags.load(Ordering::Acquire) & HAS_EXTRA == 0 {
+            return None;
+        }
+        lock_table(id).get(&id).cloned()
+    }
+
+    /// The task's entry, made if needed (`None` only if the table is busy
+    /// and `wait` is false: the panic hook never waits).
+    fn extra_or_insert(&self, id: TaskId, wait: bool) -> Option<Arc<Extra>> {
+        let mut table = if wait {
+            lock_table(id)
+        } else {
+            table(id).try_lock().ok()?
+        };
+        let extra = table.entry(id).or_default().clone();
+        drop(table);
+        self.flags.fetch_or(HAS_EXTRA, Ordering::AcqRel);
+        Some(extra)
+    }
+
+    /// The header is dropping: removes the task's entry, if any.
+    pub(crate) fn release(&self, id: TaskId) {
+        if self.flags.load(Ordering::Acquire) & HAS_EXTRA != 0 {
+            let entry = lock_table(id).remove(&id);
+            drop(entry); // unlocked
+        }
     }
 
     /// The panic (if any) was seen by someone: no "never retrieved" report.
@@ -302,24 +391,11 @@ impl TaskStack {
             report_unretrieved(task);
         }
     }
+}
 
-    fn write(&self, depth: u32, slot: AwaitSlot) {
-        let depth = depth as usize;
-        let mut st = self.lock();
-        if st.awaits.len() <= depth {
-            st.awaits.resize(depth + 1, None);
-        }
-        st.awaits[depth] = Some(slot);
-    }
-
-    fn clear(&self, depth: u32, owner: usize) {
-        let mut st = self.lock();
-        if let Some(s) = st.awaits.get_mut(depth as usize) {
-            if s.is_some_and(|s| s.owner == owner) {
-                *s = None;
-            }
-        }
-    }
+/// The task's side-table entry, for its creation backtrace (debug mode).
+pub(crate) fn extra_of(task: &TaskRef) -> Option<Arc<Extra>> {
+    task.core().header().stack.extra(task.id())
 }
 
 fn report_unretrieved(task: &TaskRef) {
@@ -351,8 +427,11 @@ fn install_panic_hook() {
                             column: at.column(),
                         };
                         // try_lock: never wait inside a panic hook.
-                        if let Ok(mut st) = task.core().header().stack.state.try_lock() {
-                            st.panic = Some(Box::new(frame));
+                        let stack = &task.core().header().stack;
+                        if let Some(extra) = stack.extra_or_insert(task.id(), false) {
+                            if let Ok(mut st) = extra.state.try_lock() {
+                                st.panic = Some(Box::new(frame));
+                            }
                         }
                     }
                 });
@@ -472,6 +551,9 @@ pub struct Framed<F> {
     name: FrameName,
     /// The depth of its slot, while it has one.
     depth: u32,
+    /// The side-table entry of the task it was last polled in: looked up
+    /// once, not at every poll.
+    entry: Option<(TaskId, Arc<Extra>)>,
 }
 
 impl<F> Framed<F> {
@@ -482,6 +564,7 @@ impl<F> Framed<F> {
             at: Location::caller(),
             name,
             depth: UNSET,
+            entry: None,
         }
     }
 }
@@ -510,8 +593,15 @@ impl<F: Future> Future for Framed<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let owner = std::ptr::from_ref::<Self>(&self) as usize;
         let this = self.project();
+        let entry = this.entry;
         let entered = core::with_current(|cur| {
             let task = cur?;
+            let id = task.id();
+            if entry.as_ref().is_none_or(|(tid, _)| *tid != id) {
+                let extra = task.core().header().stack.extra_or_insert(id, true)?;
+                *entry = Some((id, extra));
+            }
+            let (_, extra) = entry.as_ref()?;
             let (depth, parent) = LEVEL.with(Cell::get);
             let slot = AwaitSlot {
                 owner,
@@ -519,7 +609,7 @@ impl<F: Future> Future for Framed<F> {
                 at: this.at,
                 name: *this.name,
             };
-            task.core().header().stack.write(depth, slot);
+            extra.write(depth, slot);
             LEVEL.with(|l| l.set((depth + 1, owner)));
             Some((depth, parent))
         });
@@ -531,7 +621,7 @@ impl<F: Future> Future for Framed<F> {
         let out = this.inner.poll(cx);
         drop(guard);
         if out.is_ready() {
-            leave(depth, owner);
+            leave(depth, owner, entry.as_ref());
             *this.depth = UNSET;
         }
         out
@@ -545,7 +635,7 @@ impl<F> PinnedDrop for Framed<F> {
         // of the panicked task's traceback.
         if self.depth != UNSET && !std::thread::panicking() {
             let owner = std::ptr::from_ref::<Self>(&self) as usize;
-            leave(self.depth, owner);
+            leave(self.depth, owner, self.entry.as_ref());
         }
     }
 }
@@ -553,12 +643,11 @@ impl<F> PinnedDrop for Framed<F> {
 /// Clears the slot `owner` wrote, if the task it wrote it in is being
 /// polled here (a future dropped with its finished task needs no clearing:
 /// a done task shows no await frames).
-fn leave(depth: u32, owner: usize) {
-    core::with_current(|cur| {
-        if let Some(task) = cur {
-            task.core().header().stack.clear(depth, owner);
-        }
-    });
+fn leave(depth: u32, owner: usize, entry: Option<&(TaskId, Arc<Extra>)>) {
+    let Some((id, extra)) = entry else { return };
+    if core::with_current(|cur| cur.is_some_and(|t| t.id() == *id)) {
+        extra.clear(depth, owner);
+    }
 }
 
 // --------------------------------------------------------- get/print_stack
@@ -589,7 +678,9 @@ impl TaskRef {
         let state = header.state();
         let mut frames = vec![Frame::at(short_name(self.get_coro()), header.spawned_at)];
         if !header.is_done() || state & PANICKED != 0 {
-            let st = header.stack.lock();
+            let extra = header.stack.extra(self.id());
+            let st = extra.as_ref().map(|e| e.lock());
+            let st = st.as_deref().unwrap_or(&EMPTY);
             let mut parent = 0;
             for slot in st.awaits.iter() {
                 match slot {
@@ -652,7 +743,7 @@ impl TaskRef {
                 writeln!(out, "{e}")?;
             }
         }
-        if let Some(bt) = header.stack.backtrace() {
+        if let Some(bt) = extra_of(self).as_deref().and_then(Extra::backtrace) {
             writeln!(out, "Task created at (most recent call first):\n{bt}")?;
         }
         Ok(())
@@ -661,8 +752,11 @@ impl TaskRef {
 
 /// Debug mode, `{:#?}` of a task: the creation backtrace after the repr.
 pub(crate) fn fmt_backtrace(task: &TaskRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    match task.core().header().stack.backtrace() {
-        Some(bt) if f.alternate() => write!(f, "\ncreated at (most recent call first):\n{bt}"),
+    if !f.alternate() {
+        return Ok(());
+    }
+    match extra_of(task).as_deref().and_then(Extra::backtrace) {
+        Some(bt) => write!(f, "\ncreated at (most recent call first):\n{bt}"),
         _ => Ok(()),
     }
 }

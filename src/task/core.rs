@@ -27,8 +27,8 @@
 //! 1. **One end.** Only `complete` writes a final outcome, and the harness
 //!    calls it exactly once: when the future returns, when it panics, or when
 //!    the harness is dropped unfinished (Tokio abort, runtime shutdown). The
-//!    harness gives up its `TaskRef` as it calls `complete`, so a second call
-//!    cannot happen.
+//!    harness gives up its core pointer as it calls `complete` (which takes
+//!    `self: Arc<Self>`), so a second call cannot happen.
 //! 2. **The future is gone first.** The user's future (and everything it
 //!    owns) is dropped before the outcome is published, as Tokio guarantees
 //!    for `JoinHandle`s.
@@ -44,17 +44,20 @@
 //!    reported and the next callback still runs.
 //! 5. **The registry holds exactly the pending tasks.** The task is inserted
 //!    while its core is built (before it is spawned) and `complete` removes it.
-//! 6. **No clone per poll.** The harness moves its `TaskRef` into the
-//!    thread-local `CURRENT` for the duration of a poll and takes it back.
+//! 6. **No clone per poll.** The harness holds the typed `Arc<Core<T>>` (a
+//!    thin pointer) and moves it, erased, into the thread-local `CURRENT` for
+//!    the duration of a poll, then takes it back: no reference-count traffic.
 //! 7. **Stacks and debug mode cost one branch when off** (`stack.rs`,
-//!    `debug.rs`). `Header::stack` holds the frames of marked await points
-//!    (written by `Framed` under its own small lock, never under `Inner`'s),
-//!    the location of a panic (written by a panic hook while `CURRENT` is
-//!    set), the creation backtrace (debug mode) and a "panic retrieved" flag,
-//!    set by every path that hands the panic out (`take_output`, `result`,
-//!    `exception`) and by `cancel` (asyncio F-10). Only when `Header::debug`
-//!    is set does the harness time each poll (`poll_timed`) and `complete`
-//!    check for a panic nobody will see (`TaskStack::ended_panicked`).
+//!    `debug.rs`). `Header::stack` is one byte of flags (in padding: the
+//!    core keeps its size). The frames of marked await points, a panic's
+//!    location and the debug-mode creation backtrace live in a side table
+//!    keyed by task id, created on first use (first `Framed` poll, a panic
+//!    while `CURRENT` is set, or at creation in debug mode) and removed when
+//!    the header drops. The "panic retrieved" flag is set by every path that
+//!    hands the panic out (`take_output`, `result`, `exception`) and by
+//!    `cancel` (asyncio F-10). Only when `Header::debug` is set does the
+//!    harness time each poll (`poll_timed`) and `complete` check for a panic
+//!    nobody will see (`TaskStack::ended_panicked`).
 
 use std::any::Any;
 use std::cell::Cell;
@@ -105,9 +108,18 @@ pub(crate) struct Header {
     /// this task creates.
     pub(crate) debug: bool,
     slot: Slot,
-    /// Frames of marked await points, panic location, debug-mode creation
-    /// backtrace, "exception retrieved" flags (invariant 7).
+    /// One byte of flags (fits in padding): "exception retrieved" and
+    /// friends, and whether the task has an entry in the stack table
+    /// (invariant 7).
     pub(crate) stack: TaskStack,
+}
+
+impl Drop for Header {
+    fn drop(&mut self) {
+        // One branch: only tasks with frames, a panic or a debug backtrace
+        // have an entry to remove.
+        self.stack.release(self.id);
+    }
 }
 
 impl Header {
@@ -155,7 +167,11 @@ enum Outcome<T> {
 struct Inner<T> {
     outcome: Outcome<T>,
     name: Option<Arc<str>>,
-    callbacks: Vec<(CallbackId, Callback)>,
+    /// Boxed on purpose: most tasks never get a callback, and a thin box
+    /// (8 bytes) instead of a `Vec` (24) keeps the core within a 128-byte
+    /// allocation (see `docs/performance.md`).
+    #[allow(clippy::box_collection)]
+    callbacks: Option<Box<Vec<(CallbackId, Callback)>>>,
     canceller: Canceller,
 }
 
@@ -169,6 +185,7 @@ pub(crate) struct Core<T> {
 pub(crate) trait AnyCore: Send + Sync + 'static {
     fn header(&self) -> &Header;
     fn as_any(&self) -> &dyn Any;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn name(&self) -> Option<Arc<str>>;
     fn set_name(&self, name: Arc<str>);
     fn cancel(&self, msg: Option<Arc<str>>) -> bool;
@@ -203,12 +220,12 @@ impl<T: Send + 'static> Core<T> {
                     runtime,
                     debug,
                     slot,
-                    stack: TaskStack::new(debug),
+                    stack: TaskStack::new(id, debug),
                 },
                 inner: Mutex::new(Inner {
                     outcome: Outcome::Pending { cancel_msg: None },
                     name,
-                    callbacks: Vec::new(),
+                    callbacks: None,
                     canceller: Canceller::None,
                 }),
             }
@@ -299,9 +316,8 @@ impl<T: Send + 'static> Core<T> {
         }
     }
 
-    /// Publishes the end of the task: invariant 1. `returned` is `None` when
-    /// the future was dropped unfinished.
-    fn complete(&self, task: &TaskRef, end: End<T>) {
+    /// Publishes the end of the task: invariant 1.
+    fn complete(self: Arc<Self>, end: End<T>) {
         let (callbacks, canceller, discarded) = {
             let mut inner = self.lock();
             let requested = self.header.state() & CANCEL_REQUESTED != 0;
@@ -326,11 +342,15 @@ impl<T: Send + 'static> Core<T> {
         drop(discarded);
         drop(canceller);
         drop(registry::remove(self.header.slot));
-        for (_, cb) in callbacks {
-            run_callback(task, cb);
+        let task = TaskRef::from_core(self);
+        if let Some(callbacks) = callbacks {
+            for (_, cb) in *callbacks {
+                run_callback(&task, cb);
+            }
         }
-        if self.header.debug && self.header.state() & PANICKED != 0 {
-            self.header.stack.ended_panicked(task);
+        let header = task.core().header();
+        if header.debug && header.state() & PANICKED != 0 {
+            header.stack.ended_panicked(&task);
         }
     }
 }
@@ -341,6 +361,10 @@ impl<T: Send + 'static> AnyCore for Core<T> {
     }
 
     fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
     }
 
@@ -378,15 +402,21 @@ impl<T: Send + 'static> AnyCore for Core<T> {
         if self.header.is_done() {
             return Err(cb);
         }
-        inner.callbacks.push((id, cb));
+        inner
+            .callbacks
+            .get_or_insert_with(Box::default)
+            .push((id, cb));
         Ok(())
     }
 
     fn remove_callback(&self, id: CallbackId) -> usize {
         let removed = {
             let mut inner = self.lock();
-            let pos = inner.callbacks.iter().position(|(i, _)| *i == id);
-            pos.map(|pos| inner.callbacks.remove(pos))
+            let callbacks = inner.callbacks.as_mut();
+            callbacks.and_then(|cbs| {
+                let pos = cbs.iter().position(|(i, _)| *i == id)?;
+                Some(cbs.remove(pos))
+            })
         };
         // The callback (and what it captured) is dropped unlocked.
         usize::from(removed.is_some())
@@ -461,47 +491,54 @@ pub(crate) fn try_with_current<R>(f: impl FnOnce(Option<&TaskRef>) -> R) -> Opti
         .ok()
 }
 
-/// Polls `fut` as task `task`: `task` is the current task during the poll
-/// (invariant 6) and a panic is caught.
-fn poll_as<F: Future>(
-    task: TaskRef,
+/// Polls `fut` as task `core`: the task is current during the poll
+/// (invariant 6: the `Arc` is moved in and out, never cloned) and a panic is
+/// caught.
+fn poll_as<T: Send + 'static, F: Future>(
+    core: Arc<Core<T>>,
     fut: Pin<&mut F>,
     cx: &mut Context<'_>,
-) -> (TaskRef, std::thread::Result<Poll<F::Output>>) {
-    let prev = CURRENT.with(|c| c.replace(Some(task)));
+) -> (Arc<Core<T>>, std::thread::Result<Poll<F::Output>>) {
+    let prev = CURRENT.with(|c| c.replace(Some(TaskRef::from_core(core))));
     let res = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
     let task = CURRENT
         .with(|c| c.replace(prev))
         .expect("asyncio: the current-task slot was emptied during a poll");
-    (task, res)
+    (task.into_typed(), res)
 }
 
 /// [`poll_as`], timed in debug mode: a poll longer than the slow-callback
 /// threshold is reported (invariant 7). Debug off: one branch.
-fn poll_timed<F: Future>(
-    task: TaskRef,
+fn poll_timed<T: Send + 'static, F: Future>(
+    core: Arc<Core<T>>,
     fut: Pin<&mut F>,
     cx: &mut Context<'_>,
-) -> (TaskRef, std::thread::Result<Poll<F::Output>>) {
-    if !task.core().header().debug {
-        return poll_as(task, fut, cx);
+) -> (Arc<Core<T>>, std::thread::Result<Poll<F::Output>>) {
+    if !core.header.debug {
+        return poll_as(core, fut, cx);
     }
     let start = std::time::Instant::now();
-    let out = poll_as(task, fut, cx);
-    crate::debug::check_slow_poll(&out.0, start.elapsed());
-    out
+    let (core, res) = poll_as(core, fut, cx);
+    crate::debug::check_slow_poll(start.elapsed(), || TaskRef::from_core(core.clone()));
+    (core, res)
 }
 
-fn typed<T: Send + 'static>(task: &TaskRef) -> &Core<T> {
-    task.core()
-        .as_any()
-        .downcast_ref::<Core<T>>()
-        .expect("asyncio: task core of an unexpected type")
+impl TaskRef {
+    /// Back from the erased handle to the typed core, without touching the
+    /// reference count.
+    fn into_typed<T: Send + 'static>(self) -> Arc<Core<T>> {
+        self.into_core()
+            .into_any()
+            .downcast()
+            .unwrap_or_else(|_| unreachable!("asyncio: task core of an unexpected type"))
+    }
 }
 
 // ----------------------------------------------------------------- harness
 
-/// The future Tokio runs for each task of ours.
+/// The future Tokio runs for each task of ours. It holds the typed core (a
+/// thin pointer: the harness adds 8 bytes to the Tokio task, see
+/// `docs/performance.md`).
 #[pin_project(PinnedDrop)]
 pub(crate) struct Harness<F: Future>
 where
@@ -510,17 +547,17 @@ where
     #[pin]
     fut: Option<F>,
     /// `Some` until the task completes (invariant 1).
-    task: Option<TaskRef>,
+    core: Option<Arc<Core<F::Output>>>,
 }
 
 impl<F: Future> Harness<F>
 where
     F::Output: Send + 'static,
 {
-    pub(crate) fn new(task: TaskRef, fut: F) -> Self {
+    pub(crate) fn new(core: Arc<Core<F::Output>>, fut: F) -> Self {
         Self {
             fut: Some(fut),
-            task: Some(task),
+            core: Some(core),
         }
     }
 }
@@ -533,20 +570,20 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        let (Some(task), Some(fut)) = (this.task.take(), this.fut.as_mut().as_pin_mut()) else {
+        let (Some(core), Some(fut)) = (this.core.take(), this.fut.as_mut().as_pin_mut()) else {
             return Poll::Ready(());
         };
-        let (task, res) = poll_timed(task, fut, cx);
+        let (core, res) = poll_timed(core, fut, cx);
         let end = match res {
             Ok(Poll::Pending) => {
-                *this.task = Some(task);
+                *this.core = Some(core);
                 return Poll::Pending;
             }
             Ok(Poll::Ready(v)) => End::Returned(v),
             Err(payload) => End::Panicked(PanicError::from_payload(&*payload)),
         };
         let end = drop_future(this.fut, end);
-        typed::<F::Output>(&task).complete(&task, end);
+        core.complete(end);
         Poll::Ready(())
     }
 }
@@ -558,10 +595,10 @@ where
 {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
-        if let Some(task) = this.task.take() {
+        if let Some(core) = this.core.take() {
             // Dropped unfinished: Tokio abort, or the runtime shutting down.
             let end = drop_future(this.fut, End::Dropped);
-            typed::<F::Output>(&task).complete(&task, end);
+            core.complete(end);
         }
     }
 }
@@ -582,7 +619,7 @@ fn drop_future<F, T>(mut fut: Pin<&mut Option<F>>, end: End<T>) -> End<T> {
 pub(crate) struct MainHarness<F: Future> {
     #[pin]
     fut: Option<F>,
-    task: Option<TaskRef>,
+    core: Option<Arc<Core<()>>>,
 }
 
 /// How the main task ended, when it did not return.
@@ -592,10 +629,10 @@ pub(crate) enum MainEnd {
 }
 
 impl<F: Future> MainHarness<F> {
-    pub(crate) fn new(task: TaskRef, fut: F) -> Self {
+    pub(crate) fn new(core: Arc<Core<()>>, fut: F) -> Self {
         Self {
             fut: Some(fut),
-            task: Some(task),
+            core: Some(core),
         }
     }
 }
@@ -605,14 +642,13 @@ impl<F: Future> Future for MainHarness<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let (Some(task), Some(fut)) = (this.task.take(), this.fut.as_mut().as_pin_mut()) else {
+        let (Some(core), Some(fut)) = (this.core.take(), this.fut.as_mut().as_pin_mut()) else {
             return Poll::Ready(Err(MainEnd::Cancelled));
         };
-        let (task, res) = poll_timed(task, fut, cx);
-        let core = typed::<()>(&task);
+        let (core, res) = poll_timed(core, fut, cx);
         let out = match res {
             Ok(Poll::Pending) => {
-                *this.task = Some(task);
+                *this.core = Some(core);
                 return Poll::Pending;
             }
             Ok(Poll::Ready(v)) => {
@@ -620,11 +656,11 @@ impl<F: Future> Future for MainHarness<F> {
                 match drop_future(this.fut, End::Returned(())) {
                     End::Panicked(e) => {
                         let payload = Box::new(e.message().to_string());
-                        core.complete(&task, End::Panicked(e));
+                        core.complete(End::Panicked(e));
                         Err(MainEnd::Panicked(payload))
                     }
                     end => {
-                        core.complete(&task, end);
+                        core.complete(end);
                         if cancelled {
                             Err(MainEnd::Cancelled)
                         } else {
@@ -636,7 +672,7 @@ impl<F: Future> Future for MainHarness<F> {
             Err(payload) => {
                 let end = End::Panicked(PanicError::from_payload(&*payload));
                 let end = drop_future(this.fut, end);
-                core.complete(&task, end);
+                core.complete(end);
                 Err(MainEnd::Panicked(payload))
             }
         };
@@ -648,9 +684,24 @@ impl<F: Future> Future for MainHarness<F> {
 impl<F: Future> PinnedDrop for MainHarness<F> {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
-        if let Some(task) = this.task.take() {
+        if let Some(core) = this.core.take() {
             let end = drop_future(this.fut, End::Dropped);
-            typed::<()>(&task).complete(&task, end);
+            core.complete(end);
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// The sizes `docs/performance.md` relies on: the core fits a 128-byte
+    /// allocation with the `Arc` counts, and the harness adds one pointer to
+    /// the future Tokio stores.
+    #[test]
+    fn sizes() {
+        assert!(std::mem::size_of::<super::Core<usize>>() <= 112);
+        assert_eq!(
+            std::mem::size_of::<super::Harness<std::future::Ready<usize>>>(),
+            std::mem::size_of::<Option<std::future::Ready<usize>>>() + 8
+        );
     }
 }

@@ -130,6 +130,10 @@ impl TaskRef {
         &*self.0
     }
 
+    pub(crate) fn into_core(self) -> Arc<dyn AnyCore> {
+        self.0
+    }
+
     /// The task's id.
     ///
     /// ```
@@ -772,9 +776,9 @@ impl Builder {
             runtime,
             debug,
         );
-        let task = TaskRef(core.clone());
-        let join = spawn(Harness::new(task.clone(), fut));
+        let join = spawn(Harness::new(core.clone(), fut));
         core.set_abort_handle(join.abort_handle());
+        let task = TaskRef(core);
         Task {
             task,
             join: Some(join),

@@ -53,11 +53,29 @@ fn lock(shard: usize) -> std::sync::MutexGuard<'static, Slab> {
     REGISTRY[shard].lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Where a task sits in the registry.
+/// Where a task sits in the registry: the shard in the low bits, the index
+/// in the shard above them (one `u32`, to keep the task header small).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Slot {
-    shard: u8,
-    index: u32,
+pub(crate) struct Slot(u32);
+
+const SHARD_BITS: u32 = SHARDS.trailing_zeros();
+
+impl Slot {
+    fn new(shard: usize, index: usize) -> Self {
+        let index = u32::try_from(index)
+            .ok()
+            .filter(|i| *i < (1 << (32 - SHARD_BITS)))
+            .expect("asyncio: more than 134 million pending tasks created on one thread");
+        Slot(index << SHARD_BITS | shard as u32)
+    }
+
+    fn shard(self) -> usize {
+        (self.0 & (SHARDS as u32 - 1)) as usize
+    }
+
+    fn index(self) -> usize {
+        (self.0 >> SHARD_BITS) as usize
+    }
 }
 
 /// Registers a task; returns where, for [`remove`].
@@ -67,25 +85,22 @@ pub(crate) fn insert(task: Entry) -> Slot {
     let index = match slab.free.pop() {
         Some(i) => {
             slab.entries[i as usize] = Some(task);
-            i
+            i as usize
         }
         None => {
             slab.entries.push(Some(task));
-            u32::try_from(slab.entries.len() - 1).expect("more than 4 billion pending tasks")
+            slab.entries.len() - 1
         }
     };
-    Slot {
-        shard: shard as u8,
-        index,
-    }
+    Slot::new(shard, index)
 }
 
 /// Unregisters a task. Returns the registry's reference, to be dropped by the
 /// caller outside the lock.
 pub(crate) fn remove(slot: Slot) -> Option<Entry> {
-    let mut slab = lock(slot.shard as usize);
-    let entry = slab.entries[slot.index as usize].take();
-    slab.free.push(slot.index);
+    let mut slab = lock(slot.shard());
+    let entry = slab.entries[slot.index()].take();
+    slab.free.push(slot.index() as u32);
     entry
 }
 

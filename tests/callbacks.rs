@@ -1,0 +1,242 @@
+//! Done callbacks: `add_done_callback` / `remove_done_callback` (F-06, F-08,
+//! TK-20) and the contract's extra promises (never under a lock, panics
+//! contained and reported).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use asyncio::{ExceptionContext, TaskRef};
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn log() -> Log {
+    Arc::new(Mutex::new(Vec::new()))
+}
+
+fn push(log: &Log, s: impl Into<String>) {
+    log.lock().unwrap().push(s.into());
+}
+
+/// Waits (yielding, never sleeping on a clock) until `cond` holds.
+async fn until(mut cond: impl FnMut() -> bool) {
+    for _ in 0..10_000 {
+        if cond() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("condition never became true");
+}
+
+/// F-06 / TK-20: each registration runs exactly once, in registration order,
+/// after the task ended, and sees the task done — for every kind of end.
+#[tokio::test(start_paused = true)]
+async fn callbacks_run_once_in_order_after_every_kind_of_end() {
+    for end in ["return", "panic", "cancel"] {
+        let log = log();
+        let mut task = asyncio::create_task(async move {
+            asyncio::sleep(1).await;
+            if end == "panic" {
+                panic!("boom");
+            }
+        });
+        for i in 0..3 {
+            let log = log.clone();
+            task.add_done_callback(move |t| push(&log, format!("{i}:{}", t.done())));
+        }
+        if end == "cancel" {
+            asyncio::sleep(0).await;
+            task.cancel();
+        }
+        assert!(log.lock().unwrap().is_empty(), "ran before the end ({end})");
+        let _ = (&mut task).await;
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["0:true", "1:true", "2:true"],
+            "{end}"
+        );
+    }
+}
+
+/// F-06: registering the same kind of callback twice gives two calls.
+#[tokio::test(start_paused = true)]
+async fn each_registration_is_one_call() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let task = asyncio::create_task(async {});
+    for _ in 0..2 {
+        let calls = calls.clone();
+        task.add_done_callback(move |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+    task.await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+/// F-06: on a task already done, the callback is scheduled, never called
+/// inside add_done_callback; it runs soon after.
+#[tokio::test(start_paused = true)]
+async fn on_a_done_task_the_callback_is_scheduled_not_inline() {
+    let mut task = asyncio::create_task(async { 5 });
+    (&mut task).await.unwrap();
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    task.add_done_callback(move |t| {
+        assert!(t.done());
+        r.store(true, Ordering::SeqCst);
+    });
+    assert!(!ran.load(Ordering::SeqCst), "ran inline");
+    until(|| ran.load(Ordering::SeqCst)).await;
+}
+
+/// Outside any runtime, a callback on a done task still runs (on a thread of
+/// its own), never inline.
+#[test]
+fn on_a_done_task_outside_a_runtime() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let task = rt.block_on(async {
+        let mut t = asyncio::create_task(async {});
+        (&mut t).await.unwrap();
+        t
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    task.add_done_callback(move |t| tx.send(t.id()).unwrap());
+    assert_eq!(
+        rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap(),
+        task.id()
+    );
+}
+
+/// Callbacks run with no crate lock held: one may call back into its task
+/// (name, state, a new callback) and cancel another task without deadlock.
+#[tokio::test(start_paused = true)]
+async fn a_callback_may_reenter_the_crate() {
+    let log = log();
+    let other = asyncio::create_task(asyncio::sleep(10));
+    let other_ref = other.to_ref();
+    let task = asyncio::Task::builder().name("first").spawn(async {});
+    let l = log.clone();
+    task.add_done_callback(move |t: &TaskRef| {
+        t.set_name("renamed in callback");
+        push(&l, t.get_name());
+        push(&l, format!("cancel other: {}", other_ref.cancel()));
+        let l2 = l.clone();
+        t.add_done_callback(move |t| push(&l2, format!("nested on {}", t.get_name())));
+        assert!(!t.cancel()); // done: false, and no deadlock
+    });
+    task.await.unwrap();
+    assert!(other.await.unwrap_err().is_cancelled());
+    until(|| log.lock().unwrap().len() == 3).await;
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "renamed in callback",
+            "cancel other: true",
+            "nested on renamed in callback"
+        ]
+    );
+}
+
+/// CT-15: inside a done callback there is no current task.
+#[tokio::test(start_paused = true)]
+async fn no_current_task_inside_a_callback() {
+    let seen = Arc::new(Mutex::new(None));
+    let s = seen.clone();
+    let task = asyncio::create_task(async {});
+    task.add_done_callback(move |_| *s.lock().unwrap() = Some(asyncio::current_task().is_none()));
+    task.await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), Some(true));
+}
+
+/// A panicking callback is reported to the exception handler and does not
+/// stop the callbacks after it, nor the runtime.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_callback_is_reported_and_contained() {
+    // The only test of this file that replaces the process-wide handler; it
+    // keeps only the reports about its own task.
+    let reports: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let r = reports.clone();
+    asyncio::set_exception_handler(Some(move |ctx: &ExceptionContext| {
+        let task = ctx.task().map(|t| t.get_name()).unwrap_or_default();
+        if task == "cb-panics" {
+            r.lock().unwrap().push((
+                ctx.message().to_string(),
+                ctx.exception().map(|e| e.to_string()).unwrap_or_default(),
+                task,
+            ));
+        }
+    }));
+    let log = log();
+    let task = asyncio::Task::builder().name("cb-panics").spawn(async {});
+    task.add_done_callback(|_| panic!("callback exploded"));
+    let l = log.clone();
+    task.add_done_callback(move |_| push(&l, "second ran"));
+    task.await.unwrap();
+    asyncio::set_exception_handler(None::<fn(&ExceptionContext)>);
+    assert_eq!(*log.lock().unwrap(), ["second ran"]);
+    assert_eq!(
+        *reports.lock().unwrap(),
+        [(
+            "Exception in callback".to_string(),
+            "task panicked: callback exploded".to_string(),
+            "cb-panics".to_string()
+        )]
+    );
+}
+
+/// F-08: remove_done_callback returns how many it removed (0 or 1); a removed
+/// callback never runs; an id from another task removes nothing; after the
+/// end nothing can be removed.
+#[tokio::test(start_paused = true)]
+async fn remove_done_callback_counts() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let a = asyncio::create_task(asyncio::sleep(1));
+    let b = asyncio::create_task(asyncio::sleep(1));
+    let r = ran.clone();
+    let id = a.add_done_callback(move |_| {
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    let r = ran.clone();
+    let kept = a.add_done_callback(move |_| {
+        r.fetch_add(10, Ordering::SeqCst);
+    });
+    assert_eq!(b.remove_done_callback(id), 0);
+    assert_eq!(a.remove_done_callback(id), 1);
+    assert_eq!(a.remove_done_callback(id), 0);
+    let a_ref = a.to_ref();
+    a.await.unwrap();
+    b.await.unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 10);
+    assert_eq!(a_ref.remove_done_callback(kept), 0);
+}
+
+/// add_done_callback racing the task's end on the multi-thread runtime:
+/// every callback runs exactly once, whichever side wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_done_callback_racing_completion() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let n = 2000;
+    for i in 0..n {
+        let task = asyncio::create_task(async move {
+            if i % 2 == 0 {
+                tokio::task::yield_now().await;
+            }
+        });
+        let r = task.to_ref();
+        let c = calls.clone();
+        tokio::spawn(async move {
+            r.add_done_callback(move |_| {
+                c.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .await
+        .unwrap();
+        task.await.unwrap();
+    }
+    until(|| calls.load(Ordering::SeqCst) == n).await;
+    // and never more than once:
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), n);
+}

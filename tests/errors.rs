@@ -1,0 +1,83 @@
+//! `asyncio::Error` and its parts; the duration conversion.
+
+use std::time::Duration;
+
+use asyncio::{CancelledError, Error, InvalidStateError, PanicError, Seconds, TimeoutError};
+
+fn assert_traits<T: Clone + Send + Sync + 'static + std::error::Error>() {}
+
+#[test]
+fn error_is_clone_send_sync_static_and_an_error() {
+    assert_traits::<Error>();
+    assert_traits::<CancelledError>();
+    assert_traits::<TimeoutError>();
+    assert_traits::<InvalidStateError>();
+    assert_traits::<PanicError>();
+}
+
+/// Predicates and texts, with asyncio's wording where one exists.
+#[test]
+fn predicates_and_texts() {
+    let cases: [(Error, [bool; 4], &str); 5] = [
+        (
+            CancelledError::new().into(),
+            [true, false, false, false],
+            "cancelled",
+        ),
+        (
+            CancelledError::with_message("m").into(),
+            [true, false, false, false],
+            "cancelled: m",
+        ),
+        (
+            TimeoutError::new().into(),
+            [false, true, false, false],
+            "timed out",
+        ),
+        (
+            InvalidStateError::new("Result is not set.").into(),
+            [false, false, true, false],
+            "Result is not set.",
+        ),
+        (
+            PanicError::new("boom").into(),
+            [false, false, false, true],
+            "task panicked: boom",
+        ),
+    ];
+    for (e, [c, t, i, p], text) in cases {
+        assert_eq!(
+            [
+                e.is_cancelled(),
+                e.is_timeout(),
+                e.is_invalid_state(),
+                e.is_panic()
+            ],
+            [c, t, i, p]
+        );
+        assert_eq!(e.to_string(), text);
+        assert!(std::error::Error::source(&e).is_some());
+    }
+}
+
+/// The whole conversion table of `Seconds`.
+#[test]
+fn seconds_table() {
+    assert_eq!(
+        Duration::from_millis(3).to_duration(),
+        Some(Duration::from_millis(3))
+    );
+    assert_eq!(0.5.to_duration(), Some(Duration::from_millis(500)));
+    assert_eq!(2.to_duration(), Some(Duration::from_secs(2)));
+    assert_eq!(2u64.to_duration(), Some(Duration::from_secs(2)));
+    assert_eq!((-1).to_duration(), Some(Duration::ZERO));
+    assert_eq!((-0.5).to_duration(), Some(Duration::ZERO));
+    assert_eq!(f64::INFINITY.to_duration(), None);
+    assert_eq!(None.to_duration(), None);
+}
+
+#[test]
+#[should_panic(expected = "invalid delay: NaN")]
+fn nan_seconds_panic() {
+    let _ = f64::NAN.to_duration();
+}
