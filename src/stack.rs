@@ -38,7 +38,9 @@
 //! # Cost
 //! A frame is written into a small per-task array while its future is
 //! polled: one uncontended lock per poll, no allocation (after the array has
-//! grown to the deepest nesting seen). Unmarked code costs nothing.
+//! grown to the deepest nesting seen). The array lives in a side table keyed
+//! by task id, looked up once per marked future (at its first poll), so
+//! tasks that never use stacks carry nothing. Unmarked code costs nothing.
 //!
 //! # Limits
 //! Only marked await points appear. When one task polls several marked
