@@ -5,6 +5,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use asyncio::FramedExt;
+
 fn section(title: &str) {
     println!("\n== {title}");
 }
@@ -120,7 +122,22 @@ async fn tour_task_methods() {
     task.await.unwrap();
     println!("callbacks ran: {:?}", log.lock().unwrap());
 
-    // TOUR: get_stack / print_stack
+    // get_stack() / print_stack(): the spawn site, then the await points
+    // marked with framed() that the task is suspended in now
+    async fn wait_for_data() {
+        asyncio::sleep(10).framed_as("reading").await;
+    }
+    let waiter = asyncio::Task::builder()
+        .name("waiter")
+        .spawn(wait_for_data());
+    asyncio::sleep(0.01).await;
+    for frame in waiter.get_stack(None) {
+        println!("get_stack() -> {frame}");
+    }
+    waiter
+        .print_stack(None, &mut std::io::stdout())
+        .expect("stdout");
+    waiter.cancel();
 
     // get_name() / set_name() / get_coro()
     let task = asyncio::create_task(my_routine());

@@ -27,10 +27,11 @@
 //! ```
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use crate::{Error, TaskRef};
+use crate::{Error, Seconds, TaskRef};
 
 /// What a report is about: asyncio's exception-handler `context` dict.
 ///
@@ -92,6 +93,11 @@ impl fmt::Display for ExceptionContext {
         }
         if let Some(e) = &self.exception {
             write!(f, "\n{e}")?;
+        }
+        // Debug mode: where the task came from (asyncio's "Object created at").
+        let extra = self.task.as_ref().and_then(crate::stack::extra_of);
+        if let Some(bt) = extra.as_deref().and_then(crate::stack::Extra::backtrace) {
+            write!(f, "\ntask created at (most recent call first):\n{bt}")?;
         }
         Ok(())
     }
@@ -157,5 +163,59 @@ pub(crate) fn env_debug() -> bool {
             ENV_DEBUG.store(if on { ON } else { OFF }, Ordering::Relaxed);
             on
         }
+    }
+}
+
+/// The slow-poll threshold in nanoseconds (`u64::MAX`: never).
+static SLOW_NANOS: AtomicU64 = AtomicU64::new(100_000_000);
+
+/// Sets the debug-mode slow-poll threshold (asyncio's
+/// `loop.slow_callback_duration`, default 100 ms): in debug mode, any single
+/// poll of a task of ours that runs longer is reported to the
+/// [exception handler](set_exception_handler) as `Executing <Task …> took
+/// 0.250 seconds`, naming the task and where it was created. Such a poll
+/// blocks a worker thread: blocking I/O, a long computation or
+/// `std::thread::sleep` inside a task. Process-wide; `None` turns the check
+/// off. Accepts seconds as in [`sleep`](crate::sleep).
+///
+/// ```
+/// asyncio::set_slow_callback_duration(0.05);
+/// assert_eq!(asyncio::slow_callback_duration(), Some(std::time::Duration::from_millis(50)));
+/// asyncio::set_slow_callback_duration(None::<std::time::Duration>);
+/// assert_eq!(asyncio::slow_callback_duration(), None);
+/// asyncio::set_slow_callback_duration(0.1); // the default
+/// ```
+pub fn set_slow_callback_duration(threshold: impl Seconds) {
+    let nanos = threshold.to_duration().map_or(u64::MAX, |d| {
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    });
+    SLOW_NANOS.store(nanos, Ordering::Relaxed);
+}
+
+/// The debug-mode slow-poll threshold (see [`set_slow_callback_duration`]);
+/// `None` when the check is off.
+///
+/// ```
+/// assert_eq!(asyncio::slow_callback_duration(), Some(std::time::Duration::from_millis(100)));
+/// ```
+pub fn slow_callback_duration() -> Option<Duration> {
+    match SLOW_NANOS.load(Ordering::Relaxed) {
+        u64::MAX => None,
+        n => Some(Duration::from_nanos(n)),
+    }
+}
+
+/// Debug mode, after each poll of a task: reports a poll slower than the
+/// threshold.
+pub(crate) fn check_slow_poll(took: Duration, task: impl FnOnce() -> TaskRef) {
+    if took.as_nanos() > u128::from(SLOW_NANOS.load(Ordering::Relaxed)) {
+        let task = task();
+        call_exception_handler(
+            ExceptionContext::new(format!(
+                "Executing {task} took {:.3} seconds",
+                took.as_secs_f64()
+            ))
+            .with_task(task),
+        );
     }
 }

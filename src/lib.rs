@@ -47,6 +47,8 @@
 //! | `asyncio.run_coroutine_threadsafe(coro, loop)` → `concurrent.futures.Future` | [`run_coroutine_threadsafe`] → [`ConcurrentFuture`] |
 //! | `asyncio.get_running_loop()`, `loop.call_soon/call_later/call_at/time/run_in_executor` | [`get_running_loop`], [`Loop`] ([`CallbackHandle`], [`TimerHandle`]) |
 //! | a Tokio `JoinHandle` you already have | [`Task::from_join_handle`], [`Builder::wrap`] |
+//! | `task.get_stack()`, `task.print_stack()` | [`TaskRef::get_stack`], [`TaskRef::print_stack`] (frames: spawn site, [`framed`] await points, panic location), [`dump_tasks`] |
+//! | `loop.set_debug(True)`, `PYTHONASYNCIODEBUG=1`, `loop.slow_callback_duration` | [`Runner::debug`], `ASYNCIO_DEBUG=1`, [`set_slow_callback_duration`] |
 //!
 //! Delays and timeouts take a [`Duration`](std::time::Duration) or plain
 //! seconds (`sleep(0.5)`), see [`Seconds`].
@@ -68,15 +70,20 @@ mod error;
 mod event_loop;
 mod runner;
 mod sleep;
+mod stack;
 mod task;
 mod threads;
 
-pub use debug::{ExceptionContext, call_exception_handler, set_exception_handler};
+pub use debug::{
+    ExceptionContext, call_exception_handler, set_exception_handler, set_slow_callback_duration,
+    slow_callback_duration,
+};
 pub use duration::Seconds;
 pub use error::{CancelledError, Error, InvalidStateError, PanicError, Result, TimeoutError};
 pub use event_loop::{CallbackHandle, Loop, TimerHandle, get_running_loop};
 pub use runner::{Runner, run};
 pub use sleep::{Sleep, sleep, sleep_with};
+pub use stack::{Frame, Framed, FramedExt, dump_tasks, framed, framed_as};
 pub use task::{
     Builder, CallbackId, Join, JoinRef, Task, TaskId, TaskRef, all_tasks, create_task, current_task,
 };

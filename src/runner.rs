@@ -237,6 +237,7 @@ async fn cancel_leftovers(runtime: tokio::runtime::Id) {
     while rx.recv().await.is_some() {}
     for task in leftovers {
         if let Some(err @ Error::Panicked(_)) = task.core().error() {
+            task.core().header().stack.mark_retrieved();
             call_exception_handler(
                 ExceptionContext::new("unhandled exception during asyncio.run() shutdown")
                     .with_exception(err)

@@ -47,6 +47,17 @@
 //! 6. **No clone per poll.** The harness holds the typed `Arc<Core<T>>` (a
 //!    thin pointer) and moves it, erased, into the thread-local `CURRENT` for
 //!    the duration of a poll, then takes it back: no reference-count traffic.
+//! 7. **Stacks and debug mode cost one branch when off** (`stack.rs`,
+//!    `debug.rs`). `Header::stack` is one byte of flags (in padding: the
+//!    core keeps its size). The frames of marked await points, a panic's
+//!    location and the debug-mode creation backtrace live in a side table
+//!    keyed by task id, created on first use (first `Framed` poll, a panic
+//!    while `CURRENT` is set, or at creation in debug mode) and removed when
+//!    the header drops. The "panic retrieved" flag is set by every path that
+//!    hands the panic out (`take_output`, `result`, `exception`) and by
+//!    `cancel` (asyncio F-10). Only when `Header::debug` is set does the
+//!    harness time each poll (`poll_timed`) and `complete` check for a panic
+//!    nobody will see (`TaskStack::ended_panicked`).
 
 use std::any::Any;
 use std::cell::Cell;
@@ -67,6 +78,7 @@ use super::registry::{self, Slot};
 use super::{CallbackId, TaskId, TaskRef};
 use crate::debug::{ExceptionContext, call_exception_handler};
 use crate::error::{CancelledError, Error, InvalidStateError, PanicError};
+use crate::stack::TaskStack;
 
 // ---------------------------------------------------------------- state word
 
@@ -96,6 +108,18 @@ pub(crate) struct Header {
     /// this task creates.
     pub(crate) debug: bool,
     slot: Slot,
+    /// One byte of flags (fits in padding): "exception retrieved" and
+    /// friends, and whether the task has an entry in the stack table
+    /// (invariant 7).
+    pub(crate) stack: TaskStack,
+}
+
+impl Drop for Header {
+    fn drop(&mut self) {
+        // One branch: only tasks with frames, a panic or a debug backtrace
+        // have an entry to remove.
+        self.stack.release(self.id);
+    }
 }
 
 impl Header {
@@ -196,6 +220,7 @@ impl<T: Send + 'static> Core<T> {
                     runtime,
                     debug,
                     slot,
+                    stack: TaskStack::new(id, debug),
                 },
                 inner: Mutex::new(Inner {
                     outcome: Outcome::Pending { cancel_msg: None },
@@ -242,7 +267,10 @@ impl<T: Send + 'static> Core<T> {
             Outcome::Pending { .. } => Err(InvalidStateError::result_not_set()),
             Outcome::Taken => Err(InvalidStateError::result_taken()),
             Outcome::Cancelled(e) => Err(Error::Cancelled(e.clone())),
-            Outcome::Panicked(e) => Err(Error::Panicked(e.clone())),
+            Outcome::Panicked(e) => {
+                self.header.stack.mark_retrieved();
+                Err(Error::Panicked(e.clone()))
+            }
             Outcome::Returned(_) => match mem::replace(&mut inner.outcome, Outcome::Taken) {
                 Outcome::Returned(v) => Ok(v),
                 _ => unreachable!(),
@@ -260,7 +288,10 @@ impl<T: Send + 'static> Core<T> {
             Outcome::Pending { .. } => Err(InvalidStateError::result_not_set()),
             Outcome::Taken => Err(InvalidStateError::result_taken()),
             Outcome::Cancelled(e) => Err(Error::Cancelled(e.clone())),
-            Outcome::Panicked(e) => Err(Error::Panicked(e.clone())),
+            Outcome::Panicked(e) => {
+                self.header.stack.mark_retrieved();
+                Err(Error::Panicked(e.clone()))
+            }
         }
     }
 
@@ -269,7 +300,10 @@ impl<T: Send + 'static> Core<T> {
         match &self.lock().outcome {
             Outcome::Pending { .. } => Err(InvalidStateError::exception_not_set()),
             Outcome::Cancelled(e) => Err(Error::Cancelled(e.clone())),
-            Outcome::Panicked(e) => Ok(Some(Error::Panicked(e.clone()))),
+            Outcome::Panicked(e) => {
+                self.header.stack.mark_retrieved();
+                Ok(Some(Error::Panicked(e.clone())))
+            }
             Outcome::Returned(_) | Outcome::Taken => Ok(None),
         }
     }
@@ -308,11 +342,15 @@ impl<T: Send + 'static> Core<T> {
         drop(discarded);
         drop(canceller);
         drop(registry::remove(self.header.slot));
+        let task = TaskRef::from_core(self);
         if let Some(callbacks) = callbacks {
-            let task = TaskRef::from_core(self);
             for (_, cb) in *callbacks {
                 run_callback(&task, cb);
             }
+        }
+        let header = task.core().header();
+        if header.debug && header.state() & PANICKED != 0 {
+            header.stack.ended_panicked(&task);
         }
     }
 }
@@ -339,6 +377,8 @@ impl<T: Send + 'static> AnyCore for Core<T> {
     }
 
     fn cancel(&self, msg: Option<Arc<str>>) -> bool {
+        // asyncio (F-10): cancel() counts as retrieving the exception.
+        self.header.stack.mark_retrieved();
         let mut inner = self.lock();
         let state = self.header.state();
         if state & DONE != 0 {
@@ -453,6 +493,19 @@ pub(crate) fn scope_current<R>(task: TaskRef, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// [`with_current`] that gives up (`None`) instead of panicking when the
+/// thread-local is already destroyed: for the panic hook.
+pub(crate) fn try_with_current<R>(f: impl FnOnce(Option<&TaskRef>) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| {
+            let cur = c.take();
+            let out = f(cur.as_ref());
+            c.set(cur);
+            out
+        })
+        .ok()
+}
+
 /// Polls `fut` as task `core`: the task is current during the poll
 /// (invariant 6: the `Arc` is moved in and out, never cloned) and a panic is
 /// caught.
@@ -467,6 +520,22 @@ fn poll_as<T: Send + 'static, F: Future>(
         .with(|c| c.replace(prev))
         .expect("asyncio: the current-task slot was emptied during a poll");
     (task.into_typed(), res)
+}
+
+/// [`poll_as`], timed in debug mode: a poll longer than the slow-callback
+/// threshold is reported (invariant 7). Debug off: one branch.
+fn poll_timed<T: Send + 'static, F: Future>(
+    core: Arc<Core<T>>,
+    fut: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> (Arc<Core<T>>, std::thread::Result<Poll<F::Output>>) {
+    if !core.header.debug {
+        return poll_as(core, fut, cx);
+    }
+    let start = std::time::Instant::now();
+    let (core, res) = poll_as(core, fut, cx);
+    crate::debug::check_slow_poll(start.elapsed(), || TaskRef::from_core(core.clone()));
+    (core, res)
 }
 
 impl TaskRef {
@@ -519,7 +588,7 @@ where
         let (Some(core), Some(fut)) = (this.core.take(), this.fut.as_mut().as_pin_mut()) else {
             return Poll::Ready(());
         };
-        let (core, res) = poll_as(core, fut, cx);
+        let (core, res) = poll_timed(core, fut, cx);
         let end = match res {
             Ok(Poll::Pending) => {
                 *this.core = Some(core);
@@ -591,7 +660,7 @@ impl<F: Future> Future for MainHarness<F> {
         let (Some(core), Some(fut)) = (this.core.take(), this.fut.as_mut().as_pin_mut()) else {
             return Poll::Ready(Err(MainEnd::Cancelled));
         };
-        let (core, res) = poll_as(core, fut, cx);
+        let (core, res) = poll_timed(core, fut, cx);
         let out = match res {
             Ok(Poll::Pending) => {
                 *this.core = Some(core);

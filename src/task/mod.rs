@@ -363,8 +363,10 @@ impl fmt::Display for TaskRef {
 }
 
 impl fmt::Debug for TaskRef {
+    /// The repr; in debug mode, `{:#?}` adds the creation backtrace.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
+        fmt::Display::fmt(self, f)?;
+        crate::stack::fmt_backtrace(self, f)
     }
 }
 
@@ -551,7 +553,19 @@ impl<T: fmt::Debug + Send + 'static> fmt::Debug for Task<T> {
                 Some(v) => write!(f, " result={v:?}"),
                 None => Ok(()),
             })
-        })
+        })?;
+        crate::stack::fmt_backtrace(&self.task, f)
+    }
+}
+
+impl<T> Drop for Task<T> {
+    /// Debug mode: a panic nobody saw is reported ("Task exception was never
+    /// retrieved"), now or when the task ends.
+    fn drop(&mut self) {
+        let header = self.task.core().header();
+        if header.debug {
+            header.stack.handle_dropped(&self.task);
+        }
     }
 }
 
