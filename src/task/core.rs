@@ -263,18 +263,13 @@ impl<T: Send + 'static> Core<T> {
     /// Hands the output to an awaiter (once).
     pub(crate) fn take_output(&self) -> crate::Result<T> {
         let mut inner = self.lock();
-        match &inner.outcome {
-            Outcome::Pending { .. } => Err(InvalidStateError::result_not_set()),
-            Outcome::Taken => Err(InvalidStateError::result_taken()),
-            Outcome::Cancelled(e) => Err(Error::Cancelled(e.clone())),
-            Outcome::Panicked(e) => {
-                self.header.stack.mark_retrieved();
-                Err(Error::Panicked(e.clone()))
+        match mem::replace(&mut inner.outcome, Outcome::Taken) {
+            Outcome::Returned(v) => Ok(v),
+            other => {
+                let err = self.read_error(&other);
+                inner.outcome = other;
+                Err(err)
             }
-            Outcome::Returned(_) => match mem::replace(&mut inner.outcome, Outcome::Taken) {
-                Outcome::Returned(v) => Ok(v),
-                _ => unreachable!(),
-            },
         }
     }
 
@@ -285,13 +280,21 @@ impl<T: Send + 'static> Core<T> {
     {
         match &self.lock().outcome {
             Outcome::Returned(v) => Ok(v.clone()),
-            Outcome::Pending { .. } => Err(InvalidStateError::result_not_set()),
-            Outcome::Taken => Err(InvalidStateError::result_taken()),
-            Outcome::Cancelled(e) => Err(Error::Cancelled(e.clone())),
+            other => Err(self.read_error(other)),
+        }
+    }
+
+    /// What reading the output gives when there is no value to give.
+    fn read_error(&self, outcome: &Outcome<T>) -> Error {
+        match outcome {
+            Outcome::Pending { .. } => InvalidStateError::result_not_set(),
+            Outcome::Taken => InvalidStateError::result_taken(),
+            Outcome::Cancelled(e) => Error::Cancelled(e.clone()),
             Outcome::Panicked(e) => {
                 self.header.stack.mark_retrieved();
-                Err(Error::Panicked(e.clone()))
+                Error::Panicked(e.clone())
             }
+            Outcome::Returned(_) => unreachable!("asyncio: read_error on a returned task"),
         }
     }
 
