@@ -42,6 +42,11 @@
 //! | `asyncio.Task` | [`Task<T>`] (owns the result) and [`TaskRef`] (cloneable handle) |
 //! | `asyncio.current_task()`, `all_tasks()` | [`current_task`], [`all_tasks`] |
 //! | `CancelledError`, `TimeoutError`, `InvalidStateError`, an exception | [`Error`] |
+//! | `asyncio.gather(*aws)`, `return_exceptions=True` | [`gather()`], [`gather!`], [`Gather::return_exceptions`], [`try_gather`] |
+//! | `asyncio.wait_for(aw, timeout)` | [`wait_for`] |
+//! | `asyncio.shield(aw)` | [`shield`] |
+//! | `asyncio.wait(aws, timeout=, return_when=)` | [`wait`], [`ReturnWhen`], [`FIRST_COMPLETED`], [`FIRST_EXCEPTION`], [`ALL_COMPLETED`] |
+//! | `asyncio.as_completed(aws, timeout=)` | [`as_completed`] ([`Iterator`] of futures and [`Stream`](futures::Stream)) |
 //! | `loop.set_exception_handler` | [`set_exception_handler`] |
 //!
 //! Delays and timeouts take a [`Duration`](std::time::Duration) or plain
@@ -58,18 +63,31 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+mod as_completed;
 mod debug;
 mod duration;
 mod error;
+mod gather;
+mod into_task;
 mod runner;
+mod shield;
 mod sleep;
 mod task;
+mod wait;
+mod wait_for;
+mod watch;
 
+pub use as_completed::{AsCompleted, NextCompleted, as_completed};
 pub use debug::{ExceptionContext, call_exception_handler, set_exception_handler};
 pub use duration::Seconds;
 pub use error::{CancelledError, Error, InvalidStateError, PanicError, Result, TimeoutError};
+pub use gather::{Gather, GatherTuple, ReturnExceptions, TaskTuple, TryGather, gather, try_gather};
+pub use into_task::IntoTask;
 pub use runner::{Runner, run};
 pub use sleep::{Sleep, sleep, sleep_with};
 pub use task::{
     Builder, CallbackId, Join, JoinRef, Task, TaskId, TaskRef, all_tasks, create_task, current_task,
 };
+pub use wait::{ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, Wait, wait};
+pub use wait_for::{Awaitable, WaitFor, WaitTarget, wait_for};
+pub use shield::{Shield, shield};
