@@ -174,7 +174,7 @@ pub struct Wait<T: Send + 'static> {
     watch: Option<Watch>,
     /// Indices of the tasks seen done, in completion order.
     done: Vec<usize>,
-    /// Zero timeout: yielded once already.
+    /// The timeout expired (or is zero) and we yielded once already.
     yielded: bool,
     finished: bool,
 }
@@ -230,6 +230,13 @@ impl<T: Send + 'static> Future for Wait<T> {
                     let timer = this.timer.as_mut().as_pin_mut().expect("armed above");
                     let mut timer = tokio::task::coop::unconstrained(timer);
                     if Pin::new(&mut timer).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    // Expired: let what the same timer tick woke run first,
+                    // so a task ending at the timeout instant is done (WA-14).
+                    if !*this.yielded {
+                        *this.yielded = true;
+                        cx.waker().wake_by_ref();
                         return Poll::Pending;
                     }
                 }

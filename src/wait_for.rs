@@ -14,7 +14,9 @@
 //! - the clock starts at the first poll; the inner is polled before the
 //!   clock is looked at, so a result ready at the deadline is returned, not
 //!   dropped (Python 3.11's choice, WF-09) and a ready future never reads the
-//!   clock at all;
+//!   clock at all. When the timer fires, `wait_for` yields once and looks at
+//!   the inner again before cancelling it, so a task woken by the same timer
+//!   tick still delivers its result;
 //! - on timeout the inner is cancelled and the cancellation *finished*
 //!   before `Err(Timeout)` comes back: a future is dropped (its destructors
 //!   run), a task is cancelled and awaited until it ended (WF-03). If the
@@ -222,6 +224,8 @@ pub struct WaitFor<A: Awaitable> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Waiting,
+    /// The deadline passed: one more look at the inner after a yield.
+    Expired,
     /// Timed out: cancelling the inner and waiting for that to finish.
     Cancelling,
     Done,
@@ -252,11 +256,25 @@ impl<A: Awaitable> Future for WaitFor<A> {
                     // inner used the coop budget: the deadline must be seen.
                     let mut timer = tokio::task::coop::unconstrained(timer);
                     match Pin::new(&mut timer).poll(cx) {
-                        Poll::Ready(()) => *this.state = State::Cancelling,
+                        Poll::Ready(()) => {
+                            // Let whatever the same timer tick woke (a task
+                            // finishing at the deadline) run first, then look
+                            // at the inner once more.
+                            *this.state = State::Expired;
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
                         Poll::Pending => return Poll::Pending,
                     }
                 }
             }
+        } else if *this.state == State::Expired {
+            if let Poll::Ready(out) = this.target.as_mut().poll_output(cx) {
+                *this.state = State::Done;
+                this.timer.set(None);
+                return Poll::Ready(out);
+            }
+            *this.state = State::Cancelling;
         }
         assert!(
             *this.state == State::Cancelling,

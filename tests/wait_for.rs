@@ -84,6 +84,9 @@ async fn timeout_cancels_the_task_and_waits_for_its_end() {
 #[tokio::test(start_paused = true)]
 async fn result_ready_at_the_deadline_is_returned() {
     assert_eq!(asyncio::wait_for(asyncio::sleep_with(1, "v"), 1).await, Ok("v"));
+    // a task woken by the same timer tick as the deadline
+    let task = asyncio::create_task(asyncio::sleep_with(1, 8));
+    assert_eq!(asyncio::wait_for(task, 1).await, Ok(8));
 }
 
 /// WF-06: a zero timeout returns a ready result (future ready at once, task
