@@ -70,7 +70,10 @@ use crate::{Seconds, Task, TaskRef};
 /// });
 /// ```
 #[track_caller]
-pub fn as_completed<I>(inputs: I, timeout: impl Seconds) -> AsCompleted<<I::Item as IntoTask>::Output>
+pub fn as_completed<I>(
+    inputs: I,
+    timeout: impl Seconds,
+) -> AsCompleted<<I::Item as IntoTask>::Output>
 where
     I: IntoIterator,
     I::Item: IntoTask,
@@ -165,7 +168,11 @@ impl<T: Send + 'static> Shared<T> {
 
     /// Claims the next result for one consumer (an item or the stream),
     /// whose timer is `timer`.
-    fn poll_claim(&self, cx: &mut Context<'_>, mut timer: Pin<&mut Option<Sleep>>) -> Poll<Claim<T>> {
+    fn poll_claim(
+        &self,
+        cx: &mut Context<'_>,
+        mut timer: Pin<&mut Option<Sleep>>,
+    ) -> Poll<Claim<T>> {
         let mut st = self.lock();
         if let Some(claim) = st.try_claim() {
             return Poll::Ready(claim);
@@ -279,7 +286,11 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = if self.stream_done { 0 } else { self.len - self.taken };
+        let left = if self.stream_done {
+            0
+        } else {
+            self.len - self.taken
+        };
         (left, Some(left))
     }
 }
@@ -348,7 +359,10 @@ impl<T: Send + 'static> Future for NextCompleted<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        assert!(!*this.done, "asyncio: NextCompleted polled after completion");
+        assert!(
+            !*this.done,
+            "asyncio: NextCompleted polled after completion"
+        );
         let claim = std::task::ready!(this.shared.poll_claim(cx, this.timer));
         *this.done = true;
         Poll::Ready(match claim {

@@ -28,7 +28,8 @@
 use std::time::Duration;
 
 /// A delay or timeout: a [`Duration`], seconds as a float or an integer, or
-/// `None` for "no timeout". See the [module docs](self) for the full table.
+/// `None` for "no timeout": `Duration`s as they are, float or integer
+/// seconds (negative is zero), infinity or `None` for forever, NaN panics.
 ///
 /// ```
 /// use std::time::Duration;

@@ -139,7 +139,7 @@ from_part!(CancelledError => Cancelled, TimeoutError => Timeout,
            InvalidStateError => InvalidState, PanicError => Panicked);
 
 /// The task was cancelled; carries the message given to
-/// [`cancel_with`](crate::Task::cancel_with), if any.
+/// [`cancel_with`](crate::TaskRef::cancel_with), if any.
 ///
 /// ```
 /// let e = asyncio::CancelledError::with_message("bye");

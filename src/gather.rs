@@ -87,7 +87,10 @@ impl<C: Children> Engine<C> {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<C::Output, C::Error>> {
-        assert!(!self.finished, "asyncio: a gather was polled after it completed");
+        assert!(
+            !self.finished,
+            "asyncio: a gather was polled after it completed"
+        );
         let out = self.poll_inner(cx);
         if out.is_ready() {
             self.finished = true;
@@ -146,7 +149,11 @@ impl<C: Children> Engine<C> {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             other => unreachable!(
                 "asyncio: gather child {i} was reported failed but is {}",
-                if other.is_ready() { "a success" } else { "pending" }
+                if other.is_ready() {
+                    "a success"
+                } else {
+                    "pending"
+                }
             ),
         }
     }
@@ -223,7 +230,7 @@ where
 ///
 /// ```
 /// asyncio::run(async {
-///     let g: asyncio::Gather<u8> = asyncio::gather([async { 1 }, async { 2 }]);
+///     let g: asyncio::Gather<u8> = asyncio::gather([asyncio::sleep_with(0, 1), asyncio::sleep_with(0, 2)]);
 ///     assert_eq!(g.len(), 2);
 ///     assert_eq!(g.await.unwrap(), [1, 2]);
 /// });
@@ -304,7 +311,12 @@ impl<T: Send + 'static> Gather<T> {
     /// });
     /// ```
     pub fn tasks(&self) -> Vec<TaskRef> {
-        self.engine.children.tasks.iter().map(|t| t.to_ref()).collect()
+        self.engine
+            .children
+            .tasks
+            .iter()
+            .map(|t| t.to_ref())
+            .collect()
     }
 }
 
@@ -381,7 +393,7 @@ fn poll_task<T: Send + 'static>(
 /// ```
 /// asyncio::run(async {
 ///     let all: asyncio::ReturnExceptions<u8> =
-///         asyncio::gather([async { 1 }, async { 2 }]).return_exceptions();
+///         asyncio::gather((1..=2).map(|i| async move { i })).return_exceptions();
 ///     assert_eq!(all.await, [Ok(1), Ok(2)]);
 /// });
 /// ```
@@ -505,7 +517,7 @@ where
 /// ```
 /// asyncio::run(async {
 ///     let t: asyncio::TryGather<u8, asyncio::Error> =
-///         asyncio::try_gather([async { Ok(1) }, async { Ok(2) }]);
+///         asyncio::try_gather((1..=2).map(|i| async move { Ok(i) }));
 ///     assert_eq!(t.await.unwrap(), [1, 2]);
 /// });
 /// ```
@@ -542,7 +554,8 @@ struct TryChildren<U, E> {
 /// A child of `try_gather` fails by panicking, being cancelled, or returning
 /// `Err`.
 fn try_failed<U: Send + 'static, E: Send + 'static>(t: &TaskRef) -> bool {
-    panicked_or_cancelled(t) || t.with_output(|out: Option<&Result<U, E>>| matches!(out, Some(Err(_))))
+    panicked_or_cancelled(t)
+        || t.with_output(|out: Option<&Result<U, E>>| matches!(out, Some(Err(_))))
 }
 
 impl<U: Send + 'static, E: From<Error> + Send + 'static> Children for TryChildren<U, E> {

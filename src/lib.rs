@@ -84,10 +84,10 @@ pub use error::{CancelledError, Error, InvalidStateError, PanicError, Result, Ti
 pub use gather::{Gather, GatherTuple, ReturnExceptions, TaskTuple, TryGather, gather, try_gather};
 pub use into_task::IntoTask;
 pub use runner::{Runner, run};
+pub use shield::{Shield, shield};
 pub use sleep::{Sleep, sleep, sleep_with};
 pub use task::{
     Builder, CallbackId, Join, JoinRef, Task, TaskId, TaskRef, all_tasks, create_task, current_task,
 };
 pub use wait::{ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, Wait, wait};
 pub use wait_for::{Awaitable, WaitFor, WaitTarget, wait_for};
-pub use shield::{Shield, shield};

@@ -7,26 +7,8 @@
 //! | `wait(tasks, return_when=FIRST_COMPLETED)` | `wait(tasks, FIRST_COMPLETED, None)` |
 //! | `wait(tasks, return_when=FIRST_EXCEPTION, timeout=10)` | `wait(tasks, FIRST_EXCEPTION, 10)` |
 //!
-//! Semantics (checked by `tests/wait.rs`):
-//! - `(done, pending)`: `done` in completion order (tasks already done when
-//!   the wait starts come first, in input order), `pending` in input order —
-//!   vectors of the very tasks given, where asyncio returns two sets (WA-01);
-//! - [`FIRST_COMPLETED`]: returns once any task ended, a cancellation counts
-//!   (WA-08); several may be done by then (WA-13);
-//! - [`FIRST_EXCEPTION`]: returns once a task panicked (a cancellation does
-//!   not count), or when all are done; a task that had already panicked
-//!   makes it return at once (WA-09);
-//! - [`ALL_COMPLETED`]: waits for every task (WA-10). Errors never come out
-//!   of `wait`: they stay on the tasks in `done`;
-//! - a timeout returns the current split and cancels nothing (WA-11); a zero
-//!   timeout yields once to the scheduler, then returns (WA-12); a task done
-//!   at the timeout instant is in `done` (WA-14);
-//! - tasks already done count as done at once, without advancing time
-//!   (WA-16);
-//! - dropping the [`Wait`] (its awaiter was cancelled) cancels nothing
-//!   (WA-15): the tasks go on running, detached;
-//! - empty input resolves to `(vec![], vec![])` at once (asyncio raises
-//!   `ValueError`; see `docs/differences.md`).
+//! Semantics: see [`wait`] (each bullet names the asyncio-semantics id
+//! its test in `tests/` checks).
 
 use std::fmt;
 use std::future::Future;
@@ -116,7 +98,28 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 /// called). Nothing is ever cancelled, not on timeout, not when the
 /// [`Wait`] is dropped; no error comes out of it (read each task's
 /// `result()` / `exception()` or await it). `done` is in completion order,
-/// `pending` in input order. See the [module docs](self) for every edge.
+/// `pending` in input order.
+///
+/// Semantics (checked by `tests/wait.rs`):
+/// - `(done, pending)`: `done` in completion order (tasks already done when
+///   the wait starts come first, in input order), `pending` in input order —
+///   vectors of the very tasks given, where asyncio returns two sets (WA-01);
+/// - [`FIRST_COMPLETED`]: returns once any task ended, a cancellation counts
+///   (WA-08); several may be done by then (WA-13);
+/// - [`FIRST_EXCEPTION`]: returns once a task panicked (a cancellation does
+///   not count), or when all are done; a task that had already panicked
+///   makes it return at once (WA-09);
+/// - [`ALL_COMPLETED`]: waits for every task (WA-10). Errors never come out
+///   of `wait`: they stay on the tasks in `done`;
+/// - a timeout returns the current split and cancels nothing (WA-11); a zero
+///   timeout yields once to the scheduler, then returns (WA-12); a task done
+///   at the timeout instant is in `done` (WA-14);
+/// - tasks already done count as done at once, without advancing time
+///   (WA-16);
+/// - dropping the [`Wait`] (its awaiter was cancelled) cancels nothing
+///   (WA-15): the tasks go on running, detached;
+/// - empty input resolves to `(vec![], vec![])` at once (asyncio raises
+///   `ValueError`; see `docs/differences.md`).
 ///
 /// # Panics
 /// If `timeout` is NaN seconds; when an input is a plain future and there is
@@ -195,10 +198,7 @@ impl<T: Send + 'static> Future for Wait<T> {
                 watch
             }
             None => this.watch.insert(Watch::new(
-                this.tasks
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| (i, task_ref(t))),
+                this.tasks.iter().enumerate().map(|(i, t)| (i, task_ref(t))),
                 TaskRef::panicked,
                 Wake::OnEveryCompletion,
                 cx.waker(),
@@ -208,9 +208,7 @@ impl<T: Send + 'static> Future for Wait<T> {
         let met = match this.return_when {
             ReturnWhen::AllCompleted => this.done.len() == n,
             ReturnWhen::FirstCompleted => !this.done.is_empty() || n == 0,
-            ReturnWhen::FirstException => {
-                watch.first_failure().is_some() || this.done.len() == n
-            }
+            ReturnWhen::FirstException => watch.first_failure().is_some() || this.done.len() == n,
         };
         if !met {
             match *this.timeout {

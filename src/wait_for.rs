@@ -8,27 +8,8 @@
 //! | `await wait_for(aw, None)` | `wait_for(aw, None).await` |
 //! | `except TimeoutError` | `Err(e) if e.is_timeout()` |
 //!
-//! Semantics (Python 3.12, checked by `tests/wait_for.rs`):
-//! - a plain future is polled in place, inside the caller's task: no spawn,
-//!   same [`current_task`](crate::current_task), may borrow (WF-08);
-//! - the clock starts at the first poll; the inner is polled before the
-//!   clock is looked at, so a result ready at the deadline is returned, not
-//!   dropped (Python 3.11's choice, WF-09) and a ready future never reads the
-//!   clock at all. When the timer fires, `wait_for` yields once and looks at
-//!   the inner again before cancelling it, so a task woken by the same timer
-//!   tick still delivers its result;
-//! - on timeout the inner is cancelled and the cancellation *finished*
-//!   before `Err(Timeout)` comes back: a future is dropped (its destructors
-//!   run), a task is cancelled and awaited until it ended (WF-03). If the
-//!   task returned a value or panicked before the cancellation reached it,
-//!   that is returned instead (WF-04, WF-05);
-//! - `None` (or an infinite timeout) waits forever, with no timer (WF-02);
-//! - a zero or negative timeout polls the inner once: a ready result is
-//!   returned, otherwise the inner is cancelled and `Err(Timeout)` returned,
-//!   with no timer (Tokio would round a zero timer up to 1 ms) (WF-06);
-//! - dropping the [`WaitFor`] (its awaiter was cancelled) drops the inner
-//!   future, or cancels the inner task (WF-07); a task that is cancelled by
-//!   someone else gives `Err(Cancelled)`, not `Err(Timeout)` (WF-12).
+//! Semantics: see [`wait_for`] (each bullet names the asyncio-semantics id
+//! its test in `tests/` checks).
 
 use std::fmt;
 use std::future::Future;
@@ -73,10 +54,12 @@ pub trait WaitTarget {
     /// What it resolves to.
     type Output;
     /// Polls for the result.
-    fn poll_output(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<crate::Result<Self::Output>>;
+    fn poll_output(self: Pin<&mut Self>, cx: &mut Context<'_>)
+    -> Poll<crate::Result<Self::Output>>;
     /// Cancels it (idempotent) and resolves once the cancellation finished:
     /// `Err(Timeout)` if it ended cancelled, else how it ended.
-    fn poll_cancel(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<crate::Result<Self::Output>>;
+    fn poll_cancel(self: Pin<&mut Self>, cx: &mut Context<'_>)
+    -> Poll<crate::Result<Self::Output>>;
 }
 
 impl<F: Future> Awaitable for F {
@@ -168,8 +151,29 @@ impl<T: Send + 'static> Drop for TaskTarget<T> {
 /// `aw` is a future (polled in place, in the caller's task) or a [`Task`].
 /// `timeout` is a `Duration`, seconds (`2`, `0.5`), or `None` (forever).
 /// Resolves to `Ok(output)`, the task's own error, or `Err(Timeout)` after
-/// the inner was cancelled *and* its cancellation finished. See the
-/// [module docs](self) for every edge.
+/// the inner was cancelled *and* its cancellation finished.
+///
+/// Semantics (Python 3.12, checked by `tests/wait_for.rs`):
+/// - a plain future is polled in place, inside the caller's task: no spawn,
+///   same [`current_task`](crate::current_task), may borrow (WF-08);
+/// - the clock starts at the first poll; the inner is polled before the
+///   clock is looked at, so a result ready at the deadline is returned, not
+///   dropped (Python 3.11's choice, WF-09) and a ready future never reads the
+///   clock at all. When the timer fires, `wait_for` yields once and looks at
+///   the inner again before cancelling it, so a task woken by the same timer
+///   tick still delivers its result;
+/// - on timeout the inner is cancelled and the cancellation *finished*
+///   before `Err(Timeout)` comes back: a future is dropped (its destructors
+///   run), a task is cancelled and awaited until it ended (WF-03). If the
+///   task returned a value or panicked before the cancellation reached it,
+///   that is returned instead (WF-04, WF-05);
+/// - `None` (or an infinite timeout) waits forever, with no timer (WF-02);
+/// - a zero or negative timeout polls the inner once: a ready result is
+///   returned, otherwise the inner is cancelled and `Err(Timeout)` returned,
+///   with no timer (Tokio would round a zero timer up to 1 ms) (WF-06);
+/// - dropping the [`WaitFor`] (its awaiter was cancelled) drops the inner
+///   future, or cancels the inner task (WF-07); a task that is cancelled by
+///   someone else gives `Err(Cancelled)`, not `Err(Timeout)` (WF-12).
 ///
 /// # Panics
 /// If `timeout` is NaN seconds; when a timer is needed and there is no Tokio

@@ -110,7 +110,10 @@ async fn first_panic_returns_at_once_and_siblings_keep_running() {
     }
     assert!(!slow_ref.done());
     settle(&slow_ref).await;
-    assert!(!slow_ref.cancelled(), "a sibling of the failure is not cancelled");
+    assert!(
+        !slow_ref.cancelled(),
+        "a sibling of the failure is not cancelled"
+    );
     assert_eq!(start.elapsed(), Duration::from_secs(10));
 }
 
@@ -179,7 +182,11 @@ async fn dropping_unfinished_gather_cancels_pending_children() {
     let slow2 = asyncio::create_task(asyncio::sleep_with(10, 2));
     let refs = [quick.to_ref(), slow1.to_ref(), slow2.to_ref()];
     let mut g = asyncio::gather([quick, slow1, slow2]);
-    assert!(tokio::time::timeout(Duration::from_secs(1), &mut g).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), &mut g)
+            .await
+            .is_err()
+    );
     drop(g);
     for r in &refs {
         settle(r).await;
@@ -408,12 +415,18 @@ async fn cancellation_tree_outer_gather_wait_for_shield() {
     let outer_ref = outer.to_ref();
 
     asyncio::sleep(1).await;
-    assert!(c1.done() && !c1.cancelled(), "child1's wait_for timed out at 0.5 s");
+    assert!(
+        c1.done() && !c1.cancelled(),
+        "child1's wait_for timed out at 0.5 s"
+    );
     outer_ref.cancel();
     assert!(outer.await.unwrap_err().is_cancelled());
     settle(&c0).await;
     assert!(c0.cancelled(), "child0 was cancelled through the gather");
-    assert!(!i0.done() && !i1.done(), "the shields kept the inner tasks alive");
+    assert!(
+        !i0.done() && !i1.done(),
+        "the shields kept the inner tasks alive"
+    );
     settle(&i0).await;
     settle(&i1).await;
     assert!(!i0.cancelled() && !i1.cancelled());
@@ -428,8 +441,9 @@ fn multi_thread_races_end_correctly() {
     for _ in 0..50 {
         asyncio::run(async {
             let g = asyncio::create_task(async {
-                let mut tasks: Vec<asyncio::Task<u32>> =
-                    (0..64).map(|i| asyncio::create_task(async move { i })).collect();
+                let mut tasks: Vec<asyncio::Task<u32>> = (0..64)
+                    .map(|i| asyncio::create_task(async move { i }))
+                    .collect();
                 tasks.push(asyncio::create_task(async { panic!("race") }));
                 asyncio::gather(tasks).await
             });
@@ -454,9 +468,10 @@ fn multi_thread_races_end_correctly() {
 fn large_gather_inside_a_task_completes() {
     asyncio::run(async {
         let n = 20_000u32;
-        let t = asyncio::create_task(async move {
-            asyncio::gather((0..n).map(|i| async move { i })).await
-        });
+        let t =
+            asyncio::create_task(
+                async move { asyncio::gather((0..n).map(|i| async move { i })).await },
+            );
         assert_eq!(t.await.unwrap().unwrap().len(), n as usize);
     });
 }

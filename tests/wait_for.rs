@@ -34,7 +34,10 @@ async fn returns_the_result_and_propagates_the_error() {
 #[tokio::test(start_paused = true)]
 async fn none_waits_forever() {
     let start = Instant::now();
-    assert_eq!(asyncio::wait_for(asyncio::sleep_with(1000, 1), None).await, Ok(1));
+    assert_eq!(
+        asyncio::wait_for(asyncio::sleep_with(1000, 1), None).await,
+        Ok(1)
+    );
     assert_eq!(start.elapsed(), Duration::from_secs(1000));
     assert_eq!(
         asyncio::wait_for(async { 2 }, f64::INFINITY).await,
@@ -83,7 +86,10 @@ async fn timeout_cancels_the_task_and_waits_for_its_end() {
 /// deadline is returned, not lost.
 #[tokio::test(start_paused = true)]
 async fn result_ready_at_the_deadline_is_returned() {
-    assert_eq!(asyncio::wait_for(asyncio::sleep_with(1, "v"), 1).await, Ok("v"));
+    assert_eq!(
+        asyncio::wait_for(asyncio::sleep_with(1, "v"), 1).await,
+        Ok("v")
+    );
     // a task woken by the same timer tick as the deadline
     let task = asyncio::create_task(asyncio::sleep_with(1, 8));
     assert_eq!(asyncio::wait_for(task, 1).await, Ok(8));
@@ -215,7 +221,11 @@ async fn the_clock_starts_at_the_first_poll() {
     let inner = tokio::time::sleep_until(start + Duration::from_secs(3));
     let w = asyncio::wait_for(inner, 2);
     asyncio::sleep(2).await;
-    assert_eq!(w.await, Ok(()), "deadline is 2 s + 2 s, the inner ends at 3 s");
+    assert_eq!(
+        w.await,
+        Ok(()),
+        "deadline is 2 s + 2 s, the inner ends at 3 s"
+    );
 }
 
 /// WF-03: on timeout, a task running a gather is cancelled (which cancels

@@ -357,10 +357,11 @@ impl<T: Send + 'static> AnyCore for Core<T> {
     fn remove_callback(&self, id: CallbackId) -> usize {
         let removed = {
             let mut inner = self.lock();
-            match inner.callbacks.iter().position(|(i, _)| *i == id) {
-                Some(pos) => Some(inner.callbacks.remove(pos)),
-                None => None,
-            }
+            inner
+                .callbacks
+                .iter()
+                .position(|(i, _)| *i == id)
+                .map(|pos| inner.callbacks.remove(pos))
         };
         // The callback (and what it captured) is dropped unlocked.
         usize::from(removed.is_some())
