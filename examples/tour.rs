@@ -55,13 +55,139 @@ async fn tour_sleep(msg: &str) {
     println!("{msg}{result}");
 }
 
-// TOUR: gather
+// ------------------------------------------------------------------- gather
+//
+// async def say_after(delay, what):
+//     for i in range(5):
+//         await asyncio.sleep(delay)
+//         print(what, end='')
+//     return "Done."
+//
+// result = await asyncio.gather(say_after(3, '3-'), say_after(1, '1-'), say_after(2, '2-'))
+// print(result)   # 1-2-1-3-1-2-1-1-3-2-2-3-2-3-3-['Done.', 'Done.', 'Done.']
+async fn say_after_5(delay: f64, what: &'static str) -> &'static str {
+    for _ in 0..5 {
+        asyncio::sleep(delay).await;
+        print!("{what}");
+    }
+    "Done."
+}
 
-// TOUR: wait_for
+async fn tour_gather() {
+    section("gather");
+    // The notes wait 1, 2, 3 seconds; a tenth of that keeps the tour short.
+    // Ties (two tasks due at the same instant) print in the order the timer
+    // fires them, which on a real clock may differ from the notes; the exact
+    // output is checked on Tokio's paused clock by tests/gather.rs.
+    let result = asyncio::gather([
+        say_after_5(0.3, "3-"),
+        say_after_5(0.1, "1-"),
+        say_after_5(0.2, "2-"),
+    ])
+    .await
+    .unwrap();
+    println!("{result:?}");
+    // return_exceptions=True: errors in place instead of raised
+    let cancelled = asyncio::create_task(asyncio::sleep_with(10, "never"));
+    cancelled.cancel_with("not needed");
+    let results = asyncio::gather([asyncio::create_task(async { "fine" }), cancelled])
+        .return_exceptions()
+        .await;
+    println!("with return_exceptions: {results:?}");
+    // mixed types: gather!(a, b)
+    let (n, s) = asyncio::gather!(async { 1 }, async { "one" })
+        .await
+        .unwrap();
+    println!("gather!: ({n}, {s:?})");
+}
 
-// TOUR: shield
+// ----------------------------------------------------------------- wait_for
+//
+// async def say_after(delay, what):
+//     await asyncio.sleep(delay)
+//     return "Done."
+//
+// try:
+//     result = await asyncio.wait_for(say_after(5, 'hello'), timeout=2)
+//     print(result)
+// except asyncio.TimeoutError:
+//     print('Timeout exceed')
+async fn say_after_once(delay: f64, _what: &str) -> &'static str {
+    asyncio::sleep(delay).await;
+    "Done."
+}
 
-// TOUR: wait
+async fn tour_wait_for() {
+    section("wait_for");
+    match asyncio::wait_for(say_after_once(0.5, "hello"), 0.2).await {
+        Ok(result) => println!("{result}"),
+        Err(e) if e.is_timeout() => println!("Timeout exceed"),
+        Err(e) => panic!("{e}"),
+    }
+    let result = asyncio::wait_for(say_after_once(0.1, "hello"), 2)
+        .await
+        .unwrap();
+    println!("{result}");
+}
+
+// ------------------------------------------------------------------- shield
+//
+// res = await shield(my_routine())
+async fn tour_shield() {
+    section("shield");
+    let res = asyncio::shield(my_routine()).await;
+    println!("shield(my_routine()) -> {res:?}");
+    // the awaiter gives up; the shielded task runs on
+    let precious = asyncio::Task::builder()
+        .name("precious")
+        .spawn(my_routine());
+    let precious_ref = precious.to_ref();
+    let r = asyncio::wait_for(asyncio::shield(precious), 0.01).await;
+    println!(
+        "wait_for(shield(task), 0.01) -> {r:?}; task cancelled? {}",
+        precious_ref.cancelled()
+    );
+    while !precious_ref.done() {
+        asyncio::sleep(0.05).await;
+    }
+    println!(
+        "the shielded task finished: cancelled? {}",
+        precious_ref.cancelled()
+    );
+}
+
+// --------------------------------------------------------------------- wait
+//
+// done, pending = await asyncio.wait({task}, return_when=FIRST_COMPLETED, timeout=10)
+// done, pending = await asyncio.wait({task}, return_when=FIRST_EXCEPTION, timeout=10)
+// done, pending = await asyncio.wait({task}, return_when=ALL_COMPLETED, timeout=10)
+async fn tour_wait() {
+    section("wait");
+    for when in [
+        asyncio::FIRST_COMPLETED,
+        asyncio::FIRST_EXCEPTION,
+        asyncio::ALL_COMPLETED,
+    ] {
+        let fast = asyncio::create_task(asyncio::sleep_with(0.05, "fast"));
+        let slow = asyncio::create_task(asyncio::sleep_with(0.2, "slow"));
+        let (done, pending) = asyncio::wait([fast, slow], when, 10).await;
+        println!("{when}: {} done, {} pending", done.len(), pending.len());
+        for t in pending {
+            t.cancel();
+        }
+    }
+    // on timeout nothing is cancelled: the task comes back as pending
+    let task = asyncio::create_task(asyncio::sleep_with(0.3, "late"));
+    let (done, pending) = asyncio::wait([task], asyncio::ALL_COMPLETED, 0.1).await;
+    println!(
+        "after the timeout: {} done, {} pending",
+        done.len(),
+        pending.len()
+    );
+    for t in pending {
+        println!("the pending task still finishes: {:?}", t.await);
+    }
+}
 
 // --------------------------------------------------- current_task, all_tasks
 async fn tour_current_and_all_tasks() {
@@ -191,16 +317,36 @@ async fn tour_run_coroutine_threadsafe() {
         .unwrap();
 }
 
-// TOUR: as_completed
+// ------------------------------------------------------------- as_completed
+//
+// for routine in as_completed(my_routines):
+//     first_result = await routine
+async fn tour_as_completed() {
+    section("as_completed");
+    let my_routines = [
+        asyncio::sleep_with(0.3, "third"),
+        asyncio::sleep_with(0.1, "first"),
+        asyncio::sleep_with(0.2, "second"),
+    ];
+    for routine in asyncio::as_completed(my_routines, None) {
+        let result = routine.await.unwrap();
+        println!("{result}");
+    }
+}
 
 fn main() {
     tour_run();
     asyncio::run(async {
         tour_create_task().await;
         tour_sleep("hello").await;
+        tour_gather().await;
+        tour_wait_for().await;
+        tour_shield().await;
+        tour_wait().await;
         tour_current_and_all_tasks().await;
         tour_task_methods().await;
         tour_to_thread().await;
         tour_run_coroutine_threadsafe().await;
+        tour_as_completed().await;
     });
 }

@@ -270,12 +270,45 @@ impl TaskRef {
     where
         F: FnOnce(&TaskRef) + Send + 'static,
     {
+        match self.push_done_callback(Box::new(f)) {
+            Ok(id) => id,
+            Err((id, cb)) => {
+                schedule_callback(self.clone(), cb);
+                id
+            }
+        }
+    }
+
+    /// Crate-internal hook for the combinators: registers `cb` unless the
+    /// task is already done, in which case it comes back (with the id it
+    /// would have had) and nothing is scheduled, so the caller can handle
+    /// the finished task inline.
+    pub(crate) fn push_done_callback(
+        &self,
+        cb: core::Callback,
+    ) -> Result<CallbackId, (CallbackId, core::Callback)> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let id = CallbackId(NEXT.fetch_add(1, Ordering::Relaxed));
-        if let Err(cb) = self.0.push_callback(id, Box::new(f)) {
-            schedule_callback(self.clone(), cb);
+        match self.0.push_callback(id, cb) {
+            Ok(()) => Ok(id),
+            Err(cb) => Err((id, cb)),
         }
-        id
+    }
+
+    /// Reads the task's output in place, if it returned and the output was
+    /// not taken (crate-internal: lets `try_gather` see an `Err` output from
+    /// a done callback). `None` also if the task's output is not a `T`.
+    pub(crate) fn with_output<T: Send + 'static, R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        match self.0.as_any().downcast_ref::<Core<T>>() {
+            Some(core) => core.with_output(f),
+            None => f(None),
+        }
+    }
+
+    /// `true` once the task has ended by panicking (crate-internal: asyncio's
+    /// "finished with an exception", for `wait(FIRST_EXCEPTION)`).
+    pub(crate) fn panicked(&self) -> bool {
+        self.0.header().state() & PANICKED != 0
     }
 
     /// Unregisters a callback that has not run yet; returns how many were
@@ -510,6 +543,17 @@ impl<T: Send + 'static> Task<T> {
     /// that know the task ended (a done callback fired).
     pub(crate) fn take_output(&self) -> crate::Result<T> {
         self.core().take_output()
+    }
+
+    /// The output, taken now if the task is done (crate-internal: lets the
+    /// combinators collect finished children without polling `JoinHandle`s,
+    /// so no coop budget is spent on results that are already there).
+    pub(crate) fn take_if_done(&mut self) -> Option<crate::Result<T>> {
+        if self.done() {
+            Some(self.core().take_output())
+        } else {
+            None
+        }
     }
 
     /// Polls for the task's end; the output is taken when it is `Ready`.

@@ -1,0 +1,381 @@
+//! [`as_completed`]: results in completion order, as an [`Iterator`] of
+//! futures (asyncio's `for next in as_completed(aws): await next`) and as a
+//! [`futures::Stream`] (asyncio 3.13's `async for`).
+//!
+//! | asyncio | here |
+//! |---|---|
+//! | `for aw in as_completed(aws): r = await aw` | `for next in as_completed(aws, None) { let r = next.await; }` |
+//! | `async for t in as_completed(aws, timeout=5)` | `while let Some(r) = StreamExt::next(&mut as_completed(aws, 5)).await` |
+//!
+//! Semantics (checked by `tests/as_completed.rs`):
+//! - inputs are scheduled as tasks when `as_completed` is called (AC-01);
+//! - the k-th iterator item *to be awaited* resolves to the k-th result to
+//!   complete, whatever order the items were taken in (AC-02); several items
+//!   may be awaited concurrently (AC-09); the stream yields the results in
+//!   completion order (AC-04) — `asyncio::Result<T>`, the task's own error
+//!   included, never a panic out of the iteration (AC-03);
+//! - as many items as inputs (AC-05); empty input ends at once (AC-12);
+//! - the timeout's clock starts at the first poll of an item or of the
+//!   stream; once it ran out, every remaining item resolves to
+//!   `Err(Timeout)` (AC-06) and the stream yields one `Err(Timeout)`, then
+//!   ends. Results that completed before the deadline was seen are still
+//!   handed out first. Nothing is cancelled by the timeout;
+//! - dropping the [`AsCompleted`] (and its items) part-way leaves the
+//!   remaining tasks running, detached, as in asyncio: keep a
+//!   [`TaskRef`](crate::TaskRef) (or cancel them) if they must not outlive it;
+//! - the iteration can be resumed after a `break` (AC-08).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures::Stream;
+use pin_project::pin_project;
+use tokio::time::{Instant, Sleep};
+
+use crate::error::{Error, TimeoutError};
+use crate::into_task::{IntoTask, into_tasks};
+use crate::{Seconds, Task, TaskRef};
+
+/// Results of `inputs` in completion order: asyncio's
+/// `as_completed(aws, timeout=)`.
+///
+/// Inputs are [`Task`]s or futures (scheduled as tasks now). The returned
+/// [`AsCompleted`] is an [`Iterator`] of futures, each resolving to the next
+/// result to complete, and a [`Stream`] of those results. `timeout`
+/// (`Duration`, seconds or `None`) starts at the first poll; after it, the
+/// remaining items resolve to `Err(Timeout)` (the stream yields one and
+/// ends), and nothing is cancelled.
+///
+/// Dropping it part-way leaves the remaining tasks running.
+///
+/// # Panics
+/// If `timeout` is NaN seconds; when an input is a plain future and there is
+/// no running Tokio runtime.
+///
+/// ```
+/// asyncio::run(async {
+///     let slow = asyncio::sleep_with(0.03, "slow");
+///     let fast = asyncio::sleep_with(0.01, "fast");
+///     let mut order = Vec::new();
+///     for next in asyncio::as_completed([slow, fast], None) {
+///         order.push(next.await.unwrap());
+///     }
+///     assert_eq!(order, ["fast", "slow"]);
+/// });
+/// ```
+#[track_caller]
+pub fn as_completed<I>(
+    inputs: I,
+    timeout: impl Seconds,
+) -> AsCompleted<<I::Item as IntoTask>::Output>
+where
+    I: IntoIterator,
+    I::Item: IntoTask,
+{
+    let tasks = into_tasks(inputs);
+    let n = tasks.len();
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            tasks: Vec::new(),
+            ready: VecDeque::with_capacity(n),
+            waiters: Vec::new(),
+            timeout: timeout.to_duration(),
+            deadline: None,
+            cap: None,
+        }),
+    });
+    let mut already = Vec::new();
+    for (i, task) in tasks.iter().enumerate() {
+        let s = shared.clone();
+        let cb = Box::new(move |_: &TaskRef| s.completed(i));
+        if task.push_done_callback(cb).is_err() {
+            already.push(i); // done before we asked: in input order
+        }
+    }
+    {
+        let mut st = shared.lock();
+        st.tasks = tasks.into_iter().map(Some).collect();
+        // Those done before the call come first, in input order.
+        for i in already.into_iter().rev() {
+            st.ready.push_front(i);
+        }
+    }
+    AsCompleted {
+        shared,
+        len: n,
+        taken: 0,
+        timer: None,
+        stream_done: false,
+    }
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+}
+
+struct State<T> {
+    /// `None` once its result was handed out.
+    tasks: Vec<Option<Task<T>>>,
+    /// Indices of finished tasks not handed out yet, in completion order.
+    ready: VecDeque<usize>,
+    /// Consumers waiting for the next completion.
+    waiters: Vec<Waker>,
+    timeout: Option<Duration>,
+    /// Set at the first poll of anything.
+    deadline: Option<Instant>,
+    /// Set once the deadline was seen: how many `ready` results may still
+    /// be handed out; after them, everything is `Err(Timeout)`.
+    cap: Option<usize>,
+}
+
+/// What one claim gets.
+enum Claim<T> {
+    Result(crate::Result<T>),
+    TimedOut,
+}
+
+impl<T: Send + 'static> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Done callback of task `i`.
+    fn completed(&self, i: usize) {
+        let mut wake = {
+            let mut st = self.lock();
+            st.ready.push_back(i);
+            mem::take(&mut st.waiters)
+        };
+        if wake.is_empty() {
+            return;
+        }
+        // Woken outside the lock; the list's buffer is given back to keep
+        // registration free of allocations.
+        for w in wake.drain(..) {
+            w.wake();
+        }
+        let mut st = self.lock();
+        if st.waiters.capacity() == 0 {
+            st.waiters = wake;
+        }
+    }
+
+    /// Claims the next result for one consumer (an item or the stream),
+    /// whose timer is `timer`.
+    fn poll_claim(
+        &self,
+        cx: &mut Context<'_>,
+        mut timer: Pin<&mut Option<Sleep>>,
+    ) -> Poll<Claim<T>> {
+        let mut st = self.lock();
+        if let Some(claim) = st.try_claim() {
+            return Poll::Ready(claim);
+        }
+        // Nothing ready: the clock starts at the first poll.
+        let deadline = match (st.deadline, st.timeout) {
+            (Some(d), _) => Some(d),
+            (None, None) => None,
+            (None, Some(Duration::ZERO)) => {
+                st.time_out();
+                return Poll::Ready(st.try_claim().expect("timed out"));
+            }
+            (None, Some(t)) => {
+                let d = Instant::now().checked_add(t);
+                st.deadline = d;
+                d
+            }
+        };
+        if !st.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            st.waiters.push(cx.waker().clone());
+        }
+        drop(st);
+        let Some(deadline) = deadline else {
+            return Poll::Pending;
+        };
+        if timer.is_none() {
+            timer.set(Some(tokio::time::sleep_until(deadline)));
+        }
+        let sleep = timer.as_mut().as_pin_mut().expect("armed above");
+        let mut sleep = tokio::task::coop::unconstrained(sleep);
+        if Pin::new(&mut sleep).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        timer.set(None);
+        let mut st = self.lock();
+        st.time_out();
+        Poll::Ready(st.try_claim().expect("timed out"))
+    }
+}
+
+impl<T: Send + 'static> State<T> {
+    fn try_claim(&mut self) -> Option<Claim<T>> {
+        if let Some(cap) = &mut self.cap {
+            if *cap == 0 {
+                return Some(Claim::TimedOut);
+            }
+            *cap -= 1;
+        }
+        let i = self.ready.pop_front()?;
+        let mut task = self.tasks[i]
+            .take()
+            .expect("asyncio: as_completed handed out a result twice");
+        let r = task
+            .take_if_done()
+            .expect("asyncio: as_completed got a completion from a pending task");
+        Some(Claim::Result(r))
+    }
+
+    fn time_out(&mut self) {
+        if self.cap.is_none() {
+            self.cap = Some(self.ready.len());
+        }
+    }
+}
+
+/// The iterator and stream of [`as_completed`].
+///
+/// As an [`Iterator`] it yields exactly as many [`NextCompleted`] futures as
+/// there were inputs; as a [`Stream`] it yields `asyncio::Result<T>` in
+/// completion order. Use one form or the other; if both are used, each
+/// result still goes to exactly one consumer. Both `Iterator` and
+/// `StreamExt` have a `next` method: call the stream's as
+/// `StreamExt::next(&mut it)`.
+///
+/// ```
+/// use futures::StreamExt;
+///
+/// asyncio::run(async {
+///     let mut results = asyncio::as_completed([asyncio::sleep_with(0.02, 2), asyncio::sleep_with(0.01, 1)], None);
+///     let mut seen = Vec::new();
+///     while let Some(r) = StreamExt::next(&mut results).await {
+///         seen.push(r.unwrap());
+///     }
+///     assert_eq!(seen, [1, 2]);
+/// });
+/// ```
+#[must_use = "iterators and streams do nothing unless used (the tasks run anyway)"]
+pub struct AsCompleted<T: Send + 'static> {
+    shared: Arc<Shared<T>>,
+    len: usize,
+    /// Items handed out by the iterator plus results yielded by the stream.
+    taken: usize,
+    /// The stream's timer (boxed once, so the stream is `Unpin`).
+    timer: Option<Pin<Box<Option<Sleep>>>>,
+    stream_done: bool,
+}
+
+impl<T: Send + 'static> Iterator for AsCompleted<T> {
+    type Item = NextCompleted<T>;
+
+    fn next(&mut self) -> Option<NextCompleted<T>> {
+        if self.taken == self.len || self.stream_done {
+            return None;
+        }
+        self.taken += 1;
+        Some(NextCompleted {
+            shared: self.shared.clone(),
+            timer: None,
+            done: false,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = if self.stream_done {
+            0
+        } else {
+            self.len - self.taken
+        };
+        (left, Some(left))
+    }
+}
+
+impl<T: Send + 'static> ExactSizeIterator for AsCompleted<T> {}
+
+impl<T: Send + 'static> Stream for AsCompleted<T> {
+    type Item = crate::Result<T>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.taken == this.len || this.stream_done {
+            return Poll::Ready(None);
+        }
+        let timer = this.timer.get_or_insert_with(|| Box::pin(None)).as_mut();
+        match std::task::ready!(this.shared.poll_claim(cx, timer)) {
+            Claim::Result(r) => {
+                this.taken += 1;
+                Poll::Ready(Some(r))
+            }
+            Claim::TimedOut => {
+                this.stream_done = true;
+                Poll::Ready(Some(Err(Error::Timeout(TimeoutError::new()))))
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        Iterator::size_hint(self)
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for AsCompleted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompleted")
+            .field("len", &self.len)
+            .field("taken", &self.taken)
+            .finish()
+    }
+}
+
+/// One item of [`as_completed`]'s iterator: resolves to the next result to
+/// complete, at the time it is awaited (asyncio binds results to await
+/// order, not to the order the items were taken).
+///
+/// ```
+/// asyncio::run(async {
+///     let mut it = asyncio::as_completed([asyncio::sleep_with(0.02, 'b'), asyncio::sleep_with(0.01, 'a')], None);
+///     let first: asyncio::NextCompleted<char> = it.next().unwrap();
+///     let second = it.next().unwrap();
+///     assert_eq!(second.await.unwrap(), 'a'); // awaited first: the first to complete
+///     assert_eq!(first.await.unwrap(), 'b');
+/// });
+/// ```
+#[pin_project]
+#[must_use = "futures do nothing unless awaited"]
+pub struct NextCompleted<T: Send + 'static> {
+    shared: Arc<Shared<T>>,
+    #[pin]
+    timer: Option<Sleep>,
+    done: bool,
+}
+
+impl<T: Send + 'static> Future for NextCompleted<T> {
+    type Output = crate::Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        assert!(
+            !*this.done,
+            "asyncio: NextCompleted polled after completion"
+        );
+        let claim = std::task::ready!(this.shared.poll_claim(cx, this.timer));
+        *this.done = true;
+        Poll::Ready(match claim {
+            Claim::Result(r) => r,
+            Claim::TimedOut => Err(Error::Timeout(TimeoutError::new())),
+        })
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for NextCompleted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NextCompleted")
+            .field("done", &self.done)
+            .finish()
+    }
+}

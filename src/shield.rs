@@ -1,0 +1,140 @@
+//! [`shield`]: protect a task from the cancellation of its awaiter.
+//!
+//! | asyncio | here |
+//! |---|---|
+//! | `res = await shield(aw)` | `let res = shield(aw).await;` |
+//! | `wait_for(shield(task), 1)` | `wait_for(shield(task), 1)` |
+//!
+//! The input runs as a task of ours (a future is scheduled when `shield` is
+//! called, SH-01/SH-10). Dropping the [`Shield`] — its awaiting task was
+//! cancelled, a timeout or a `select!` gave up on it — leaves that task
+//! running to completion (SH-05); its end can still be observed through a
+//! [`TaskRef`] taken before (`done()`, `cancelled()`, done callbacks). The
+//! inner task's own cancellation or panic comes back through the shield
+//! (SH-03, SH-04).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::into_task::IntoTask;
+use crate::{Task, TaskRef};
+
+/// Runs `input` as a task that the cancellation of the awaiter does not
+/// reach: asyncio's `shield(aw)`.
+///
+/// The returned [`Shield`] resolves to the task's result. Dropping it
+/// (cancelling it) does not cancel the task. If the task itself is cancelled
+/// or panics, the shield resolves to that error.
+///
+/// # Panics
+/// When `input` is a plain future and there is no running Tokio runtime.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+///
+/// asyncio::run(async {
+///     let saved = Arc::new(AtomicBool::new(false));
+///     let s = saved.clone();
+///     let work = asyncio::create_task(async move {
+///         asyncio::sleep(0.05).await;
+///         s.store(true, Ordering::SeqCst);
+///     });
+///     let work_ref = work.to_ref();
+///
+///     // the awaiter gives up after 10 ms; the shielded work goes on
+///     let r = asyncio::wait_for(asyncio::shield(work), 0.01).await;
+///     assert!(r.unwrap_err().is_timeout());
+///     assert!(!work_ref.cancelled());
+///
+///     while !work_ref.done() {
+///         asyncio::sleep(0.01).await;
+///     }
+///     assert!(saved.load(Ordering::SeqCst));
+/// });
+/// ```
+#[track_caller]
+pub fn shield<I: IntoTask>(input: I) -> Shield<I::Output> {
+    Shield {
+        task: input.into_task(),
+    }
+}
+
+/// The future of [`shield`]: resolves to `asyncio::Result<T>`; dropping it
+/// leaves the inner task running.
+///
+/// ```
+/// asyncio::run(async {
+///     let s: asyncio::Shield<u8> = asyncio::shield(async { 7 });
+///     let inner = s.task().to_ref();
+///     assert_eq!(s.await.unwrap(), 7);
+///     assert!(inner.done());
+/// });
+/// ```
+#[must_use = "futures do nothing unless awaited (the inner task runs anyway)"]
+pub struct Shield<T: Send + 'static> {
+    task: Task<T>,
+}
+
+impl<T: Send + 'static> Shield<T> {
+    /// The inner task.
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let s = asyncio::shield(asyncio::Task::builder().name("precious").spawn(async {}));
+    ///     assert_eq!(s.task().get_name(), "precious");
+    ///     s.await.unwrap();
+    /// });
+    /// ```
+    pub fn task(&self) -> &Task<T> {
+        &self.task
+    }
+
+    /// Gives the inner task back (the shield is not awaited any more).
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let s = asyncio::shield(async { 5 });
+    ///     let task = s.into_task();
+    ///     assert_eq!(task.await.unwrap(), 5);
+    /// });
+    /// ```
+    pub fn into_task(self) -> Task<T> {
+        self.task
+    }
+
+    /// A handle to the inner task, which outlives the shield.
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let s = asyncio::shield(asyncio::sleep(0.01));
+    ///     let inner = s.to_ref();
+    ///     drop(s); // not cancelled
+    ///     while !inner.done() {
+    ///         asyncio::sleep(0.01).await;
+    ///     }
+    ///     assert!(!inner.cancelled());
+    /// });
+    /// ```
+    pub fn to_ref(&self) -> TaskRef {
+        self.task.to_ref()
+    }
+}
+
+impl<T: Send + 'static> Future for Shield<T> {
+    type Output = crate::Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.task.poll_result(cx)
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for Shield<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shield")
+            .field("task", &self.task.to_ref())
+            .finish()
+    }
+}

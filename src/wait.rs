@@ -1,0 +1,281 @@
+//! [`wait`]: wait for some or all of a set of tasks, without cancelling
+//! anything and without raising.
+//!
+//! | asyncio | here |
+//! |---|---|
+//! | `done, pending = await wait(tasks)` | `let (done, pending) = wait(tasks, ALL_COMPLETED, None).await;` |
+//! | `wait(tasks, return_when=FIRST_COMPLETED)` | `wait(tasks, FIRST_COMPLETED, None)` |
+//! | `wait(tasks, return_when=FIRST_EXCEPTION, timeout=10)` | `wait(tasks, FIRST_EXCEPTION, 10)` |
+//!
+//! Semantics: see [`wait`] (each bullet names the asyncio-semantics id
+//! its test in `tests/` checks).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pin_project::pin_project;
+
+use crate::into_task::{IntoTask, into_tasks};
+use crate::watch::{Wake, Watch};
+use crate::{Seconds, Task, TaskRef};
+
+/// When [`wait`] returns (asyncio's `return_when`).
+///
+/// ```
+/// use asyncio::ReturnWhen;
+/// assert_eq!(asyncio::FIRST_COMPLETED, ReturnWhen::FirstCompleted);
+/// assert_eq!(ReturnWhen::default(), asyncio::ALL_COMPLETED);
+/// assert_eq!(asyncio::FIRST_EXCEPTION.to_string(), "FIRST_EXCEPTION");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ReturnWhen {
+    /// As soon as any task ended (returned, panicked or was cancelled).
+    FirstCompleted,
+    /// As soon as any task panicked, or when all ended. A cancellation does
+    /// not count as an exception.
+    FirstException,
+    /// When every task ended (asyncio's default).
+    #[default]
+    AllCompleted,
+}
+
+impl fmt::Display for ReturnWhen {
+    /// asyncio's constant names.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReturnWhen::FirstCompleted => "FIRST_COMPLETED",
+            ReturnWhen::FirstException => "FIRST_EXCEPTION",
+            ReturnWhen::AllCompleted => "ALL_COMPLETED",
+        })
+    }
+}
+
+/// asyncio's `FIRST_COMPLETED`: [`ReturnWhen::FirstCompleted`].
+///
+/// ```
+/// asyncio::run(async {
+///     let slow = asyncio::create_task(asyncio::sleep(10));
+///     let fast = asyncio::create_task(asyncio::sleep(0.01));
+///     let (done, pending) = asyncio::wait([slow, fast], asyncio::FIRST_COMPLETED, None).await;
+///     assert_eq!((done.len(), pending.len()), (1, 1));
+///     pending[0].cancel();
+/// });
+/// ```
+pub const FIRST_COMPLETED: ReturnWhen = ReturnWhen::FirstCompleted;
+
+/// asyncio's `FIRST_EXCEPTION`: [`ReturnWhen::FirstException`].
+///
+/// ```
+/// asyncio::run(async {
+///     let slow = asyncio::create_task(async { asyncio::sleep(10).await; });
+///     let bad = asyncio::create_task(async { panic!("boom") });
+///     let (done, pending) = asyncio::wait([slow, bad], asyncio::FIRST_EXCEPTION, None).await;
+///     assert!(done[0].exception().unwrap().unwrap().is_panic());
+///     pending[0].cancel();
+/// });
+/// ```
+pub const FIRST_EXCEPTION: ReturnWhen = ReturnWhen::FirstException;
+
+/// asyncio's `ALL_COMPLETED`: [`ReturnWhen::AllCompleted`].
+///
+/// ```
+/// asyncio::run(async {
+///     let tasks = (0..3).map(|i| asyncio::create_task(asyncio::sleep_with(0.01, i)));
+///     let (done, pending) = asyncio::wait(tasks, asyncio::ALL_COMPLETED, None).await;
+///     assert_eq!((done.len(), pending.len()), (3, 0));
+/// });
+/// ```
+pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
+
+/// Waits until `return_when` holds or `timeout` runs out, and splits the
+/// tasks into `(done, pending)`: asyncio's
+/// `wait(fs, timeout=, return_when=)`.
+///
+/// Inputs are [`Task`]s or futures (scheduled as tasks now, when `wait` is
+/// called). Nothing is ever cancelled, not on timeout, not when the
+/// [`Wait`] is dropped; no error comes out of it (read each task's
+/// `result()` / `exception()` or await it). `done` is in completion order,
+/// `pending` in input order.
+///
+/// Semantics (checked by `tests/wait.rs`):
+/// - `(done, pending)`: `done` in completion order (tasks already done when
+///   the wait starts come first, in input order), `pending` in input order —
+///   vectors of the very tasks given, where asyncio returns two sets (WA-01);
+/// - [`FIRST_COMPLETED`]: returns once any task ended, a cancellation counts
+///   (WA-08); several may be done by then (WA-13);
+/// - [`FIRST_EXCEPTION`]: returns once a task panicked (a cancellation does
+///   not count), or when all are done; a task that had already panicked
+///   makes it return at once (WA-09);
+/// - [`ALL_COMPLETED`]: waits for every task (WA-10). Errors never come out
+///   of `wait`: they stay on the tasks in `done`;
+/// - a timeout returns the current split and cancels nothing (WA-11); a zero
+///   timeout yields once to the scheduler, then returns (WA-12); a task done
+///   at the timeout instant is in `done` (WA-14);
+/// - tasks already done count as done at once, without advancing time
+///   (WA-16);
+/// - dropping the [`Wait`] (its awaiter was cancelled) cancels nothing
+///   (WA-15): the tasks go on running, detached;
+/// - empty input resolves to `(vec![], vec![])` at once (asyncio raises
+///   `ValueError`; see `docs/differences.md`).
+///
+/// # Panics
+/// If `timeout` is NaN seconds; when an input is a plain future and there is
+/// no running Tokio runtime.
+///
+/// ```
+/// asyncio::run(async {
+///     let task = asyncio::create_task(asyncio::sleep_with(10, "late"));
+///     let (done, pending) = asyncio::wait([task], asyncio::ALL_COMPLETED, 0.01).await;
+///     assert!(done.is_empty());
+///     assert!(!pending[0].cancelled()); // a timeout cancels nothing
+///     pending[0].cancel();
+/// });
+/// ```
+#[track_caller]
+pub fn wait<I>(
+    tasks: I,
+    return_when: ReturnWhen,
+    timeout: impl Seconds,
+) -> Wait<<I::Item as IntoTask>::Output>
+where
+    I: IntoIterator,
+    I::Item: IntoTask,
+{
+    Wait {
+        tasks: into_tasks(tasks).into_iter().map(Some).collect(),
+        return_when,
+        timeout: timeout.to_duration(),
+        timer: None,
+        watch: None,
+        done: Vec::new(),
+        yielded: false,
+        finished: false,
+    }
+}
+
+/// The future of [`wait`]: resolves to `(done, pending)`.
+///
+/// ```
+/// asyncio::run(async {
+///     let w: asyncio::Wait<u8> = asyncio::wait([async { 1u8 }], asyncio::ALL_COMPLETED, None);
+///     let (mut done, _) = w.await;
+///     assert_eq!(done.pop().unwrap().result().unwrap(), 1);
+/// });
+/// ```
+#[pin_project]
+#[must_use = "futures do nothing unless awaited (the tasks run anyway)"]
+pub struct Wait<T: Send + 'static> {
+    /// `None` once moved into the output.
+    tasks: Vec<Option<Task<T>>>,
+    return_when: ReturnWhen,
+    timeout: Option<Duration>,
+    #[pin]
+    timer: Option<tokio::time::Sleep>,
+    watch: Option<Watch>,
+    /// Indices of the tasks seen done, in completion order.
+    done: Vec<usize>,
+    /// The timeout expired (or is zero) and we yielded once already.
+    yielded: bool,
+    finished: bool,
+}
+
+/// `(done, pending)`.
+type Split<T> = (Vec<Task<T>>, Vec<Task<T>>);
+
+impl<T: Send + 'static> Future for Wait<T> {
+    type Output = Split<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Split<T>> {
+        let mut this = self.project();
+        assert!(!*this.finished, "asyncio: wait polled after completion");
+        let n = this.tasks.len();
+        let watch = match this.watch {
+            Some(watch) => {
+                watch.register(cx.waker());
+                watch
+            }
+            None => this.watch.insert(Watch::new(
+                this.tasks.iter().enumerate().map(|(i, t)| (i, task_ref(t))),
+                TaskRef::panicked,
+                Wake::OnEveryCompletion,
+                cx.waker(),
+            )),
+        };
+        watch.drain_completed(this.done);
+        let met = match this.return_when {
+            ReturnWhen::AllCompleted => this.done.len() == n,
+            ReturnWhen::FirstCompleted => !this.done.is_empty() || n == 0,
+            ReturnWhen::FirstException => watch.first_failure().is_some() || this.done.len() == n,
+        };
+        if !met {
+            match *this.timeout {
+                None => return Poll::Pending,
+                Some(Duration::ZERO) => {
+                    // asyncio's timeout=0 returns after one loop iteration.
+                    if !*this.yielded {
+                        *this.yielded = true;
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                }
+                Some(timeout) => {
+                    if this.timer.is_none() {
+                        this.timer.set(Some(tokio::time::sleep(timeout)));
+                    }
+                    let timer = this.timer.as_mut().as_pin_mut().expect("armed above");
+                    let mut timer = tokio::task::coop::unconstrained(timer);
+                    if Pin::new(&mut timer).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    // Expired: let what the same timer tick woke run first,
+                    // so a task ending at the timeout instant is done (WA-14).
+                    if !*this.yielded {
+                        *this.yielded = true;
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                }
+            }
+        }
+        *this.finished = true;
+        *this.watch = None; // closes it: late callbacks wake no one
+        this.timer.set(None);
+        Poll::Ready(split(this.tasks, this.done))
+    }
+}
+
+fn task_ref<T>(t: &Option<Task<T>>) -> &TaskRef {
+    t.as_ref().expect("asyncio: wait lost a task")
+}
+
+/// Moves the tasks out: `done` in completion order, then those that ended
+/// since the last callback ran (input order), then `pending` in input order.
+fn split<T: Send + 'static>(tasks: &mut [Option<Task<T>>], order: &[usize]) -> Split<T> {
+    let mut done = Vec::with_capacity(order.len());
+    for &i in order {
+        done.extend(tasks[i].take());
+    }
+    let mut pending = Vec::with_capacity(tasks.len() - done.len());
+    for slot in tasks.iter_mut() {
+        match slot.take() {
+            Some(t) if t.done() => done.push(t),
+            Some(t) => pending.push(t),
+            None => {}
+        }
+    }
+    (done, pending)
+}
+
+impl<T: Send + 'static> fmt::Debug for Wait<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wait")
+            .field("tasks", &self.tasks.len())
+            .field("return_when", &self.return_when)
+            .field("timeout", &self.timeout)
+            .field("done", &self.done.len())
+            .finish()
+    }
+}

@@ -1,0 +1,318 @@
+//! [`wait_for`]: await something with a timeout; on timeout, cancel it and
+//! wait until the cancellation finished.
+//!
+//! | asyncio | here |
+//! |---|---|
+//! | `await wait_for(coro, 2)` | `wait_for(fut, 2).await` (polled in place) |
+//! | `await wait_for(task, 2)` | `wait_for(task, 2).await` |
+//! | `await wait_for(aw, None)` | `wait_for(aw, None).await` |
+//! | `except TimeoutError` | `Err(e) if e.is_timeout()` |
+//!
+//! Semantics: see [`wait_for`] (each bullet names the asyncio-semantics id
+//! its test in `tests/` checks).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use pin_project::pin_project;
+
+use crate::error::{Error, TimeoutError};
+use crate::{Seconds, Task};
+
+/// What [`wait_for`] accepts: any future (polled in place, dropped on
+/// timeout) or a [`Task`] (awaited; cancelled and awaited to its end on
+/// timeout).
+///
+/// ```
+/// asyncio::run(async {
+///     // a future that borrows: fine, it is polled in place
+///     let data = vec![1, 2, 3];
+///     let sum = asyncio::wait_for(async { data.iter().sum::<i32>() }, 1).await.unwrap();
+///     assert_eq!(sum, 6);
+///     // a task
+///     let t = asyncio::create_task(async { 4 });
+///     assert_eq!(asyncio::wait_for(t, 1).await.unwrap(), 4);
+/// });
+/// ```
+pub trait Awaitable {
+    /// What it resolves to (a task's `T`, not its `Result<T>`).
+    type Output;
+    /// How `wait_for` drives it.
+    #[doc(hidden)]
+    type Target: WaitTarget<Output = Self::Output>;
+    /// Converts it.
+    #[doc(hidden)]
+    fn into_target(self) -> Self::Target;
+}
+
+/// How [`wait_for`] drives an [`Awaitable`] (implementation detail).
+#[doc(hidden)]
+pub trait WaitTarget {
+    /// What it resolves to.
+    type Output;
+    /// Polls for the result.
+    fn poll_output(self: Pin<&mut Self>, cx: &mut Context<'_>)
+    -> Poll<crate::Result<Self::Output>>;
+    /// Cancels it (idempotent) and resolves once the cancellation finished:
+    /// `Err(Timeout)` if it ended cancelled, else how it ended.
+    fn poll_cancel(self: Pin<&mut Self>, cx: &mut Context<'_>)
+    -> Poll<crate::Result<Self::Output>>;
+}
+
+impl<F: Future> Awaitable for F {
+    type Output = F::Output;
+    type Target = InPlace<F>;
+
+    fn into_target(self) -> InPlace<F> {
+        InPlace { fut: Some(self) }
+    }
+}
+
+impl<T: Send + 'static> Awaitable for Task<T> {
+    type Output = T;
+    type Target = TaskTarget<T>;
+
+    fn into_target(self) -> TaskTarget<T> {
+        TaskTarget {
+            task: self,
+            cancelling: false,
+        }
+    }
+}
+
+/// A plain future, polled in the caller's task.
+#[doc(hidden)]
+#[pin_project]
+pub struct InPlace<F> {
+    #[pin]
+    fut: Option<F>,
+}
+
+impl<F: Future> WaitTarget for InPlace<F> {
+    type Output = F::Output;
+
+    fn poll_output(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<crate::Result<F::Output>> {
+        let fut = self
+            .project()
+            .fut
+            .as_pin_mut()
+            .expect("asyncio: wait_for polled after completion");
+        fut.poll(cx).map(Ok)
+    }
+
+    fn poll_cancel(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<crate::Result<F::Output>> {
+        // Dropping runs its destructors now: the cancellation is finished.
+        self.project().fut.set(None);
+        Poll::Ready(Err(Error::Timeout(TimeoutError::new())))
+    }
+}
+
+/// A task: awaited; cancelled and awaited again on timeout; cancelled if
+/// the wait is dropped.
+#[doc(hidden)]
+pub struct TaskTarget<T: Send + 'static> {
+    task: Task<T>,
+    cancelling: bool,
+}
+
+impl<T: Send + 'static> WaitTarget for TaskTarget<T> {
+    type Output = T;
+
+    fn poll_output(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<crate::Result<T>> {
+        self.task.poll_result(cx)
+    }
+
+    fn poll_cancel(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<crate::Result<T>> {
+        if !self.cancelling {
+            self.cancelling = true;
+            self.task.cancel();
+        }
+        Poll::Ready(match ready!(self.task.poll_result(cx)) {
+            Err(Error::Cancelled(_)) => Err(Error::Timeout(TimeoutError::new())),
+            // It returned or panicked before the cancel reached it.
+            other => other,
+        })
+    }
+}
+
+impl<T: Send + 'static> Drop for TaskTarget<T> {
+    fn drop(&mut self) {
+        if !self.task.done() {
+            self.task.cancel(); // the awaiter went away (WF-07)
+        }
+    }
+}
+
+/// Waits for `aw` at most `timeout`: asyncio's `wait_for(aw, timeout)`.
+///
+/// `aw` is a future (polled in place, in the caller's task) or a [`Task`].
+/// `timeout` is a `Duration`, seconds (`2`, `0.5`), or `None` (forever).
+/// Resolves to `Ok(output)`, the task's own error, or `Err(Timeout)` after
+/// the inner was cancelled *and* its cancellation finished.
+///
+/// Semantics (Python 3.12, checked by `tests/wait_for.rs`):
+/// - a plain future is polled in place, inside the caller's task: no spawn,
+///   same [`current_task`](crate::current_task), may borrow (WF-08);
+/// - the clock starts at the first poll; the inner is polled before the
+///   clock is looked at, so a result ready at the deadline is returned, not
+///   dropped (Python 3.11's choice, WF-09) and a ready future never reads the
+///   clock at all. When the timer fires, `wait_for` yields once and looks at
+///   the inner again before cancelling it, so a task woken by the same timer
+///   tick still delivers its result;
+/// - on timeout the inner is cancelled and the cancellation *finished*
+///   before `Err(Timeout)` comes back: a future is dropped (its destructors
+///   run), a task is cancelled and awaited until it ended (WF-03). If the
+///   task returned a value or panicked before the cancellation reached it,
+///   that is returned instead (WF-04, WF-05);
+/// - `None` (or an infinite timeout) waits forever, with no timer (WF-02);
+/// - a zero or negative timeout polls the inner once: a ready result is
+///   returned, otherwise the inner is cancelled and `Err(Timeout)` returned,
+///   with no timer (Tokio would round a zero timer up to 1 ms) (WF-06);
+/// - dropping the [`WaitFor`] (its awaiter was cancelled) drops the inner
+///   future, or cancels the inner task (WF-07); a task that is cancelled by
+///   someone else gives `Err(Cancelled)`, not `Err(Timeout)` (WF-12).
+///
+/// # Panics
+/// If `timeout` is NaN seconds; when a timer is needed and there is no Tokio
+/// runtime with the time driver.
+///
+/// ```
+/// async fn say_after(delay: f64, what: &str) -> String {
+///     asyncio::sleep(delay).await;
+///     what.to_string()
+/// }
+///
+/// asyncio::run(async {
+///     match asyncio::wait_for(say_after(5.0, "hello"), 0.01).await {
+///         Ok(result) => println!("{result}"),
+///         Err(e) if e.is_timeout() => println!("Timeout exceed"),
+///         Err(e) => panic!("{e}"),
+///     }
+///     let quick = asyncio::wait_for(say_after(0.0, "hi"), None).await.unwrap();
+///     assert_eq!(quick, "hi");
+/// });
+/// ```
+pub fn wait_for<A: Awaitable>(aw: A, timeout: impl Seconds) -> WaitFor<A> {
+    WaitFor {
+        target: aw.into_target(),
+        timeout: timeout.to_duration(),
+        timer: None,
+        state: State::Waiting,
+    }
+}
+
+/// The future of [`wait_for`]: resolves to `asyncio::Result<A::Output>`.
+///
+/// ```
+/// asyncio::run(async {
+///     let w: asyncio::WaitFor<asyncio::Sleep<u8>> = asyncio::wait_for(asyncio::sleep_with(10, 1), 0);
+///     assert!(w.await.unwrap_err().is_timeout());
+/// });
+/// ```
+#[pin_project]
+#[must_use = "futures do nothing unless awaited"]
+pub struct WaitFor<A: Awaitable> {
+    #[pin]
+    target: A::Target,
+    /// `None`: forever.
+    timeout: Option<Duration>,
+    /// Armed at the first poll that finds the inner pending.
+    #[pin]
+    timer: Option<tokio::time::Sleep>,
+    state: State,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Waiting,
+    /// The deadline passed: one more look at the inner after a yield.
+    Expired,
+    /// Timed out: cancelling the inner and waiting for that to finish.
+    Cancelling,
+    Done,
+}
+
+impl<A: Awaitable> Future for WaitFor<A> {
+    type Output = crate::Result<A::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if *this.state == State::Waiting {
+            // The inner first: a result ready at the deadline wins.
+            if let Poll::Ready(out) = this.target.as_mut().poll_output(cx) {
+                *this.state = State::Done;
+                return Poll::Ready(out);
+            }
+            match *this.timeout {
+                None => return Poll::Pending,
+                Some(Duration::ZERO) => *this.state = State::Cancelling,
+                Some(timeout) => {
+                    if this.timer.is_none() {
+                        // The clock starts now, at the first poll that
+                        // found the inner pending.
+                        this.timer.set(Some(tokio::time::sleep(timeout)));
+                    }
+                    let timer = this.timer.as_mut().as_pin_mut().expect("armed above");
+                    // Unconstrained, as `tokio::time::timeout` does when the
+                    // inner used the coop budget: the deadline must be seen.
+                    let mut timer = tokio::task::coop::unconstrained(timer);
+                    match Pin::new(&mut timer).poll(cx) {
+                        Poll::Ready(()) => {
+                            // Let whatever the same timer tick woke (a task
+                            // finishing at the deadline) run first, then look
+                            // at the inner once more.
+                            *this.state = State::Expired;
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+            }
+        } else if *this.state == State::Expired {
+            if let Poll::Ready(out) = this.target.as_mut().poll_output(cx) {
+                *this.state = State::Done;
+                this.timer.set(None);
+                return Poll::Ready(out);
+            }
+            *this.state = State::Cancelling;
+        }
+        assert!(
+            *this.state == State::Cancelling,
+            "asyncio: wait_for polled after completion"
+        );
+        let out = ready!(this.target.poll_cancel(cx));
+        *this.state = State::Done;
+        this.timer.set(None);
+        Poll::Ready(out)
+    }
+}
+
+impl<A: Awaitable> fmt::Debug for WaitFor<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitFor")
+            .field("timeout", &self.timeout)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl<F> fmt::Debug for InPlace<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InPlace")
+            .field("dropped", &self.fut.is_none())
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for TaskTarget<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskTarget")
+            .field("task", &self.task.to_ref())
+            .field("cancelling", &self.cancelling)
+            .finish()
+    }
+}

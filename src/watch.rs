@@ -1,0 +1,158 @@
+//! Watching many tasks at once, for the combinators (`gather`, `try_gather`,
+//! `gather!`, `wait`).
+//!
+//! # Why not `FuturesUnordered` / `join_all`
+//! Polling many `JoinHandle`s through `FuturesUnordered` (what `join_all` uses
+//! past 30 futures) goes quadratic when the caller is itself a task on the
+//! multi-thread runtime: Tokio's coop budget makes handles return `Pending`,
+//! and the set re-polls (tokio-notes §1.13, perf-baseline §3.2). Instead each
+//! child gets one done callback (registered once, at the combinator's first
+//! poll) that records what the combinator needs — "child `i` failed" and, for
+//! `wait`, "child `i` completed" in completion order — and wakes it. The
+//! combinator then reads the children's outcomes straight from the task core
+//! (`Task::take_if_done`), without polling any `JoinHandle`: no budget spent,
+//! no per-child waker, no allocation per poll, work linear in the number of
+//! children.
+//!
+//! # Lost wakeups
+//! The combinator registers its waker *before* it looks at the flags and at
+//! the children's states; a callback publishes its record *before* it wakes.
+//! Either the combinator sees the record, or the wake reaches the registered
+//! waker.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+
+use futures::task::AtomicWaker;
+
+use crate::TaskRef;
+
+/// "No child failed yet."
+const NONE: usize = usize::MAX;
+
+/// Decides whether a finished child counts as failed for the combinator.
+pub(crate) type Failed = fn(&TaskRef) -> bool;
+
+/// A child that ended by panicking or by being cancelled: what ends a
+/// `gather` early (asyncio: a raised exception, `CancelledError` included).
+pub(crate) fn panicked_or_cancelled(t: &TaskRef) -> bool {
+    t.panicked() || t.cancelled()
+}
+
+/// What the callbacks record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Wake the combinator only when a child fails (`gather`: progress in
+    /// input order is followed through the children's own states).
+    OnFailure,
+    /// Wake on every completion and keep the completion order (`wait`).
+    OnEveryCompletion,
+}
+
+struct Shared {
+    waker: AtomicWaker,
+    /// The first child, in completion order, that failed; `NONE` if none.
+    failed: AtomicUsize,
+    /// Completion order (`Wake::OnEveryCompletion` only).
+    order: Mutex<Vec<usize>>,
+    mode: Wake,
+    /// Set when the combinator is finished: late callbacks do nothing.
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn note(&self, index: usize, task: &TaskRef, failed: Failed) -> bool {
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut wake = false;
+        if failed(task) {
+            let _ = self
+                .failed
+                .compare_exchange(NONE, index, Ordering::AcqRel, Ordering::Acquire);
+            wake = true;
+        }
+        if self.mode == Wake::OnEveryCompletion {
+            self.order().push(index);
+            wake = true;
+        }
+        wake
+    }
+
+    fn order(&self) -> MutexGuard<'_, Vec<usize>> {
+        self.order.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One combinator's watch over its children.
+pub(crate) struct Watch {
+    shared: Arc<Shared>,
+}
+
+impl Watch {
+    /// Registers one done callback on each `(index, task)`. Children already
+    /// done are recorded now, in the order given. `waker` is registered
+    /// before any callback can fire.
+    pub(crate) fn new<'a>(
+        children: impl Iterator<Item = (usize, &'a TaskRef)>,
+        failed: Failed,
+        mode: Wake,
+        waker: &Waker,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            waker: AtomicWaker::new(),
+            failed: AtomicUsize::new(NONE),
+            order: Mutex::new(Vec::new()),
+            mode,
+            closed: AtomicBool::new(false),
+        });
+        shared.waker.register(waker);
+        for (index, task) in children {
+            let s = shared.clone();
+            let cb = Box::new(move |t: &TaskRef| {
+                if s.note(index, t, failed) {
+                    s.waker.wake();
+                }
+            });
+            if let Err((_, cb)) = task.push_done_callback(cb) {
+                // Already done: record it inline, in input order; dropping the
+                // callback only drops its `Arc`.
+                drop(cb);
+                shared.note(index, task, failed);
+            }
+        }
+        Watch { shared }
+    }
+
+    /// Registers the combinator's current waker (call before reading).
+    pub(crate) fn register(&self, waker: &Waker) {
+        self.shared.waker.register(waker);
+    }
+
+    /// The first child, in completion order, that failed.
+    pub(crate) fn first_failure(&self) -> Option<usize> {
+        match self.shared.failed.load(Ordering::Acquire) {
+            NONE => None,
+            i => Some(i),
+        }
+    }
+
+    /// Moves the completions recorded since the last call into `into`.
+    pub(crate) fn drain_completed(&self, into: &mut Vec<usize>) {
+        into.append(&mut self.shared.order());
+    }
+
+    /// The combinator is finished: later callbacks record nothing and wake
+    /// no one (no spurious wake of a task that moved on).
+    pub(crate) fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        drop(self.shared.waker.take());
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,246 @@
+//! `as_completed`: asyncio-semantics §9 (AC-xx).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::Instant;
+
+use common::settle;
+
+/// AC-04: the iterator form yields results in completion order.
+#[tokio::test(start_paused = true)]
+async fn iterator_yields_in_completion_order() {
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    for next in asyncio::as_completed(
+        [
+            asyncio::sleep_with(3, 3),
+            asyncio::sleep_with(1, 1),
+            asyncio::sleep_with(2, 2),
+        ],
+        None,
+    ) {
+        seen.push((next.await.unwrap(), start.elapsed().as_secs()));
+    }
+    assert_eq!(seen, [(1, 1), (2, 2), (3, 3)]);
+}
+
+/// AC-03, AC-04: the stream form yields each task's result, errors
+/// included, in completion order, without raising.
+#[tokio::test(start_paused = true)]
+async fn stream_yields_results_and_errors_in_completion_order() {
+    let bad = asyncio::create_task(async {
+        asyncio::sleep(2).await;
+        panic!("bad");
+    });
+    let good = asyncio::create_task(asyncio::sleep_with(1, 1));
+    let results: Vec<_> = StreamExt::collect(asyncio::as_completed([bad, good], None)).await;
+    assert_eq!(results[0], Ok(1));
+    assert!(results[1].as_ref().unwrap_err().is_panic());
+}
+
+/// AC-02: the k-th item *awaited* gets the k-th result to complete,
+/// whatever order the items were taken in.
+#[tokio::test(start_paused = true)]
+async fn results_bind_to_await_order() {
+    let mut it = asyncio::as_completed(
+        [asyncio::sleep_with(1, 'a'), asyncio::sleep_with(2, 'b')],
+        None,
+    );
+    let first = Iterator::next(&mut it).unwrap();
+    let second = Iterator::next(&mut it).unwrap();
+    assert_eq!(second.await, Ok('a'));
+    assert_eq!(first.await, Ok('b'));
+}
+
+/// AC-06: after the timeout every remaining item is `Err(Timeout)`; results
+/// completed before come first; nothing is cancelled.
+#[tokio::test(start_paused = true)]
+async fn timeout_turns_remaining_items_into_timeouts_and_cancels_nothing() {
+    let slow = asyncio::create_task(asyncio::sleep_with(10, 10));
+    let slow_ref = slow.to_ref();
+    let fast = asyncio::create_task(asyncio::sleep_with(1, 1));
+    let start = Instant::now();
+    let mut results = Vec::new();
+    for next in asyncio::as_completed([slow, fast], 2) {
+        results.push(next.await);
+    }
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    assert_eq!(results[0], Ok(1));
+    assert!(results[1].as_ref().unwrap_err().is_timeout());
+    assert!(!slow_ref.cancelled());
+    settle(&slow_ref).await;
+    assert!(!slow_ref.cancelled());
+}
+
+/// AC-06 (stream form): one `Err(Timeout)`, then the stream ends.
+#[tokio::test(start_paused = true)]
+async fn stream_yields_one_timeout_then_ends() {
+    let mut s = asyncio::as_completed(
+        [
+            asyncio::sleep_with(10, 1),
+            asyncio::sleep_with(10, 2),
+            asyncio::sleep_with(0.5, 3),
+        ],
+        1,
+    );
+    assert_eq!(StreamExt::next(&mut s).await, Some(Ok(3)));
+    assert!(
+        StreamExt::next(&mut s)
+            .await
+            .unwrap()
+            .unwrap_err()
+            .is_timeout()
+    );
+    assert_eq!(StreamExt::next(&mut s).await, None);
+}
+
+/// AC-07: a timeout that is not reached produces no error.
+#[tokio::test(start_paused = true)]
+async fn unused_timeout_produces_no_error() {
+    let results: Vec<_> = StreamExt::collect(asyncio::as_completed(
+        [asyncio::sleep_with(1, 1), asyncio::sleep_with(2, 2)],
+        5,
+    ))
+    .await;
+    assert_eq!(results, [Ok(1), Ok(2)]);
+}
+
+/// AC-12: empty input ends the iteration at once, with no error.
+#[tokio::test(start_paused = true)]
+async fn empty_input_ends_at_once() {
+    let mut it = asyncio::as_completed(Vec::<asyncio::Task<u8>>::new(), 1);
+    assert_eq!(it.len(), 0);
+    assert!(Iterator::next(&mut it).is_none());
+    assert_eq!(StreamExt::next(&mut it).await, None);
+}
+
+/// AC-05: as many items as inputs.
+#[tokio::test(start_paused = true)]
+async fn as_many_items_as_inputs() {
+    let it = asyncio::as_completed((0..4).map(|i| async move { i }), None);
+    assert_eq!(it.len(), 4);
+    let mut got: Vec<u32> = Vec::new();
+    for next in it {
+        got.push(next.await.unwrap());
+    }
+    got.sort();
+    assert_eq!(got, [0, 1, 2, 3]);
+}
+
+/// AC-08: iteration can be resumed after a `break`.
+#[tokio::test(start_paused = true)]
+async fn iteration_resumes_after_break() {
+    let mut it = asyncio::as_completed(
+        [
+            asyncio::sleep_with(1, 1),
+            asyncio::sleep_with(2, 2),
+            asyncio::sleep_with(3, 3),
+        ],
+        None,
+    );
+    let mut first = Vec::new();
+    for next in Iterator::by_ref(&mut it) {
+        first.push(next.await.unwrap());
+        if first.len() == 1 {
+            break;
+        }
+    }
+    assert_eq!(first, [1]);
+    let mut rest = Vec::new();
+    for next in it {
+        rest.push(next.await.unwrap());
+    }
+    assert_eq!(rest, [2, 3]);
+}
+
+/// AC-09: several items can be awaited concurrently.
+#[tokio::test(start_paused = true)]
+async fn items_can_be_awaited_concurrently() {
+    let it = asyncio::as_completed(
+        [
+            asyncio::sleep_with(2, 2),
+            asyncio::sleep_with(1, 1),
+            asyncio::sleep_with(3, 3),
+        ],
+        None,
+    );
+    let items: Vec<_> = Iterator::collect(it);
+    let mut results: Vec<u32> = futures::future::join_all(items)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    results.sort();
+    assert_eq!(results, [1, 2, 3]);
+}
+
+/// AC-01: inputs are scheduled when `as_completed` is called; tasks done
+/// before the call come first.
+#[tokio::test(start_paused = true)]
+async fn inputs_run_when_called_and_done_tasks_come_first() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let done_before = asyncio::create_task(async { 0u32 });
+    settle(&done_before).await;
+    let it = asyncio::as_completed(
+        vec![
+            asyncio::create_task(asyncio::sleep_with(1, 1u32)),
+            done_before,
+            asyncio::create_task(async move {
+                r.fetch_add(1, Ordering::SeqCst);
+                2u32
+            }),
+        ],
+        None,
+    );
+    asyncio::sleep(0.5).await;
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "ran before the first poll");
+    let results: Vec<_> = Iterator::collect(it);
+    let mut out = Vec::new();
+    for next in results {
+        out.push(next.await.unwrap());
+    }
+    assert_eq!(out, [0, 2, 1]);
+}
+
+/// Dropping the iterator part-way leaves the remaining tasks running
+/// (asyncio semantics; documented).
+#[tokio::test(start_paused = true)]
+async fn dropping_part_way_leaves_the_rest_running() {
+    let slow = asyncio::create_task(asyncio::sleep_with(5, 5));
+    let slow_ref = slow.to_ref();
+    let mut it = asyncio::as_completed(
+        [slow, asyncio::create_task(asyncio::sleep_with(1, 1))],
+        None,
+    );
+    assert_eq!(Iterator::next(&mut it).unwrap().await, Ok(1));
+    drop(it);
+    settle(&slow_ref).await;
+    assert!(!slow_ref.cancelled());
+}
+
+/// Races on the multi-thread runtime: the stream delivers every result
+/// exactly once.
+#[test]
+fn multi_thread_stream_delivers_each_result_once() {
+    asyncio::run(async {
+        for _ in 0..50 {
+            let stream = asyncio::as_completed(
+                (0..200u32).map(|i| async move {
+                    tokio::task::yield_now().await;
+                    i
+                }),
+                None,
+            );
+            let mut got: Vec<u32> =
+                StreamExt::collect::<Vec<_>>(StreamExt::map(stream, |r| r.unwrap())).await;
+            got.sort();
+            assert_eq!(got, (0..200).collect::<Vec<_>>());
+        }
+    });
+}
