@@ -125,7 +125,12 @@ where
     H: Fn(&ExceptionContext) + Send + Sync + 'static,
 {
     let handler = handler.map(|h| Arc::new(h) as Handler);
-    *HANDLER.write().unwrap_or_else(|e| e.into_inner()) = handler;
+    let old = std::mem::replace(
+        &mut *HANDLER.write().unwrap_or_else(|e| e.into_inner()),
+        handler,
+    );
+    // Dropped unlocked: what the old handler owns may report in its `Drop`.
+    drop(old);
 }
 
 /// Sends a report to the current handler (asyncio's

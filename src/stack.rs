@@ -416,6 +416,11 @@ fn report_unretrieved(task: &TaskRef) {
 /// that was there before.
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
+    // `set_hook` panics on a panicking thread (a task created from a `Drop`
+    // during unwinding): try again with the next task instead.
+    if ONCE.is_completed() || std::thread::panicking() {
+        return;
+    }
     ONCE.call_once(|| {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {

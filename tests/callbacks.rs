@@ -9,6 +9,9 @@ use asyncio::{ExceptionContext, TaskRef};
 
 type Log = Arc<Mutex<Vec<String>>>;
 
+/// Serialises the tests that replace the process-wide exception handler.
+static HANDLER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn log() -> Log {
     Arc::new(Mutex::new(Vec::new()))
 }
@@ -152,8 +155,7 @@ async fn no_current_task_inside_a_callback() {
 /// stop the callbacks after it, nor the runtime.
 #[tokio::test(start_paused = true)]
 async fn a_panicking_callback_is_reported_and_contained() {
-    // The only test of this file that replaces the process-wide handler; it
-    // keeps only the reports about its own task.
+    let _serial = HANDLER.lock().await;
     let reports: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
     let r = reports.clone();
     asyncio::set_exception_handler(Some(move |ctx: &ExceptionContext| {
@@ -239,5 +241,119 @@ async fn add_done_callback_racing_completion() {
     assert!(
         seen.iter().all(|&c| c == 1),
         "some callback did not run exactly once"
+    );
+}
+
+/// Callbacks added after the end still run in registration order, one at a
+/// time, on the multi-thread runtime too (they share one queue per task).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_callbacks_run_in_registration_order() {
+    for _ in 0..200 {
+        let mut task = asyncio::create_task(async {});
+        (&mut task).await.unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+        for i in 0..5 {
+            let tx = tx.clone();
+            task.add_done_callback(move |_| tx.send(i).unwrap());
+        }
+        drop(tx);
+        let mut got = Vec::new();
+        while let Some(i) = rx.recv().await {
+            got.push(i);
+        }
+        assert_eq!(got, [0, 1, 2, 3, 4]);
+    }
+}
+
+/// A callback added while the earlier ones are still running (from inside
+/// one of them) runs after them, never beside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_added_while_draining_runs_after() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&str>();
+    let mut task = asyncio::create_task(asyncio::sleep(0));
+    let t1 = tx.clone();
+    task.add_done_callback(move |t: &TaskRef| {
+        let t2 = t1.clone();
+        t.add_done_callback(move |_| t2.send("added during").unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        t1.send("first").unwrap();
+    });
+    let t3 = tx.clone();
+    task.add_done_callback(move |_| t3.send("second").unwrap());
+    drop(tx);
+    (&mut task).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(s) = rx.recv().await {
+        got.push(s);
+    }
+    assert_eq!(got, ["first", "second", "added during"]);
+}
+
+/// A callback registered while the runtime shuts down (from a destructor of
+/// a task being dropped) is not lost: it runs on a thread of its own.
+#[test]
+fn a_callback_added_during_shutdown_still_runs() {
+    let (tx, rx) = std::sync::mpsc::channel::<&str>();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut done = asyncio::create_task(async {});
+        (&mut done).await.unwrap();
+        let done = done.to_ref();
+        struct AddOnDrop(TaskRef, std::sync::mpsc::Sender<&'static str>);
+        impl Drop for AddOnDrop {
+            fn drop(&mut self) {
+                let tx = self.1.clone();
+                self.0.add_done_callback(move |_| tx.send("ran").unwrap());
+            }
+        }
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let guard = AddOnDrop(done, tx);
+        let _t = asyncio::create_task(async move {
+            let _g = guard;
+            let _ = started.send(());
+            std::future::pending::<()>().await;
+        });
+        has_started.await.unwrap();
+    });
+    drop(rt); // drops the pending task, whose destructor adds the callback
+    assert_eq!(
+        rx.recv_timeout(std::time::Duration::from_secs(30)),
+        Ok("ran")
+    );
+}
+
+/// The output of a task cancelled as it returned is dropped after the
+/// callbacks ran; a panic in its destructor is reported and loses nothing.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_discarded_output_loses_no_callback() {
+    let _serial = HANDLER.lock().await;
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("output destructor failed");
+        }
+    }
+    let reports: Arc<Mutex<Vec<String>>> = Arc::default();
+    let r = reports.clone();
+    asyncio::set_exception_handler(Some(move |ctx: &ExceptionContext| {
+        if ctx.task().map(|t| t.get_name()).as_deref() == Some("discarding") {
+            r.lock().unwrap().push(ctx.message().to_string());
+        }
+    }));
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let mut task = asyncio::Task::builder().name("discarding").spawn(async {
+        asyncio::current_task().unwrap().cancel();
+        PanicOnDrop
+    });
+    task.add_done_callback(move |_| r.store(true, Ordering::SeqCst));
+    assert!((&mut task).await.is_err());
+    asyncio::set_exception_handler(None::<fn(&ExceptionContext)>);
+    assert!(ran.load(Ordering::SeqCst));
+    assert!(task.cancelled());
+    assert!(!asyncio::all_tasks().contains(&task.to_ref()));
+    assert_eq!(
+        *reports.lock().unwrap(),
+        ["Exception in the destructor of a discarded task result"]
     );
 }

@@ -98,3 +98,20 @@ async fn reprs_follow_asyncio() {
         "{s}"
     );
 }
+
+/// Formatting a task whose output refers to the task itself does not
+/// deadlock (the name has its own lock).
+#[tokio::test(start_paused = true)]
+async fn debug_of_a_task_whose_output_is_itself() {
+    let t = Task::builder()
+        .name("selfie")
+        .spawn(async { asyncio::current_task().unwrap() });
+    while !t.done() {
+        asyncio::sleep(0).await;
+    }
+    let shown = format!("{t:?}");
+    assert!(
+        shown.contains("result=<Task finished name='selfie'"),
+        "{shown}"
+    );
+}

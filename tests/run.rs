@@ -211,3 +211,25 @@ fn shutdown_timeout_bounds_the_wait_for_blocking_threads() {
     });
     drop(tx);
 }
+
+/// Like an aborted task, a main task whose cancel was requested is not
+/// resumed past its suspension point, even if what it waits for arrives.
+#[test]
+fn a_cancelled_main_is_not_resumed() {
+    let resumed = Arc::new(AtomicBool::new(false));
+    let r = resumed.clone();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        asyncio::run(async move {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let main = asyncio::current_task().unwrap();
+            let _other = asyncio::create_task(async move {
+                main.cancel();
+                let _ = tx.send(());
+            });
+            let _ = rx.await;
+            r.store(true, Ordering::SeqCst);
+        })
+    }));
+    assert!(outcome.is_err());
+    assert!(!resumed.load(Ordering::SeqCst));
+}

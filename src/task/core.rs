@@ -93,6 +93,10 @@ pub(crate) const CANCELLED: u8 = 4;
 /// The future panicked.
 pub(crate) const PANICKED: u8 = 8;
 const DONE: u8 = FINISHED | CANCELLED | PANICKED;
+/// Done, and some thread is running the task's callbacks (invariant 4): a
+/// callback added now joins that thread's queue, so callbacks never run out
+/// of order or two at a time.
+const DRAINING: u8 = 16;
 
 /// A done callback.
 pub(crate) type Callback = Box<dyn FnOnce(&TaskRef) + Send + 'static>;
@@ -166,7 +170,6 @@ enum Outcome<T> {
 
 struct Inner<T> {
     outcome: Outcome<T>,
-    name: Option<Arc<str>>,
     /// Boxed on purpose: most tasks never get a callback, and a thin box
     /// (8 bytes) instead of a `Vec` (24) keeps the core within a 128-byte
     /// allocation (see `docs/performance.md`).
@@ -178,6 +181,9 @@ struct Inner<T> {
 /// The shared state of one task with output `T`.
 pub(crate) struct Core<T> {
     header: Header,
+    /// Its own lock: formatting a task (which reads the name) must work
+    /// while `inner` is held, e.g. from `T`'s `Debug` under `with_output`.
+    name: Mutex<Option<Arc<str>>>,
     inner: Mutex<Inner<T>>,
 }
 
@@ -189,8 +195,11 @@ pub(crate) trait AnyCore: Send + Sync + 'static {
     fn name(&self) -> Option<Arc<str>>;
     fn set_name(&self, name: Arc<str>);
     fn cancel(&self, msg: Option<Arc<str>>) -> bool;
-    /// `Err(callback)` when the task is already done: the caller schedules it.
-    fn push_callback(&self, id: CallbackId, cb: Callback) -> Result<(), Callback>;
+    /// Registers a callback; see [`Push`].
+    fn push_callback(&self, id: CallbackId, cb: Callback, start_drain: bool) -> Push;
+    /// Runs the queued callbacks of a done task, in order, until the queue
+    /// is empty; then clears `DRAINING` (invariant 4).
+    fn drain(&self, task: &TaskRef);
     fn remove_callback(&self, id: CallbackId) -> usize;
     /// The error the task ended with, if it ended with one.
     fn error(&self) -> Option<Error>;
@@ -222,9 +231,9 @@ impl<T: Send + 'static> Core<T> {
                     slot,
                     stack: TaskStack::new(id, debug),
                 },
+                name: Mutex::new(name),
                 inner: Mutex::new(Inner {
                     outcome: Outcome::Pending { cancel_msg: None },
-                    name,
                     callbacks: None,
                     canceller: Canceller::None,
                 }),
@@ -319,14 +328,14 @@ impl<T: Send + 'static> Core<T> {
         }
     }
 
-    /// Publishes the end of the task: invariant 1.
-    fn complete(self: Arc<Self>, end: End<T>) {
-        let (callbacks, canceller, discarded) = {
+    /// Publishes the end of the task (invariant 1); returns the final state.
+    fn complete(self: Arc<Self>, end: End<T>) -> u8 {
+        let (canceller, discarded, state) = {
             let mut inner = self.lock();
             let requested = self.header.state() & CANCEL_REQUESTED != 0;
             let msg = match &mut inner.outcome {
                 Outcome::Pending { cancel_msg } => cancel_msg.take(),
-                _ => unreachable!("a task completed twice"),
+                _ => unreachable!("asyncio: a task completed twice"),
             };
             let cancelled = || Outcome::Cancelled(CancelledError::from_message(msg.clone()));
             let (outcome, state, discarded) = match end {
@@ -336,25 +345,33 @@ impl<T: Send + 'static> Core<T> {
                 End::Panicked(e) => (Outcome::Panicked(e), PANICKED, None),
             };
             inner.outcome = outcome;
-            self.header.state.store(state, Ordering::Release);
-            let callbacks = mem::take(&mut inner.callbacks);
+            // The callbacks stay in `inner`: `drain` below takes them, and
+            // any added meanwhile, in order (invariant 4).
+            self.header.state.store(state | DRAINING, Ordering::Release);
             let canceller = mem::replace(&mut inner.canceller, Canceller::None);
-            (callbacks, canceller, discarded)
+            (canceller, discarded, state)
         };
-        // Everything below runs unlocked: user destructors and callbacks.
-        drop(discarded);
+        // Everything below runs unlocked: user callbacks and destructors.
         drop(canceller);
         drop(registry::remove(self.header.slot));
         let task = TaskRef::from_core(self);
-        if let Some(callbacks) = callbacks {
-            for (_, cb) in *callbacks {
-                run_callback(&task, cb);
+        task.core().drain(&task);
+        if let Some(v) = discarded {
+            // A value discarded because the task was cancelled as it
+            // returned: its destructor runs last, contained.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
+                report_panic(
+                    "Exception in the destructor of a discarded task result",
+                    &task,
+                    payload,
+                );
             }
         }
         let header = task.core().header();
-        if header.debug && header.state() & PANICKED != 0 {
+        if header.debug && state == PANICKED {
             header.stack.ended_panicked(&task);
         }
+        state
     }
 }
 
@@ -372,11 +389,16 @@ impl<T: Send + 'static> AnyCore for Core<T> {
     }
 
     fn name(&self) -> Option<Arc<str>> {
-        self.lock().name.clone()
+        self.name.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn set_name(&self, name: Arc<str>) {
-        self.lock().name = Some(name);
+        let old = self
+            .name
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(name);
+        drop(old); // outside the lock
     }
 
     fn cancel(&self, msg: Option<Arc<str>>) -> bool {
@@ -400,21 +422,53 @@ impl<T: Send + 'static> AnyCore for Core<T> {
         true
     }
 
-    fn push_callback(&self, id: CallbackId, cb: Callback) -> Result<(), Callback> {
+    fn push_callback(&self, id: CallbackId, cb: Callback, start_drain: bool) -> Push {
         let mut inner = self.lock();
-        if self.header.is_done() {
-            return Err(cb);
-        }
+        let state = self.header.state();
+        let push = if state & DONE == 0 || state & DRAINING != 0 {
+            Push::Queued
+        } else if start_drain {
+            self.header.state.store(state | DRAINING, Ordering::Release);
+            Push::StartDrain
+        } else {
+            return Push::Done(cb);
+        };
         inner
             .callbacks
             .get_or_insert_with(Box::default)
             .push((id, cb));
-        Ok(())
+        push
+    }
+
+    fn drain(&self, task: &TaskRef) {
+        loop {
+            let batch = {
+                let mut inner = self.lock();
+                match inner.callbacks.take() {
+                    Some(batch) if !batch.is_empty() => batch,
+                    _ => {
+                        let state = self.header.state();
+                        self.header
+                            .state
+                            .store(state & !DRAINING, Ordering::Release);
+                        return;
+                    }
+                }
+            };
+            for (_, cb) in *batch {
+                run_callback(task, cb);
+            }
+        }
     }
 
     fn remove_callback(&self, id: CallbackId) -> usize {
         let removed = {
             let mut inner = self.lock();
+            if self.header.is_done() {
+                // asyncio: once the task is done its callbacks are scheduled
+                // and cannot be taken back.
+                return 0;
+            }
             let callbacks = inner.callbacks.as_mut();
             callbacks.and_then(|cbs| {
                 let pos = cbs.iter().position(|(i, _)| *i == id)?;
@@ -434,6 +488,17 @@ impl<T: Send + 'static> AnyCore for Core<T> {
     }
 }
 
+/// What [`AnyCore::push_callback`] did.
+pub(crate) enum Push {
+    /// Queued: it runs after the end (or soon, by the thread draining).
+    Queued,
+    /// The task is done and nothing is queued; asked to, the caller now
+    /// owns the drain (`StartDrain`, the callback is queued first) …
+    StartDrain,
+    /// … or, not asked to, gets the callback back (`Done`).
+    Done(Callback),
+}
+
 /// How a task's future ended.
 enum End<T> {
     Returned(T),
@@ -444,14 +509,18 @@ enum End<T> {
 /// Runs one done callback, containing and reporting its panic.
 pub(crate) fn run_callback(task: &TaskRef, cb: Callback) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb(task))) {
-        let err = PanicError::from_payload(&*payload);
-        drop(payload);
-        call_exception_handler(
-            ExceptionContext::new("Exception in callback")
-                .with_exception(Error::Panicked(err))
-                .with_task(task.clone()),
-        );
+        report_panic("Exception in callback", task, payload);
     }
+}
+
+fn report_panic(message: &str, task: &TaskRef, payload: Box<dyn Any + Send>) {
+    let err = PanicError::from_payload(&*payload);
+    drop(payload);
+    call_exception_handler(
+        ExceptionContext::new(message)
+            .with_exception(Error::Panicked(err))
+            .with_task(task.clone()),
+    );
 }
 
 // ------------------------------------------------------------ current task
@@ -660,7 +729,18 @@ impl<F: Future> Future for MainHarness<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let (Some(core), Some(fut)) = (this.core.take(), this.fut.as_mut().as_pin_mut()) else {
+        let Some(core) = this.core.take() else {
+            return Poll::Ready(Err(MainEnd::Cancelled));
+        };
+        // Like an aborted Tokio task, a main task whose cancel was requested
+        // is not polled again: `Drop` ends it cancelled.
+        let Some(fut) = this
+            .fut
+            .as_mut()
+            .as_pin_mut()
+            .filter(|_| core.header.state() & CANCEL_REQUESTED == 0)
+        else {
+            *this.core = Some(core);
             return Poll::Ready(Err(MainEnd::Cancelled));
         };
         let (core, res) = poll_timed(core, fut, cx);
@@ -669,24 +749,17 @@ impl<F: Future> Future for MainHarness<F> {
                 *this.core = Some(core);
                 return Poll::Pending;
             }
-            Ok(Poll::Ready(v)) => {
-                let cancelled = core.header.state() & CANCEL_REQUESTED != 0;
-                match drop_future(this.fut, End::Returned(())) {
-                    End::Panicked(e) => {
-                        let payload = Box::new(e.message().to_string());
-                        core.complete(End::Panicked(e));
-                        Err(MainEnd::Panicked(payload))
-                    }
-                    end => {
-                        core.complete(end);
-                        if cancelled {
-                            Err(MainEnd::Cancelled)
-                        } else {
-                            Ok(v)
-                        }
-                    }
+            Ok(Poll::Ready(v)) => match drop_future(this.fut, End::Returned(())) {
+                End::Panicked(e) => {
+                    let payload = Box::new(e.message().to_string());
+                    core.complete(End::Panicked(e));
+                    Err(MainEnd::Panicked(payload))
                 }
-            }
+                end => match core.complete(end) {
+                    CANCELLED => Err(MainEnd::Cancelled),
+                    _ => Ok(v),
+                },
+            },
             Err(payload) => {
                 let end = End::Panicked(PanicError::from_payload(&*payload));
                 let end = drop_future(this.fut, end);
@@ -711,12 +784,13 @@ impl<F: Future> PinnedDrop for MainHarness<F> {
 
 #[cfg(test)]
 mod size_tests {
-    /// The sizes `docs/performance.md` relies on: the core fits a 128-byte
-    /// allocation with the `Arc` counts, and the harness adds one pointer to
-    /// the future Tokio stores.
+    /// The sizes `docs/performance.md` relies on: the core with its `Arc`
+    /// counts is at most 136 bytes, which glibc serves from a 144-byte chunk
+    /// (the same as for 128), and the harness adds one pointer to the future
+    /// Tokio stores.
     #[test]
     fn sizes() {
-        assert!(std::mem::size_of::<super::Core<usize>>() <= 112);
+        assert!(std::mem::size_of::<super::Core<usize>>() <= 120);
         assert_eq!(
             std::mem::size_of::<super::Harness<std::future::Ready<usize>>>(),
             std::mem::size_of::<Option<std::future::Ready<usize>>>() + 8

@@ -270,13 +270,11 @@ impl TaskRef {
     where
         F: FnOnce(&TaskRef) + Send + 'static,
     {
-        match self.push_done_callback(Box::new(f)) {
-            Ok(id) => id,
-            Err((id, cb)) => {
-                schedule_callback(self.clone(), cb);
-                id
-            }
+        let id = next_callback_id();
+        if let core::Push::StartDrain = self.0.push_callback(id, Box::new(f), true) {
+            schedule_drain(self.clone());
         }
+        id
     }
 
     /// Crate-internal hook for the combinators: registers `cb` unless the
@@ -287,11 +285,10 @@ impl TaskRef {
         &self,
         cb: core::Callback,
     ) -> Result<CallbackId, (CallbackId, core::Callback)> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let id = CallbackId(NEXT.fetch_add(1, Ordering::Relaxed));
-        match self.0.push_callback(id, cb) {
-            Ok(()) => Ok(id),
-            Err(cb) => Err((id, cb)),
+        let id = next_callback_id();
+        match self.0.push_callback(id, cb, false) {
+            core::Push::Done(cb) => Err((id, cb)),
+            core::Push::Queued | core::Push::StartDrain => Ok(id),
         }
     }
 
@@ -417,20 +414,42 @@ impl Hash for TaskRef {
     }
 }
 
-/// Runs a callback registered on a task that is already done: soon, never
-/// inline. On the current runtime if there is one, else on a new thread.
-fn schedule_callback(task: TaskRef, cb: core::Callback) {
-    let run = move || core::run_callback(&task, cb);
+fn next_callback_id() -> CallbackId {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    CallbackId(NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Runs the callbacks queued on a task that was already done when they were
+/// added: soon, never inline, in order. On the current runtime if there is
+/// one; on a thread of its own otherwise, or if the runtime drops the job
+/// unrun (it is shutting down): a callback is never lost.
+fn schedule_drain(task: TaskRef) {
+    struct Drain(Option<TaskRef>);
+    impl Drain {
+        fn run(mut self) {
+            if let Some(task) = self.0.take() {
+                task.core().drain(&task);
+            }
+        }
+    }
+    impl Drop for Drain {
+        fn drop(&mut self) {
+            if let Some(task) = self.0.take() {
+                let drain = move || task.core().drain(&task);
+                // A thread, or, if none can be started, here and now.
+                let fallback = std::thread::Builder::new()
+                    .name("asyncio-callback".into())
+                    .spawn(drain);
+                if let Err(e) = fallback {
+                    eprintln!("asyncio: could not start a thread for done callbacks: {e}");
+                }
+            }
+        }
+    }
+    let drain = Drain(Some(task));
     match Handle::try_current() {
-        Ok(handle) => {
-            handle.spawn(async move { run() });
-        }
-        Err(_) => {
-            std::thread::Builder::new()
-                .name("asyncio-callback".into())
-                .spawn(run)
-                .expect("asyncio: could not start a thread to run a done callback");
-        }
+        Ok(handle) => drop(handle.spawn(async move { drain.run() })),
+        Err(_) => drop(drain), // runs on a thread of its own
     }
 }
 
