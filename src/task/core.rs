@@ -330,7 +330,7 @@ impl<T: Send + 'static> Core<T> {
 
     /// Publishes the end of the task (invariant 1); returns the final state.
     fn complete(self: Arc<Self>, end: End<T>) -> u8 {
-        let (canceller, discarded, state) = {
+        let (canceller, discarded, state, callbacks) = {
             let mut inner = self.lock();
             let requested = self.header.state() & CANCEL_REQUESTED != 0;
             let msg = match &mut inner.outcome {
@@ -345,17 +345,25 @@ impl<T: Send + 'static> Core<T> {
                 End::Panicked(e) => (Outcome::Panicked(e), PANICKED, None),
             };
             inner.outcome = outcome;
-            // The callbacks stay in `inner`: `drain` below takes them, and
-            // any added meanwhile, in order (invariant 4).
-            self.header.state.store(state | DRAINING, Ordering::Release);
+            // With callbacks to run, this thread becomes their drainer: any
+            // added meanwhile join its queue (invariant 4). Without, no
+            // drain and no second lock: a late callback starts its own.
+            let callbacks = inner.callbacks.take();
+            let draining = if callbacks.is_some() { DRAINING } else { 0 };
+            self.header.state.store(state | draining, Ordering::Release);
             let canceller = mem::replace(&mut inner.canceller, Canceller::None);
-            (canceller, discarded, state)
+            (canceller, discarded, state, callbacks)
         };
         // Everything below runs unlocked: user callbacks and destructors.
         drop(canceller);
         drop(registry::remove(self.header.slot));
         let task = TaskRef::from_core(self);
-        task.core().drain(&task);
+        if let Some(callbacks) = callbacks {
+            for (_, cb) in *callbacks {
+                run_callback(&task, cb);
+            }
+            task.core().drain(&task);
+        }
         if let Some(v) = discarded {
             // A value discarded because the task was cancelled as it
             // returned: its destructor runs last, contained.
