@@ -65,6 +65,19 @@ pub(crate) trait Children {
     fn finish(&mut self) -> Self::Output;
 }
 
+/// Where a gather handed over to its `return_exceptions()` form stood.
+struct HandOver {
+    cursor: usize,
+}
+
+impl HandOver {
+    fn with_children<C: Children>(self, children: C) -> Engine<C> {
+        let mut engine = Engine::new(children);
+        engine.cursor = self.cursor;
+        engine
+    }
+}
+
 /// The state machine shared by [`Gather`], [`TryGather`] and [`GatherTuple`].
 struct Engine<C: Children> {
     children: C,
@@ -84,6 +97,23 @@ impl<C: Children> Engine<C> {
             watch: None,
             finished: false,
         }
+    }
+
+    /// For `return_exceptions()`: this engine gives up its children (and
+    /// will cancel nothing when dropped); the returned cursor tells the new
+    /// engine how far collection got.
+    fn hand_over(&mut self) -> (HandOver, &mut C) {
+        assert!(
+            !self.finished,
+            "asyncio: return_exceptions() on a gather that already completed"
+        );
+        self.finished = true;
+        (
+            HandOver {
+                cursor: self.cursor,
+            },
+            &mut self.children,
+        )
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<C::Output, C::Error>> {
@@ -259,15 +289,21 @@ impl<T: Send + 'static> Gather<T> {
     ///     assert!(results[2].as_ref().unwrap_err().is_cancelled());
     /// });
     /// ```
+    ///
+    /// # Panics
+    /// If the gather already completed (it was polled to the end through
+    /// `&mut`).
     pub fn return_exceptions(self) -> ReturnExceptions<T> {
         let mut gather = self;
-        let tasks = mem::take(&mut gather.engine.children.tasks);
-        debug_assert_eq!(gather.engine.cursor, 0, "return_exceptions after a poll");
-        gather.engine.finished = true; // nothing left in it to cancel
+        let (engine, children) = gather.engine.hand_over();
+        let results = mem::take(&mut children.results)
+            .into_iter()
+            .map(Ok)
+            .collect();
         ReturnExceptions {
-            engine: Engine::new(AllChildren {
-                tasks,
-                results: Vec::new(),
+            engine: engine.with_children(AllChildren {
+                tasks: mem::take(&mut children.tasks),
+                results,
             }),
         }
     }
@@ -639,10 +675,117 @@ impl<S: TaskTuple> GatherTuple<S> {
     pub fn __new(tasks: S) -> Self {
         GatherTuple {
             engine: Engine::new(TupleChildren {
-                tasks,
+                tasks: Some(tasks),
                 slots: S::Slots::default(),
             }),
         }
+    }
+}
+
+impl<S: TaskTuple> GatherTuple<S> {
+    /// asyncio's `return_exceptions=True` for [`gather!`](crate::gather!):
+    /// waits for every child and resolves to the tuple of each child's
+    /// `asyncio::Result`. Dropping it before it resolved still cancels the
+    /// children still pending.
+    ///
+    /// # Panics
+    /// If the gather already completed (it was polled to the end through
+    /// `&mut`).
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let (n, boom) = asyncio::gather!(async { 1u8 }, async { panic!("boom") })
+    ///         .return_exceptions()
+    ///         .await;
+    ///     assert_eq!(n, Ok(1));
+    ///     let _: asyncio::Result<()> = boom.clone();
+    ///     assert!(boom.unwrap_err().is_panic());
+    /// });
+    /// ```
+    pub fn return_exceptions(self) -> ReturnExceptionsTuple<S> {
+        let mut gather = self;
+        let (engine, children) = gather.engine.hand_over();
+        let slots = S::__lift(mem::take(&mut children.slots));
+        ReturnExceptionsTuple {
+            engine: engine.with_children(TupleAllChildren {
+                tasks: children
+                    .tasks
+                    .take()
+                    .expect("asyncio: gather! handed over twice"),
+                slots,
+            }),
+        }
+    }
+}
+
+/// The future of [`GatherTuple::return_exceptions`]: resolves to the tuple
+/// of each child's `asyncio::Result` once every child is done.
+///
+/// ```
+/// asyncio::run(async {
+///     let all: asyncio::ReturnExceptionsTuple<(asyncio::Task<u8>, asyncio::Task<char>)> =
+///         asyncio::gather!(async { 1u8 }, async { 'x' }).return_exceptions();
+///     assert_eq!(all.await, (Ok(1), Ok('x')));
+/// });
+/// ```
+#[must_use = "futures do nothing unless awaited (the children run anyway)"]
+pub struct ReturnExceptionsTuple<S: TaskTuple> {
+    engine: Engine<TupleAllChildren<S>>,
+}
+
+// Outputs are moved, never pinned: no structural pinning.
+impl<S: TaskTuple> Unpin for ReturnExceptionsTuple<S> {}
+
+impl<S: TaskTuple> Future for ReturnExceptionsTuple<S> {
+    type Output = S::Results;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.engine.poll(cx) {
+            Poll::Ready(Ok(v)) => Poll::Ready(v),
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: TaskTuple> fmt::Debug for ReturnExceptionsTuple<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReturnExceptionsTuple")
+            .field("children", &S::LEN)
+            .field("collected", &self.engine.cursor)
+            .finish()
+    }
+}
+
+struct TupleAllChildren<S: TaskTuple> {
+    tasks: S,
+    slots: S::ResultSlots,
+}
+
+impl<S: TaskTuple> Children for TupleAllChildren<S> {
+    type Output = S::Results;
+    type Error = std::convert::Infallible;
+    // Nothing ends it early: progress alone is followed, no callbacks.
+    const FAILED: Option<Failed> = None;
+
+    fn len(&self) -> usize {
+        S::LEN
+    }
+
+    fn task(&self, i: usize) -> &TaskRef {
+        self.tasks.__task(i)
+    }
+
+    fn poll_child(
+        &mut self,
+        i: usize,
+        cx: Option<&mut Context<'_>>,
+    ) -> Poll<Result<(), Self::Error>> {
+        self.tasks.__poll_all(&mut self.slots, i, cx).map(Ok)
+    }
+
+    fn finish(&mut self) -> S::Results {
+        S::__finish_all(mem::take(&mut self.slots))
     }
 }
 
@@ -683,6 +826,11 @@ impl<S: TaskTuple> fmt::Debug for GatherTuple<S> {
 pub trait TaskTuple: Send + 'static {
     /// The tuple of outputs.
     type Output;
+    /// The tuple of each output's `asyncio::Result` (for
+    /// [`GatherTuple::return_exceptions`]).
+    type Results;
+    #[doc(hidden)]
+    type ResultSlots: Default + Send;
     /// Where the outputs wait until all are in.
     #[doc(hidden)]
     type Slots: Default;
@@ -699,11 +847,32 @@ pub trait TaskTuple: Send + 'static {
     ) -> Poll<crate::Result<()>>;
     #[doc(hidden)]
     fn __finish(slots: Self::Slots) -> Self::Output;
+    #[doc(hidden)]
+    fn __poll_all(
+        &mut self,
+        slots: &mut Self::ResultSlots,
+        i: usize,
+        cx: Option<&mut Context<'_>>,
+    ) -> Poll<()>;
+    #[doc(hidden)]
+    fn __finish_all(slots: Self::ResultSlots) -> Self::Results;
+    #[doc(hidden)]
+    fn __lift(slots: Self::Slots) -> Self::ResultSlots;
 }
 
 struct TupleChildren<S: TaskTuple> {
-    tasks: S,
+    /// `None` once handed over to `return_exceptions()` (the engine is then
+    /// finished and never looks at its children again).
+    tasks: Option<S>,
     slots: S::Slots,
+}
+
+impl<S: TaskTuple> TupleChildren<S> {
+    fn tasks(&self) -> &S {
+        self.tasks
+            .as_ref()
+            .expect("asyncio: gather! used after hand-over")
+    }
 }
 
 impl<S: TaskTuple> Children for TupleChildren<S> {
@@ -716,11 +885,15 @@ impl<S: TaskTuple> Children for TupleChildren<S> {
     }
 
     fn task(&self, i: usize) -> &TaskRef {
-        self.tasks.__task(i)
+        self.tasks().__task(i)
     }
 
     fn poll_child(&mut self, i: usize, cx: Option<&mut Context<'_>>) -> Poll<crate::Result<()>> {
-        self.tasks.__poll(&mut self.slots, i, cx)
+        let tasks = self
+            .tasks
+            .as_mut()
+            .expect("asyncio: gather! used after hand-over");
+        tasks.__poll(&mut self.slots, i, cx)
     }
 
     fn finish(&mut self) -> S::Output {
@@ -732,6 +905,8 @@ macro_rules! task_tuple {
     ($len:expr; $($T:ident $i:tt),*) => {
         impl<$($T: Send + 'static),*> TaskTuple for ($(Task<$T>,)*) {
             type Output = ($($T,)*);
+            type Results = ($(crate::Result<$T>,)*);
+            type ResultSlots = ($(Option<crate::Result<$T>>,)*);
             type Slots = ($(Option<$T>,)*);
             const LEN: usize = $len;
 
@@ -763,6 +938,34 @@ macro_rules! task_tuple {
             fn __finish(slots: Self::Slots) -> Self::Output {
                 ($(slots.$i.expect("asyncio: gather! finished with a missing result"),)*)
             }
+
+            #[allow(unused_variables)]
+            fn __poll_all(
+                &mut self,
+                slots: &mut Self::ResultSlots,
+                i: usize,
+                cx: Option<&mut Context<'_>>,
+            ) -> Poll<()> {
+                match i {
+                    $($i => {
+                        let r = std::task::ready!(poll_task(&mut self.$i, cx));
+                        slots.$i = Some(r);
+                        Poll::Ready(())
+                    })*
+                    _ => unreachable!(),
+                }
+            }
+
+            #[allow(unused_variables, clippy::unused_unit)]
+            fn __finish_all(slots: Self::ResultSlots) -> Self::Results {
+                ($(slots.$i.expect("asyncio: gather! finished with a missing result"),)*)
+            }
+
+            #[allow(unused_variables, clippy::unused_unit)]
+            fn __lift(slots: Self::Slots) -> Self::ResultSlots {
+                ($(slots.$i.map(Ok),)*)
+            }
+
         }
     };
 }

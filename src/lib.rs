@@ -94,7 +94,10 @@ pub use debug::{
 pub use duration::Seconds;
 pub use error::{CancelledError, Error, InvalidStateError, PanicError, Result, TimeoutError};
 pub use event_loop::{CallbackHandle, Loop, TimerHandle, get_running_loop};
-pub use gather::{Gather, GatherTuple, ReturnExceptions, TaskTuple, TryGather, gather, try_gather};
+pub use gather::{
+    Gather, GatherTuple, ReturnExceptions, ReturnExceptionsTuple, TaskTuple, TryGather, gather,
+    try_gather,
+};
 pub use into_task::IntoTask;
 pub use runner::{Runner, run};
 pub use shield::{Shield, shield};

@@ -475,3 +475,65 @@ fn large_gather_inside_a_task_completes() {
         assert_eq!(t.await.unwrap().unwrap().len(), n as usize);
     });
 }
+
+/// GA-08 for `gather!`: `.return_exceptions()` waits for every child and
+/// puts each outcome at its position, whatever the types.
+#[tokio::test(start_paused = true)]
+async fn gather_macro_return_exceptions() {
+    let cancelled = asyncio::create_task(asyncio::sleep_with(10, 'c'));
+    cancelled.cancel();
+    let (n, s, boom, c) = asyncio::gather!(
+        asyncio::sleep_with(2, 1u8),
+        async { "two".to_string() },
+        async {
+            asyncio::sleep(1).await;
+            panic!("boom")
+        },
+        cancelled
+    )
+    .return_exceptions()
+    .await;
+    assert_eq!(n, Ok(1));
+    assert_eq!(s.as_deref(), Ok("two"));
+    let _: asyncio::Result<()> = boom.clone();
+    assert_eq!(boom.unwrap_err().to_string(), "task panicked: boom");
+    assert!(c.unwrap_err().is_cancelled());
+}
+
+/// Converting a gather that was already polled keeps what it collected.
+#[tokio::test(start_paused = true)]
+async fn return_exceptions_after_a_partial_poll_keeps_results() {
+    let mut g = asyncio::gather([asyncio::sleep_with(0, 1), asyncio::sleep_with(5, 2)]);
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), &mut g)
+            .await
+            .is_err()
+    );
+    assert_eq!(g.return_exceptions().await, [Ok(1), Ok(2)]);
+
+    let mut t = asyncio::gather!(asyncio::sleep_with(0, 'a'), asyncio::sleep_with(5, 2u8));
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), &mut t)
+            .await
+            .is_err()
+    );
+    assert_eq!(t.return_exceptions().await, (Ok('a'), Ok(2)));
+}
+
+/// Dropping an unfinished `gather!(..).return_exceptions()` cancels the
+/// children still pending (GA-13).
+#[tokio::test(start_paused = true)]
+async fn dropping_gather_macro_return_exceptions_cancels_pending() {
+    let slow = asyncio::create_task(asyncio::sleep(10));
+    let r = slow.to_ref();
+    let all = asyncio::gather!(slow, async { 1 }).return_exceptions();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), all)
+            .await
+            .is_err()
+    );
+    while !r.done() {
+        asyncio::sleep(0).await;
+    }
+    assert!(r.cancelled());
+}
