@@ -174,22 +174,25 @@ impl<T: Send + 'static> Shared<T> {
         mut timer: Pin<&mut Option<Sleep>>,
     ) -> Poll<Claim<T>> {
         let mut st = self.lock();
+        // The clock starts at the first poll, whether or not a result is
+        // ready then (a zero timeout has no deadline: see below).
+        if st.deadline.is_none() {
+            if let Some(t) = st.timeout.filter(|t| !t.is_zero()) {
+                st.deadline = Instant::now().checked_add(t);
+            }
+        }
         if let Some(claim) = st.try_claim() {
             return Poll::Ready(claim);
         }
-        // Nothing ready: the clock starts at the first poll.
         let deadline = match (st.deadline, st.timeout) {
             (Some(d), _) => Some(d),
-            (None, None) => None,
             (None, Some(Duration::ZERO)) => {
+                // Zero: what is ready is handed out, the rest times out.
                 st.time_out();
                 return Poll::Ready(st.try_claim().expect("timed out"));
             }
-            (None, Some(t)) => {
-                let d = Instant::now().checked_add(t);
-                st.deadline = d;
-                d
-            }
+            // No timeout, or one too long to represent.
+            (None, _) => None,
         };
         if !st.waiters.iter().any(|w| w.will_wake(cx.waker())) {
             st.waiters.push(cx.waker().clone());

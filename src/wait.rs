@@ -279,3 +279,32 @@ impl<T: Send + 'static> fmt::Debug for Wait<T> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{FIRST_COMPLETED, Task};
+
+    /// asyncio WA-16: `wait` takes its callbacks back from the tasks still
+    /// pending, whether it finished (here: timed out) or was dropped, so a
+    /// supervisor loop calling it again and again leaves nothing behind.
+    #[tokio::test(start_paused = true)]
+    async fn wait_takes_its_callbacks_back() {
+        let long = crate::create_task(crate::sleep(3600));
+        let r = long.to_ref();
+        let mut pending: Vec<Task<()>> = vec![long];
+        for _ in 0..100 {
+            let (done, still) = crate::wait(pending, FIRST_COMPLETED, 0.01).await;
+            assert!(done.is_empty());
+            pending = still;
+        }
+        assert_eq!(r.core().callback_count(), 0);
+
+        let unfinished = crate::wait(pending, FIRST_COMPLETED, None);
+        let timed_out = tokio::time::timeout(Duration::from_secs(1), unfinished).await;
+        assert!(timed_out.is_err()); // dropped unfinished
+        assert_eq!(r.core().callback_count(), 0);
+        r.cancel();
+    }
+}

@@ -26,7 +26,7 @@ use std::task::Waker;
 
 use futures::task::AtomicWaker;
 
-use crate::TaskRef;
+use crate::{CallbackId, TaskRef};
 
 /// "No child failed yet."
 const NONE: usize = usize::MAX;
@@ -88,6 +88,11 @@ impl Shared {
 /// One combinator's watch over its children.
 pub(crate) struct Watch {
     shared: Arc<Shared>,
+    /// `Wake::OnEveryCompletion` (`wait`) only: the callbacks to take back
+    /// from the tasks still pending when the watch closes, so that calling
+    /// `wait` again and again on long-lived tasks leaves nothing behind
+    /// (asyncio WA-16). `gather` leaves at most one callback per child.
+    registered: Vec<(TaskRef, CallbackId)>,
 }
 
 impl Watch {
@@ -108,6 +113,7 @@ impl Watch {
             closed: AtomicBool::new(false),
         });
         shared.waker.register(waker);
+        let mut registered = Vec::new();
         for (index, task) in children {
             let s = shared.clone();
             let cb = Box::new(move |t: &TaskRef| {
@@ -115,14 +121,18 @@ impl Watch {
                     s.waker.wake();
                 }
             });
-            if let Err((_, cb)) = task.push_done_callback(cb) {
-                // Already done: record it inline, in input order; dropping the
-                // callback only drops its `Arc`.
-                drop(cb);
-                shared.note(index, task, failed);
+            match task.push_done_callback(cb) {
+                Ok(id) if mode == Wake::OnEveryCompletion => registered.push((task.clone(), id)),
+                Ok(_) => {}
+                Err((_, cb)) => {
+                    // Already done: record it inline, in input order; dropping
+                    // the callback only drops its `Arc`.
+                    drop(cb);
+                    shared.note(index, task, failed);
+                }
             }
         }
-        Watch { shared }
+        Watch { shared, registered }
     }
 
     /// Registers the combinator's current waker (call before reading).
@@ -154,5 +164,10 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         self.close();
+        for (task, id) in self.registered.drain(..) {
+            if !task.done() {
+                task.remove_done_callback(id);
+            }
+        }
     }
 }

@@ -244,3 +244,20 @@ fn multi_thread_stream_delivers_each_result_once() {
         }
     });
 }
+
+/// The timeout's clock starts at the first poll even when results are ready
+/// then: time spent between items counts.
+#[tokio::test(start_paused = true)]
+async fn the_clock_starts_at_the_first_poll_even_with_results_ready() {
+    let ready = asyncio::create_task(async { 1 });
+    let slow = asyncio::create_task(asyncio::sleep_with(10, 2));
+    settle(&ready).await;
+    let start = Instant::now();
+    let mut it = asyncio::as_completed([ready, slow], 1.0);
+    assert_eq!(StreamExt::next(&mut it).await, Some(Ok(1)));
+    tokio::time::sleep(Duration::from_secs(5)).await; // busy with the first result
+    let next = StreamExt::next(&mut it).await.unwrap();
+    assert!(next.unwrap_err().is_timeout());
+    // Already past the deadline: no fresh second of waiting.
+    assert_eq!(start.elapsed().as_secs(), 5);
+}

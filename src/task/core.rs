@@ -201,6 +201,9 @@ pub(crate) trait AnyCore: Send + Sync + 'static {
     /// is empty; then clears `DRAINING` (invariant 4).
     fn drain(&self, task: &TaskRef);
     fn remove_callback(&self, id: CallbackId) -> usize;
+    /// How many callbacks are registered (for the crate's unit tests).
+    #[cfg(test)]
+    fn callback_count(&self) -> usize;
     /// The error the task ended with, if it ended with one.
     fn error(&self) -> Option<Error>;
 }
@@ -467,6 +470,11 @@ impl<T: Send + 'static> AnyCore for Core<T> {
                 run_callback(task, cb);
             }
         }
+    }
+
+    #[cfg(test)]
+    fn callback_count(&self) -> usize {
+        self.lock().callbacks.as_ref().map_or(0, |c| c.len())
     }
 
     fn remove_callback(&self, id: CallbackId) -> usize {
