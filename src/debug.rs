@@ -157,6 +157,31 @@ const ON: u8 = 2;
 /// Process-wide debug default: `ASYNCIO_DEBUG=1`, read once.
 static ENV_DEBUG: AtomicU8 = AtomicU8::new(UNSET);
 
+/// Runtimes whose `Runner` set debug mode explicitly (`Runner::debug`):
+/// consulted only when a task is created outside our tasks (a done callback,
+/// a raw Tokio task, another thread), where there is no parent to inherit
+/// from. A handful of entries, one per running `Runner`.
+static RUNTIME_DEBUG: RwLock<Vec<(tokio::runtime::Id, bool)>> = RwLock::new(Vec::new());
+
+/// Records (`Some`) or forgets (`None`) a runner's debug setting.
+pub(crate) fn set_runtime_debug(runtime: tokio::runtime::Id, debug: Option<bool>) {
+    let mut table = RUNTIME_DEBUG.write().unwrap_or_else(|e| e.into_inner());
+    table.retain(|(id, _)| *id != runtime);
+    if let Some(on) = debug {
+        table.push((runtime, on));
+    }
+}
+
+/// Debug mode for a task created on `runtime` with no parent task: the
+/// runner's setting, else the environment's.
+pub(crate) fn runtime_debug(runtime: tokio::runtime::Id) -> bool {
+    let table = RUNTIME_DEBUG.read().unwrap_or_else(|e| e.into_inner());
+    match table.iter().find(|(id, _)| *id == runtime) {
+        Some((_, on)) => *on,
+        None => env_debug(),
+    }
+}
+
 /// Whether the environment asks for debug mode (`ASYNCIO_DEBUG` set to
 /// anything but empty or `0`, as `PYTHONASYNCIODEBUG`).
 pub(crate) fn env_debug() -> bool {

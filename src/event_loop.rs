@@ -189,6 +189,7 @@ impl Loop {
     /// assert!(lp.time() >= start + 5.0);
     /// # }
     /// ```
+    #[track_caller]
     pub fn call_later<F>(&self, delay: impl Seconds, f: F) -> TimerHandle
     where
         F: FnOnce() + Send + 'static,
@@ -218,6 +219,7 @@ impl Loop {
     /// assert!(rx.await.is_err()); // never called, dropped
     /// # }
     /// ```
+    #[track_caller]
     pub fn call_at<F>(&self, when: f64, f: F) -> TimerHandle
     where
         F: FnOnce() + Send + 'static,
@@ -299,17 +301,28 @@ impl Loop {
     }
 
     /// `deadline`: `None` = soon; `Some(None)` = never.
+    #[track_caller]
     fn schedule<F>(&self, deadline: Option<Option<Instant>>, f: F) -> CallbackHandle
     where
         F: FnOnce() + Send + 'static,
     {
         let cancelled = Arc::new(AtomicBool::new(false));
         let flag = cancelled.clone();
+        // The timer is built here, in the caller: a runtime without Tokio's
+        // time driver refuses at once (with Tokio's message) instead of the
+        // callback silently never running.
+        let timer = match deadline {
+            Some(Some(at)) => {
+                let _enter = self.handle.enter();
+                Some(tokio::time::sleep_until(at))
+            }
+            _ => None,
+        };
         let join = self.handle.spawn(async move {
-            match deadline {
-                None => {}
-                Some(Some(at)) => tokio::time::sleep_until(at).await,
-                Some(None) => std::future::pending().await,
+            match (deadline, timer) {
+                (_, Some(timer)) => timer.await,
+                (Some(None), None) => std::future::pending().await,
+                _ => {}
             }
             if !flag.load(Ordering::Acquire) {
                 run_callback(f);

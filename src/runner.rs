@@ -187,6 +187,7 @@ impl Runner {
         let debug = self.debug.unwrap_or_else(crate::debug::env_debug);
 
         let runtime = rt.handle().id();
+        crate::debug::set_runtime_debug(runtime, self.debug);
         let core = Core::<()>::new_registered(
             None,
             spawned_at,
@@ -207,6 +208,7 @@ impl Runner {
             end
         });
         rt.shutdown_timeout(self.shutdown_timeout);
+        crate::debug::set_runtime_debug(runtime, None);
 
         match end {
             Ok(out) => out,

@@ -213,6 +213,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     /// assert!(slow.cancel());
     /// assert!(slow.result(None).unwrap_err().is_cancelled());
     /// ```
+    #[track_caller]
     pub fn result(&mut self, timeout: impl Seconds) -> crate::Result<T> {
         if let Some(out) = self.ready_output() {
             return out;
@@ -228,14 +229,16 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
 
     /// The outcome, if there is one without waiting.
     fn ready_output(&self) -> Option<crate::Result<T>> {
-        if self.task.done() {
-            Some(self.task.take_output())
-        } else if self.cancel_requested.load(Ordering::Acquire) {
-            // `cancel()` succeeded; the task is ending cancelled.
-            Some(Err(Error::Cancelled(CancelledError::new())))
-        } else {
-            None
+        if self.cancel_requested.load(Ordering::Acquire) {
+            // `cancel()` succeeded: this future is cancelled, whatever the
+            // task's own end (a destructor may have panicked meanwhile).
+            return Some(if self.task.cancelled() {
+                self.task.take_output() // with the task's cancel message
+            } else {
+                Err(Error::Cancelled(CancelledError::new()))
+            });
         }
+        self.task.done().then(|| self.task.take_output())
     }
 
     /// Parks the thread until the task ends (its `JoinHandle` wakes us) or
@@ -361,8 +364,8 @@ impl<T: Send + 'static> Future for ConcurrentFuture<T> {
     /// async code instead of [`result`](Self::result). Dropping this future
     /// leaves the task running.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.cancel_requested.load(Ordering::Acquire) && !self.task.done() {
-            return Poll::Ready(Err(Error::Cancelled(CancelledError::new())));
+        if let Some(out) = self.ready_output() {
+            return Poll::Ready(out);
         }
         self.task.poll_result(cx)
     }
@@ -383,6 +386,7 @@ impl<T> fmt::Debug for ConcurrentFuture<T> {
 
 /// Runs the blocking wait `f`, refusing (with a message saying what to do)
 /// where it would deadlock: on the thread driving a current-thread runtime.
+#[track_caller]
 fn block_safely<R>(f: impl FnOnce() -> R) -> R {
     if Handle::try_current().is_err() {
         return f(); // a plain thread: nothing to starve

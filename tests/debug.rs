@@ -256,3 +256,25 @@ fn asyncio_debug_env_switches_debug_mode_on() {
         assert!(stdout.contains("1 passed"), "{stdout}");
     }
 }
+
+/// `Runner::debug(true)` reaches tasks created outside our tasks too (a raw
+/// Tokio task, a done callback, another thread), not only the ones that
+/// inherit it from a parent task.
+#[test]
+fn runner_debug_reaches_tasks_created_outside_our_tasks() {
+    let (from_raw, from_callback) = asyncio::Runner::new().debug(true).run(async {
+        let raw = tokio::spawn(async { asyncio::create_task(async {}).to_ref() })
+            .await
+            .unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let t = asyncio::create_task(async {});
+        t.add_done_callback(move |_| {
+            let _ = tx.send(asyncio::create_task(async {}).to_ref());
+        });
+        let _ = t.await;
+        (raw, rx.await.unwrap())
+    });
+    for task in [from_raw, from_callback] {
+        assert!(format!("{task:#?}").contains("created at (most recent call first)"));
+    }
+}

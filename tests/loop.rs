@@ -239,3 +239,15 @@ fn run_in_executor_from_plain_thread() {
         .unwrap();
     assert_eq!(rt.block_on(job).unwrap(), 4);
 }
+
+/// A timer on a runtime without Tokio's time driver is refused at once, in
+/// the caller, instead of silently never firing.
+#[test]
+#[should_panic(expected = "timers are disabled")]
+fn call_later_without_a_time_driver_panics_in_the_caller() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let lp = asyncio::Loop::from(rt.handle().clone());
+    let _ = lp.call_later(1, || {});
+}

@@ -330,3 +330,69 @@ fn stack_reads_race_with_polls() {
         }
     });
 }
+
+/// A panic inside a `to_thread` closure belongs to the closure, not to the
+/// task that started it: a closure panicking after its caller panicked does
+/// not overwrite the caller's `<panic>` frame.
+#[test]
+fn a_to_thread_panic_is_not_the_callers() {
+    struct Signal(std::sync::mpsc::Sender<()>);
+    impl Drop for Signal {
+        fn drop(&mut self) {
+            let _ = self.0.send(()); // unwinding: the panic hook has run
+        }
+    }
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (unwound_tx, unwound_rx) = std::sync::mpsc::channel::<()>();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let base = line!();
+    let task = rt.block_on(async move {
+        let mut task = asyncio::create_task(async move {
+            let mut late = Box::pin(asyncio::to_thread(move || {
+                let _signal = Signal(unwound_tx);
+                let _ = go_rx.recv();
+                panic!("late");
+            }));
+            let _ = futures::poll!(late.as_mut()); // submitted; runs on when dropped
+            drop(late);
+            panic!("real");
+        });
+        let _ = (&mut task).await;
+        task
+    });
+    go_tx.send(()).unwrap();
+    unwound_rx.recv().unwrap();
+    let stack = task.get_stack(None);
+    let last = stack.last().unwrap();
+    assert_eq!(
+        (last.name(), last.line()),
+        ("<panic>", base + 10),
+        "{stack:?}"
+    );
+}
+
+/// A destructor that panics while its task is cancelled ends the task
+/// panicked, and the stack's last frame is that panic's location.
+#[tokio::test(start_paused = true)]
+async fn a_destructor_panic_is_the_last_frame() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("cleanup failed"); // this line is recorded
+        }
+    }
+    let line = line!() - 3;
+    let mut task = asyncio::create_task(async {
+        let _b = Bomb;
+        asyncio::sleep(10).await;
+    });
+    tokio::task::yield_now().await;
+    task.cancel();
+    assert!((&mut task).await.unwrap_err().is_panic());
+    let stack = task.get_stack(None);
+    let last = stack.last().unwrap();
+    assert_eq!(
+        (last.name(), last.file(), last.line()),
+        ("<panic>", file!(), line)
+    );
+}

@@ -294,3 +294,33 @@ fn cancel_races_completion() {
         }
     }
 }
+
+/// After a successful `cancel()`, `result()` is `Cancelled` even if the
+/// task's destructor panicked while it was being cancelled.
+#[test]
+fn cancelled_stays_cancelled_when_a_destructor_panics() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("cleanup failed");
+        }
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lp = asyncio::Loop::from(rt.handle().clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut fut = asyncio::run_coroutine_threadsafe(
+        async move {
+            let _b = Bomb;
+            tx.send(()).unwrap();
+            std::future::pending::<()>().await;
+        },
+        &lp,
+    );
+    rx.recv().unwrap();
+    assert!(fut.cancel());
+    let task = fut.task().clone();
+    while !task.done() {
+        std::thread::yield_now();
+    }
+    assert!(fut.result(None).unwrap_err().is_cancelled());
+}

@@ -8,9 +8,13 @@
 //! - [`Header`]: what never changes after creation (id, spawn site, coroutine
 //!   type name, runtime id, registry slot) plus one atomic state word, so that
 //!   `done()` and `cancelled()` never lock.
+//! - `name` behind a `Mutex` of its own, so that a task can be formatted
+//!   while its state is locked.
 //! - `Inner<T>` behind one `Mutex`: the outcome slot, the done callbacks, the
-//!   explicit name, the cancel message, and the handle that cancels the Tokio
-//!   task. Nothing under this lock calls user code or blocks.
+//!   cancel message, and the handle that cancels the Tokio task. No callback
+//!   or destructor runs under this lock; the only user code that does is
+//!   `T`'s `Clone` (in `result()`) and `T`'s `Debug` (in `Task<T>`'s `Debug`),
+//!   which must therefore not cancel or add callbacks to that same task.
 //!
 //! # States
 //! ```text
@@ -544,16 +548,20 @@ fn report_panic(message: &str, task: &TaskRef, payload: Box<dyn Any + Send>) {
 thread_local! {
     /// The task being polled on this thread, if it is one of ours.
     static CURRENT: Cell<Option<TaskRef>> = const { Cell::new(None) };
+    /// The task a closure runs for on another thread (`to_thread`): seen by
+    /// `current_task()` only (see `scope_current`).
+    static ON_BEHALF_OF: Cell<Option<TaskRef>> = const { Cell::new(None) };
 }
 
 /// A clone of the current task, if any.
 pub(crate) fn current() -> Option<TaskRef> {
-    CURRENT.with(|c| {
+    let read = |c: &Cell<Option<TaskRef>>| {
         let cur = c.take();
         let out = cur.clone();
         c.set(cur);
         out
-    })
+    };
+    CURRENT.with(read).or_else(|| ON_BEHALF_OF.with(read))
 }
 
 /// Reads the current task without cloning it.
@@ -569,15 +577,19 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&TaskRef>) -> R) -> R {
 /// Runs `f` with `task` as this thread's current task, restoring the previous
 /// one afterwards (also when `f` panics): how a closure run elsewhere on a
 /// task's behalf (`to_thread`) sees that task through `current_task()`.
+///
+/// Only `current_task()` sees it: the panic hook, marked await points and
+/// the runtime a new task is listed under follow the task actually being
+/// polled (`CURRENT`), which a closure on a blocking thread is not.
 pub(crate) fn scope_current<R>(task: TaskRef, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<TaskRef>);
     impl Drop for Restore {
         fn drop(&mut self) {
             let prev = self.0.take();
-            CURRENT.with(|c| c.set(prev));
+            let _ = ON_BEHALF_OF.try_with(|c| c.set(prev));
         }
     }
-    let _restore = Restore(CURRENT.with(|c| c.replace(Some(task))));
+    let _restore = Restore(ON_BEHALF_OF.with(|c| c.replace(Some(task))));
     f()
 }
 
@@ -594,20 +606,35 @@ pub(crate) fn try_with_current<R>(f: impl FnOnce(Option<&TaskRef>) -> R) -> Opti
         .ok()
 }
 
-/// Polls `fut` as task `core`: the task is current during the poll
-/// (invariant 6: the `Arc` is moved in and out, never cloned) and a panic is
-/// caught.
+/// Runs `f` with `core` as the current task (invariant 6: the `Arc` is
+/// moved in and out, never cloned). `f` must not unwind: callers catch.
+fn as_current<T: Send + 'static, R>(
+    core: Arc<Core<T>>,
+    f: impl FnOnce() -> R,
+) -> (Arc<Core<T>>, R) {
+    let mut task = Some(TaskRef::from_core(core));
+    // `try_with`: a harness may be dropped while this thread's locals are
+    // being destroyed (a runtime dropped from a thread-local destructor).
+    let Ok(prev) = CURRENT.try_with(|c| c.replace(task.take())) else {
+        let out = f();
+        let task = task.expect("asyncio: not moved when the slot is gone");
+        return (task.into_typed(), out);
+    };
+    let out = f();
+    let task = CURRENT
+        .with(|c| c.replace(prev))
+        .expect("asyncio: the current-task slot was emptied during a poll");
+    (task.into_typed(), out)
+}
+
+/// Polls `fut` as task `core`: the task is current during the poll and a
+/// panic is caught.
 fn poll_as<T: Send + 'static, F: Future>(
     core: Arc<Core<T>>,
     fut: Pin<&mut F>,
     cx: &mut Context<'_>,
 ) -> (Arc<Core<T>>, std::thread::Result<Poll<F::Output>>) {
-    let prev = CURRENT.with(|c| c.replace(Some(TaskRef::from_core(core))));
-    let res = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
-    let task = CURRENT
-        .with(|c| c.replace(prev))
-        .expect("asyncio: the current-task slot was emptied during a poll");
-    (task.into_typed(), res)
+    as_current(core, || catch_unwind(AssertUnwindSafe(|| fut.poll(cx))))
 }
 
 /// [`poll_as`], timed in debug mode: a poll longer than the slow-callback
@@ -685,7 +712,7 @@ where
             Ok(Poll::Ready(v)) => End::Returned(v),
             Err(payload) => End::Panicked(PanicError::from_payload(&*payload)),
         };
-        let end = drop_future(this.fut, end);
+        let (core, end) = as_current(core, || drop_future(this.fut, end));
         core.complete(end);
         Poll::Ready(())
     }
@@ -700,7 +727,7 @@ where
         let this = self.project();
         if let Some(core) = this.core.take() {
             // Dropped unfinished: Tokio abort, or the runtime shutting down.
-            let end = drop_future(this.fut, End::Dropped);
+            let (core, end) = as_current(core, || drop_future(this.fut, End::Dropped));
             core.complete(end);
         }
     }
@@ -765,20 +792,22 @@ impl<F: Future> Future for MainHarness<F> {
                 *this.core = Some(core);
                 return Poll::Pending;
             }
-            Ok(Poll::Ready(v)) => match drop_future(this.fut, End::Returned(())) {
-                End::Panicked(e) => {
-                    let payload = Box::new(e.message().to_string());
-                    core.complete(End::Panicked(e));
-                    Err(MainEnd::Panicked(payload))
+            Ok(Poll::Ready(v)) => {
+                match as_current(core, || drop_future(this.fut, End::Returned(()))) {
+                    (core, End::Panicked(e)) => {
+                        let payload = Box::new(e.message().to_string());
+                        core.complete(End::Panicked(e));
+                        Err(MainEnd::Panicked(payload))
+                    }
+                    (core, end) => match core.complete(end) {
+                        CANCELLED => Err(MainEnd::Cancelled),
+                        _ => Ok(v),
+                    },
                 }
-                end => match core.complete(end) {
-                    CANCELLED => Err(MainEnd::Cancelled),
-                    _ => Ok(v),
-                },
-            },
+            }
             Err(payload) => {
                 let end = End::Panicked(PanicError::from_payload(&*payload));
-                let end = drop_future(this.fut, end);
+                let (core, end) = as_current(core, || drop_future(this.fut, end));
                 core.complete(end);
                 Err(MainEnd::Panicked(payload))
             }
@@ -792,7 +821,7 @@ impl<F: Future> PinnedDrop for MainHarness<F> {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
         if let Some(core) = this.core.take() {
-            let end = drop_future(this.fut, End::Dropped);
+            let (core, end) = as_current(core, || drop_future(this.fut, End::Dropped));
             core.complete(end);
         }
     }

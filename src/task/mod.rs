@@ -795,7 +795,7 @@ impl Builder {
         let (runtime, debug) = match parent {
             Some((Some(id), debug)) => (id, debug),
             _ => match Handle::try_current() {
-                Ok(handle) => (handle.id(), crate::debug::env_debug()),
+                Ok(handle) => (handle.id(), crate::debug::runtime_debug(handle.id())),
                 Err(_) => panic!(
                     "asyncio: no running event loop: create_task()/spawn() must be called \
                      inside a Tokio runtime (asyncio::run, #[tokio::main], or \
@@ -820,7 +820,7 @@ impl Builder {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let debug = crate::debug::env_debug();
+        let debug = crate::debug::runtime_debug(handle.id());
         self.spawn_with(
             fut,
             Location::caller(),
