@@ -396,15 +396,21 @@ impl<T: Send + 'static> Children for VecChildren<T> {
 
     fn poll_child(&mut self, i: usize, cx: Option<&mut Context<'_>>) -> Poll<Result<(), Error>> {
         let v = std::task::ready!(poll_task(&mut self.tasks[i], cx));
-        if self.results.capacity() == 0 {
-            self.results.reserve_exact(self.tasks.len());
-        }
-        Poll::Ready(v.map(|v| self.results.push(v)))
+        Poll::Ready(v.map(|v| collect(&mut self.results, self.tasks.len(), v)))
     }
 
     fn finish(&mut self) -> Vec<T> {
         mem::take(&mut self.results)
     }
+}
+
+/// Appends a collected result, making room for all `len` at the first one
+/// (a gather that fails early never allocates for the rest).
+fn collect<R>(results: &mut Vec<R>, len: usize, r: R) {
+    if results.capacity() == 0 {
+        results.reserve_exact(len);
+    }
+    results.push(r);
 }
 
 /// Reads a task's outcome if it is done; with `cx`, waits on its handle.
@@ -487,10 +493,7 @@ impl<T: Send + 'static> Children for AllChildren<T> {
         cx: Option<&mut Context<'_>>,
     ) -> Poll<Result<(), Self::Error>> {
         let r = std::task::ready!(poll_task(&mut self.tasks[i], cx));
-        if self.results.capacity() == 0 {
-            self.results.reserve_exact(self.tasks.len());
-        }
-        self.results.push(r);
+        collect(&mut self.results, self.tasks.len(), r);
         Poll::Ready(Ok(()))
     }
 
@@ -609,12 +612,9 @@ impl<U: Send + 'static, E: From<Error> + Send + 'static> Children for TryChildre
 
     fn poll_child(&mut self, i: usize, cx: Option<&mut Context<'_>>) -> Poll<Result<(), E>> {
         let r = std::task::ready!(poll_task(&mut self.tasks[i], cx));
-        if self.results.capacity() == 0 {
-            self.results.reserve_exact(self.tasks.len());
-        }
         Poll::Ready(match r {
             Ok(Ok(u)) => {
-                self.results.push(u);
+                collect(&mut self.results, self.tasks.len(), u);
                 Ok(())
             }
             Ok(Err(e)) => Err(e),
