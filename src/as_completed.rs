@@ -54,6 +54,13 @@ use crate::{Seconds, Task, TaskRef};
 ///
 /// Dropping it part-way leaves the remaining tasks running.
 ///
+/// # Performance
+/// Awaiting the items one after the other (the `for` loop below) or reading
+/// the `Stream` costs one wake-up per result. Awaiting *many* items at once
+/// (asyncio allows it) currently wakes every waiting item on each
+/// completion, which is quadratic in the number of items awaited together;
+/// prefer the `Stream` for large inputs.
+///
 /// # Panics
 /// If `timeout` is NaN seconds; when an input is a plain future and there is
 /// no running Tokio runtime.
