@@ -232,7 +232,7 @@ impl<T: Send + 'static> State<T> {
             *cap -= 1;
         }
         let i = self.ready.pop_front()?;
-        let mut task = self.tasks[i]
+        let task = self.tasks[i]
             .take()
             .expect("asyncio: as_completed handed out a result twice");
         let r = task

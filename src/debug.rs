@@ -26,11 +26,13 @@
 //! assert_eq!(seen.lock().unwrap()[0], "Exception in callback");
 //! ```
 
+use std::any::Any;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::error::PanicError;
 use crate::{Error, Seconds, TaskRef};
 
 /// What a report is about: asyncio's exception-handler `context` dict.
@@ -131,6 +133,18 @@ where
     );
     // Dropped unlocked: what the old handler owns may report in its `Drop`.
     drop(old);
+}
+
+/// Reports a caught panic (a done callback's, a loop callback's, a
+/// destructor's) to the handler, with the task it concerns if any.
+pub(crate) fn report_panic(message: &str, task: Option<&TaskRef>, payload: Box<dyn Any + Send>) {
+    let err = PanicError::from_payload(&*payload);
+    drop(payload);
+    let mut ctx = ExceptionContext::new(message).with_exception(Error::Panicked(err));
+    if let Some(task) = task {
+        ctx = ctx.with_task(task.clone());
+    }
+    call_exception_handler(ctx);
 }
 
 /// Sends a report to the current handler (asyncio's

@@ -43,8 +43,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::Seconds;
-use crate::debug::{ExceptionContext, call_exception_handler};
-use crate::error::{Error, PanicError};
+use crate::debug::report_panic;
 use crate::threads::{join_blocking, spawn_blocking_as};
 
 /// The running event loop: asyncio's `asyncio.get_running_loop()`.
@@ -348,11 +347,7 @@ fn loop_time(at: Instant) -> f64 {
 
 fn run_callback(f: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        let err = PanicError::from_payload(&*payload);
-        drop(payload);
-        call_exception_handler(
-            ExceptionContext::new("Exception in callback").with_exception(Error::Panicked(err)),
-        );
+        report_panic("Exception in callback", None, payload);
     }
 }
 

@@ -229,16 +229,13 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
 
     /// The outcome, if there is one without waiting.
     fn ready_output(&self) -> Option<crate::Result<T>> {
-        if self.cancel_requested.load(Ordering::Acquire) {
-            // `cancel()` succeeded: this future is cancelled, whatever the
-            // task's own end (a destructor may have panicked meanwhile).
-            return Some(if self.task.cancelled() {
-                self.task.take_output() // with the task's cancel message
-            } else {
-                Err(Error::Cancelled(CancelledError::new()))
-            });
+        // `cancel()` succeeded: this future is cancelled, whatever the task's
+        // own end (a destructor may have panicked meanwhile); once the task
+        // ended cancelled, its own error carries the cancel message.
+        if self.cancel_requested.load(Ordering::Acquire) && !self.task.cancelled() {
+            return Some(Err(Error::Cancelled(CancelledError::new())));
         }
-        self.task.done().then(|| self.task.take_output())
+        self.task.take_if_done()
     }
 
     /// Parks the thread until the task ends (its `JoinHandle` wakes us) or

@@ -80,7 +80,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::registry::{self, Slot};
 use super::{CallbackId, TaskId, TaskRef};
-use crate::debug::{ExceptionContext, call_exception_handler};
+use crate::debug::report_panic;
 use crate::error::{CancelledError, Error, InvalidStateError, PanicError};
 use crate::stack::TaskStack;
 
@@ -377,7 +377,7 @@ impl<T: Send + 'static> Core<T> {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
                 report_panic(
                     "Exception in the destructor of a discarded task result",
-                    &task,
+                    Some(&task),
                     payload,
                 );
             }
@@ -529,18 +529,8 @@ enum End<T> {
 /// Runs one done callback, containing and reporting its panic.
 pub(crate) fn run_callback(task: &TaskRef, cb: Callback) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb(task))) {
-        report_panic("Exception in callback", task, payload);
+        report_panic("Exception in callback", Some(task), payload);
     }
-}
-
-fn report_panic(message: &str, task: &TaskRef, payload: Box<dyn Any + Send>) {
-    let err = PanicError::from_payload(&*payload);
-    drop(payload);
-    call_exception_handler(
-        ExceptionContext::new(message)
-            .with_exception(Error::Panicked(err))
-            .with_task(task.clone()),
-    );
 }
 
 // ------------------------------------------------------------ current task

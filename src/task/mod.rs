@@ -558,21 +558,12 @@ impl<T: Send + 'static> Task<T> {
         self.core().exception()
     }
 
-    /// Takes the output now, without polling the Tokio task: for callers
-    /// that know the task ended (a done callback fired).
-    pub(crate) fn take_output(&self) -> crate::Result<T> {
-        self.core().take_output()
-    }
-
-    /// The output, taken now if the task is done (crate-internal: lets the
-    /// combinators collect finished children without polling `JoinHandle`s,
-    /// so no coop budget is spent on results that are already there).
-    pub(crate) fn take_if_done(&mut self) -> Option<crate::Result<T>> {
-        if self.done() {
-            Some(self.core().take_output())
-        } else {
-            None
-        }
+    /// The output, taken now if the task is done, without polling the Tokio
+    /// task (crate-internal: lets the combinators and `ConcurrentFuture`
+    /// collect finished tasks with no `JoinHandle` poll, so no coop budget is
+    /// spent on results that are already there).
+    pub(crate) fn take_if_done(&self) -> Option<crate::Result<T>> {
+        self.done().then(|| self.core().take_output())
     }
 
     /// Polls for the task's end; the output is taken when it is `Ready`.
