@@ -28,7 +28,6 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::mem;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -55,11 +54,10 @@ use crate::{Seconds, Task, TaskRef};
 /// Dropping it part-way leaves the remaining tasks running.
 ///
 /// # Performance
-/// Awaiting the items one after the other (the `for` loop below) or reading
-/// the `Stream` costs one wake-up per result. Awaiting *many* items at once
-/// (asyncio allows it) currently wakes every waiting item on each
-/// completion, which is quadratic in the number of items awaited together;
-/// prefer the `Stream` for large inputs.
+/// Each completion wakes one waiting consumer (an item or the stream), the
+/// one that has waited longest, so awaiting the items one after the other,
+/// reading the `Stream`, or awaiting many items at once all cost one
+/// wake-up per result.
 ///
 /// # Panics
 /// If `timeout` is NaN seconds; when an input is a plain future and there is
@@ -91,7 +89,7 @@ where
         state: Mutex::new(State {
             tasks: Vec::new(),
             ready: VecDeque::with_capacity(n),
-            waiters: Vec::new(),
+            waiters: Waiters::default(),
             timeout: timeout.to_duration(),
             deadline: None,
             cap: None,
@@ -114,7 +112,7 @@ where
         }
     }
     AsCompleted {
-        shared,
+        stream: Consumer { shared, key: None },
         len: n,
         taken: 0,
         timer: None,
@@ -126,13 +124,40 @@ struct Shared<T> {
     state: Mutex<State<T>>,
 }
 
+/// One consumer of results (an item or the stream): its waiter slot is
+/// given back when it claims a result or is dropped.
+struct Consumer<T: Send + 'static> {
+    shared: Arc<Shared<T>>,
+    key: Option<WaiterKey>,
+}
+
+impl<T: Send + 'static> Consumer<T> {
+    fn poll_claim(
+        &mut self,
+        cx: &mut Context<'_>,
+        timer: Pin<&mut Option<Sleep>>,
+    ) -> Poll<Claim<T>> {
+        let claim = self.shared.poll_claim(cx, timer, &mut self.key);
+        if claim.is_ready() {
+            self.shared.leave(&mut self.key, true);
+        }
+        claim
+    }
+}
+
+impl<T: Send + 'static> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        self.shared.leave(&mut self.key, false);
+    }
+}
+
 struct State<T> {
     /// `None` once its result was handed out.
     tasks: Vec<Option<Task<T>>>,
     /// Indices of finished tasks not handed out yet, in completion order.
     ready: VecDeque<usize>,
     /// Consumers waiting for the next completion.
-    waiters: Vec<Waker>,
+    waiters: Waiters,
     timeout: Option<Duration>,
     /// Set at the first poll of anything.
     deadline: Option<Instant>,
@@ -152,33 +177,48 @@ impl<T: Send + 'static> Shared<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Done callback of task `i`.
+    /// Done callback of task `i`: one result more, one waiter woken.
     fn completed(&self, i: usize) {
-        let mut wake = {
+        let wake = {
             let mut st = self.lock();
             st.ready.push_back(i);
-            mem::take(&mut st.waiters)
+            st.waiters.pop()
         };
-        if wake.is_empty() {
-            return;
-        }
-        // Woken outside the lock; the list's buffer is given back to keep
-        // registration free of allocations.
-        for w in wake.drain(..) {
+        // Woken outside the lock.
+        if let Some(w) = wake {
             w.wake();
         }
-        let mut st = self.lock();
-        if st.waiters.capacity() == 0 {
-            st.waiters = wake;
+    }
+
+    /// A consumer with waiter slot `key` goes away, having `claimed` a
+    /// result or not (dropped). If it was woken for a result it will not
+    /// take, the next waiter is woken instead: a result is never left with
+    /// nobody woken for it.
+    fn leave(&self, key: &mut Option<WaiterKey>, claimed: bool) {
+        if key.is_none() {
+            return;
+        }
+        let wake = {
+            let mut st = self.lock();
+            let was_woken = st.waiters.remove(key);
+            if claimed || !was_woken || st.ready.is_empty() {
+                None
+            } else {
+                st.waiters.pop()
+            }
+        };
+        if let Some(w) = wake {
+            w.wake();
         }
     }
 
     /// Claims the next result for one consumer (an item or the stream),
-    /// whose timer is `timer`.
+    /// whose timer is `timer` and waiter slot `key`.
     fn poll_claim(
         &self,
         cx: &mut Context<'_>,
         mut timer: Pin<&mut Option<Sleep>>,
+        key: &mut Option<WaiterKey>,
     ) -> Poll<Claim<T>> {
         let mut st = self.lock();
         // The clock starts at the first poll, whether or not a result is
@@ -201,9 +241,7 @@ impl<T: Send + 'static> Shared<T> {
             // No timeout, or one too long to represent.
             (None, _) => None,
         };
-        if !st.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            st.waiters.push(cx.waker().clone());
-        }
+        st.waiters.wait(key, cx.waker());
         drop(st);
         let Some(deadline) = deadline else {
             return Poll::Pending;
@@ -220,6 +258,98 @@ impl<T: Send + 'static> Shared<T> {
         let mut st = self.lock();
         st.time_out();
         Poll::Ready(st.try_claim().expect("timed out"))
+    }
+}
+
+/// Where a consumer's waker sits in [`Waiters`]: slot and generation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct WaiterKey {
+    slot: usize,
+    generation: u64,
+}
+
+/// The consumers waiting for a result: a slab of wakers (one slot per
+/// consumer, reused) and the FIFO order in which they wait.
+///
+/// Invariants: a slot is in `queue` at most once while it is `queued`;
+/// entries of `queue` whose generation no longer matches their slot (the
+/// consumer left) are skipped when popped. Each completion pops one live
+/// entry, so the queue holds at most one entry per registration.
+#[derive(Default)]
+struct Waiters {
+    slots: Vec<WaiterSlot>,
+    free: Vec<usize>,
+    queue: VecDeque<WaiterKey>,
+    next_generation: u64,
+}
+
+#[derive(Default)]
+struct WaiterSlot {
+    generation: u64,
+    waker: Option<Waker>,
+    queued: bool,
+}
+
+impl Waiters {
+    /// Puts the consumer `key` (given a slot on first use) at the back of
+    /// the queue with `waker`, unless it is queued already (then only its
+    /// waker is refreshed: a spurious poll keeps its place).
+    fn wait(&mut self, key: &mut Option<WaiterKey>, waker: &Waker) {
+        let k = match *key {
+            Some(k) if self.slots[k.slot].generation == k.generation => k,
+            _ => {
+                self.next_generation += 1;
+                let slot = self.free.pop().unwrap_or_else(|| {
+                    self.slots.push(WaiterSlot::default());
+                    self.slots.len() - 1
+                });
+                self.slots[slot].generation = self.next_generation;
+                let k = WaiterKey {
+                    slot,
+                    generation: self.next_generation,
+                };
+                *key = Some(k);
+                k
+            }
+        };
+        let entry = &mut self.slots[k.slot];
+        match &mut entry.waker {
+            Some(w) => w.clone_from(waker),
+            none => *none = Some(waker.clone()),
+        }
+        if !entry.queued {
+            entry.queued = true;
+            self.queue.push_back(k);
+        }
+    }
+
+    /// The waker of the consumer that has waited longest, taken off the
+    /// queue (it stays registered until it leaves).
+    fn pop(&mut self) -> Option<Waker> {
+        while let Some(k) = self.queue.pop_front() {
+            let entry = &mut self.slots[k.slot];
+            if entry.generation == k.generation && entry.queued {
+                entry.queued = false;
+                return entry.waker.clone();
+            }
+        }
+        None
+    }
+
+    /// Frees the consumer's slot; tells whether it had been woken (taken
+    /// off the queue) and not queued again since.
+    fn remove(&mut self, key: &mut Option<WaiterKey>) -> bool {
+        let Some(k) = key.take() else {
+            return false;
+        };
+        let entry = &mut self.slots[k.slot];
+        if entry.generation != k.generation {
+            return false;
+        }
+        let was_woken = !entry.queued;
+        *entry = WaiterSlot::default();
+        self.free.push(k.slot);
+        was_woken
     }
 }
 
@@ -271,7 +401,8 @@ impl<T: Send + 'static> State<T> {
 /// ```
 #[must_use = "iterators and streams do nothing unless used (the tasks run anyway)"]
 pub struct AsCompleted<T: Send + 'static> {
-    shared: Arc<Shared<T>>,
+    /// The shared state, seen as the stream's consumer.
+    stream: Consumer<T>,
     len: usize,
     /// Items handed out by the iterator plus results yielded by the stream.
     taken: usize,
@@ -289,7 +420,10 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
         }
         self.taken += 1;
         Some(NextCompleted {
-            shared: self.shared.clone(),
+            consumer: Consumer {
+                shared: self.stream.shared.clone(),
+                key: None,
+            },
             timer: None,
             done: false,
         })
@@ -316,7 +450,7 @@ impl<T: Send + 'static> Stream for AsCompleted<T> {
             return Poll::Ready(None);
         }
         let timer = this.timer.get_or_insert_with(|| Box::pin(None)).as_mut();
-        match std::task::ready!(this.shared.poll_claim(cx, timer)) {
+        match std::task::ready!(this.stream.poll_claim(cx, timer)) {
             Claim::Result(r) => {
                 this.taken += 1;
                 Poll::Ready(Some(r))
@@ -358,7 +492,7 @@ impl<T: Send + 'static> fmt::Debug for AsCompleted<T> {
 #[pin_project]
 #[must_use = "futures do nothing unless awaited"]
 pub struct NextCompleted<T: Send + 'static> {
-    shared: Arc<Shared<T>>,
+    consumer: Consumer<T>,
     #[pin]
     timer: Option<Sleep>,
     done: bool,
@@ -373,7 +507,7 @@ impl<T: Send + 'static> Future for NextCompleted<T> {
             !*this.done,
             "asyncio: NextCompleted polled after completion"
         );
-        let claim = std::task::ready!(this.shared.poll_claim(cx, this.timer));
+        let claim = std::task::ready!(this.consumer.poll_claim(cx, this.timer));
         *this.done = true;
         Poll::Ready(match claim {
             Claim::Result(r) => r,

@@ -261,3 +261,138 @@ async fn the_clock_starts_at_the_first_poll_even_with_results_ready() {
     // Already past the deadline: no fresh second of waiting.
     assert_eq!(start.elapsed().as_secs(), 5);
 }
+
+/// Counts the polls of a future.
+struct CountPolls<F> {
+    inner: std::pin::Pin<Box<F>>,
+    polls: Arc<AtomicUsize>,
+}
+
+impl<F: std::future::Future> std::future::Future for CountPolls<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// AC-09 at scale: with many items awaited at once, each completion wakes
+/// one waiting item, so the work is linear in the number of items (waking
+/// every waiter on each completion would poll about n²/2 times).
+#[tokio::test(start_paused = true)]
+async fn many_items_awaited_at_once_cost_linear_polls() {
+    const N: u64 = 2_000;
+    let polls = Arc::new(AtomicUsize::new(0));
+    let it = asyncio::as_completed(
+        (0..N).map(|i| asyncio::sleep_with(Duration::from_millis(i + 1), i)),
+        None,
+    );
+    let items: Vec<_> = Iterator::map(it, |next| CountPolls {
+        inner: Box::pin(next),
+        polls: polls.clone(),
+    })
+    .collect();
+    let mut results: Vec<u64> = futures::future::join_all(items)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    results.sort();
+    assert_eq!(results, (0..N).collect::<Vec<_>>());
+    let polls = polls.load(Ordering::Relaxed) as u64;
+    assert!(polls <= 3 * N, "{polls} polls for {N} items");
+}
+
+/// A wake counter, to see which waiting item a completion wakes.
+struct CountWakes(AtomicUsize);
+
+impl futures::task::ArcWake for CountWakes {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Each completion wakes the item that has waited longest; an item woken
+/// for a result and then dropped passes the wake on, so the result is not
+/// left with nobody to take it.
+#[tokio::test]
+async fn a_woken_item_dropped_passes_its_wake_on() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+
+    let (tx1, rx1) = tokio::sync::oneshot::channel::<u32>();
+    let (tx2, rx2) = tokio::sync::oneshot::channel::<u32>();
+    let t1 = asyncio::create_task(async move { rx1.await.unwrap() });
+    let t2 = asyncio::create_task(async move { rx2.await.unwrap() });
+    let (r1, r2) = (t1.to_ref(), t2.to_ref());
+    let mut it = asyncio::as_completed([t1, t2], None);
+    let mut a = Box::pin(Iterator::next(&mut it).unwrap());
+    let mut b = Box::pin(Iterator::next(&mut it).unwrap());
+    let (wa, wb) = (
+        Arc::new(CountWakes(AtomicUsize::new(0))),
+        Arc::new(CountWakes(AtomicUsize::new(0))),
+    );
+    let (waker_a, waker_b) = (
+        futures::task::waker(wa.clone()),
+        futures::task::waker(wb.clone()),
+    );
+    assert!(
+        a.as_mut()
+            .poll(&mut Context::from_waker(&waker_a))
+            .is_pending()
+    );
+    assert!(
+        b.as_mut()
+            .poll(&mut Context::from_waker(&waker_b))
+            .is_pending()
+    );
+
+    tx1.send(1).unwrap();
+    settle(&r1).await;
+    assert_eq!(wa.0.load(Ordering::SeqCst), 1, "the first waiter is woken");
+    assert_eq!(wb.0.load(Ordering::SeqCst), 0, "and only it");
+
+    drop(a); // woken, but will never take the result
+    assert_eq!(wb.0.load(Ordering::SeqCst), 1, "the wake passed on");
+    assert_eq!(
+        b.as_mut().poll(&mut Context::from_waker(&waker_b)),
+        Poll::Ready(Ok(1))
+    );
+    tx2.send(2).unwrap();
+    settle(&r2).await;
+    assert_eq!(
+        Iterator::count(it),
+        0,
+        "both items were taken: the second result has no consumer left"
+    );
+}
+
+/// Races on the multi-thread runtime: many items awaited at once, tasks
+/// completing on other workers: every item gets exactly one result (no
+/// wake-up lost between completions, claims and re-registrations).
+#[test]
+fn multi_thread_items_awaited_at_once_each_get_one_result() {
+    asyncio::run(async {
+        for _ in 0..50 {
+            let it = asyncio::as_completed(
+                (0..200u32).map(|i| async move {
+                    tokio::task::yield_now().await;
+                    i
+                }),
+                None,
+            );
+            let items: Vec<_> = Iterator::collect(it);
+            let mut got: Vec<u32> = futures::future::join_all(items)
+                .await
+                .into_iter()
+                .map(|r| r.unwrap())
+                .collect();
+            got.sort();
+            assert_eq!(got, (0..200).collect::<Vec<_>>());
+        }
+    });
+}
