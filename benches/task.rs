@@ -6,7 +6,10 @@
 //!    and `asyncio::run` both do. Criterion measures each variant; then an
 //!    interleaved A/B pass (raw, ours, raw, ours, ...) prints medians and the
 //!    ratio, because run-to-run drift on this machine is as large as the
-//!    budget (see `shared/perf-baseline.md` §5).
+//!    budget (see `shared/perf-baseline.md` §5). Two *floors* run beside
+//!    them: raw Tokio plus only the shared state any task object with
+//!    asyncio's features needs (an outcome slot; then also a registry entry),
+//!    to show how much of the gap no design can remove.
 //! 2. Registry under contention: two workers spawning and awaiting at once.
 //! 3. `all_tasks()` with 10k pending tasks.
 //! 4. Bytes per parked task (RSS delta over 100k tasks, each in a fresh child
@@ -17,6 +20,7 @@
 
 use std::future::Future;
 use std::hint::black_box;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group};
@@ -66,6 +70,98 @@ async fn ours_spawn_await(n: usize) {
     }
 }
 
+// ------------------------------------------------------------------ floors
+//
+// What any task object with asyncio's features costs on top of raw Tokio,
+// whatever its design: the floor under the 1.15x target. Each floor is raw
+// Tokio plus only the shared state the contract cannot do without.
+
+/// Floor 1: one shared object per task that keeps the outcome after the
+/// await (`Task.result()`, `done()` from any `TaskRef`), written by the task
+/// and read by the awaiter: one allocation and two uncontended lock pairs.
+async fn floor_outcome(n: usize) {
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let slot = Arc::new(Mutex::new(None));
+        let s = slot.clone();
+        let h = tokio::spawn(async move {
+            *s.lock().unwrap() = Some(black_box(i));
+        });
+        tasks.push((slot, h));
+    }
+    for (slot, h) in tasks {
+        h.await.unwrap();
+        black_box(slot.lock().unwrap().take());
+    }
+}
+
+/// A registry as small as `all_tasks()` allows: per-thread shards of
+/// `Weak`s, one uncontended lock to enter and one to leave.
+type FloorEntry = Weak<Mutex<Option<usize>>>;
+
+/// One shard: entries and the free list.
+type FloorShard = Mutex<(Vec<Option<FloorEntry>>, Vec<usize>)>;
+
+struct FloorRegistry {
+    shards: [FloorShard; 32],
+}
+
+static FLOOR_REGISTRY: std::sync::LazyLock<FloorRegistry> =
+    std::sync::LazyLock::new(|| FloorRegistry {
+        shards: std::array::from_fn(|_| Mutex::default()),
+    });
+
+thread_local! {
+    static FLOOR_SHARD: usize = {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 32
+    };
+}
+
+fn floor_insert(w: FloorEntry) -> (usize, usize) {
+    let shard = FLOOR_SHARD.with(|s| *s);
+    let mut g = FLOOR_REGISTRY.shards[shard].lock().unwrap();
+    let index = match g.1.pop() {
+        Some(i) => {
+            g.0[i] = Some(w);
+            i
+        }
+        None => {
+            g.0.push(Some(w));
+            g.0.len() - 1
+        }
+    };
+    (shard, index)
+}
+
+fn floor_remove((shard, index): (usize, usize)) {
+    let mut g = FLOOR_REGISTRY.shards[shard].lock().unwrap();
+    let w = g.0[index].take();
+    g.1.push(index);
+    drop(g);
+    drop(w);
+}
+
+/// Floor 2: floor 1 plus that registry (the task enters it when created
+/// and leaves it when it ends).
+async fn floor_outcome_registry(n: usize) {
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let slot = Arc::new(Mutex::new(None));
+        let at = floor_insert(Arc::downgrade(&slot));
+        let s = slot.clone();
+        let h = tokio::spawn(async move {
+            *s.lock().unwrap() = Some(black_box(i));
+            floor_remove(at);
+        });
+        tasks.push((slot, h));
+    }
+    for (slot, h) in tasks {
+        h.await.unwrap();
+        black_box(slot.lock().unwrap().take());
+    }
+}
+
 /// Runs `make()` as the main future of a fresh runtime of `flavor` — for
 /// `ours`, as the main *task* (the way `asyncio::run` does) — and times it.
 fn time_main<F: Future<Output = ()>>(
@@ -112,6 +208,20 @@ fn spawn_await(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     (0..iters)
                         .map(|_| time_main(flavor, true, || ours_spawn_await(n)))
+                        .sum()
+                })
+            });
+            group.bench_with_input(BenchmarkId::new("floor_outcome", n), &n, |b, &n| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| time_main(flavor, false, || floor_outcome(n)))
+                        .sum()
+                })
+            });
+            group.bench_with_input(BenchmarkId::new("floor_registry", n), &n, |b, &n| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| time_main(flavor, false, || floor_outcome_registry(n)))
                         .sum()
                 })
             });
@@ -190,18 +300,24 @@ fn interleaved(rounds: usize) {
     for flavor in [Flavor::Multi, Flavor::Current] {
         for n in [N_SMALL, N_LARGE] {
             let (mut raw, mut ours) = (Vec::new(), Vec::new());
+            let (mut floor1, mut floor2) = (Vec::new(), Vec::new());
+            let per_task = |d: Duration| d.as_nanos() as f64 / n as f64;
             for _ in 0..rounds {
-                raw.push(
-                    time_main(flavor, false, || raw_spawn_await(n)).as_nanos() as f64 / n as f64,
-                );
-                ours.push(
-                    time_main(flavor, true, || ours_spawn_await(n)).as_nanos() as f64 / n as f64,
-                );
+                raw.push(per_task(time_main(flavor, false, || raw_spawn_await(n))));
+                floor1.push(per_task(time_main(flavor, false, || floor_outcome(n))));
+                floor2.push(per_task(time_main(flavor, false, || {
+                    floor_outcome_registry(n)
+                })));
+                ours.push(per_task(time_main(flavor, true, || ours_spawn_await(n))));
             }
             let (r, o) = (median(&mut raw), median(&mut ours));
+            let (f1, f2) = (median(&mut floor1), median(&mut floor2));
             println!(
-                "  spawn+await {flavor:?} n={n:>6}: tokio {r:7.1}  asyncio {o:7.1}  ratio {:.3}",
-                o / r
+                "  spawn+await {flavor:?} n={n:>6}: tokio {r:7.1}  asyncio {o:7.1}  ratio {:.3}   \
+                 floors: outcome slot {f1:7.1} ({:.3}), + registry {f2:7.1} ({:.3})",
+                o / r,
+                f1 / r,
+                f2 / r
             );
         }
     }

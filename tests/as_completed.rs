@@ -396,3 +396,147 @@ fn multi_thread_items_awaited_at_once_each_get_one_result() {
         }
     });
 }
+
+/// A small xorshift generator: the model test below is random but
+/// reproducible (the seed is in the failure message).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// One item of the model test below, polled by hand with its own waker.
+struct Item<F> {
+    fut: std::pin::Pin<Box<F>>,
+    waker: std::task::Waker,
+    wakes: Arc<CountWakes>,
+    /// Wake count at the last poll.
+    seen: usize,
+    polled: bool,
+}
+
+/// Polls `item` once; a result goes to `got`. `true` when it resolved.
+fn poll_item<F>(item: &mut Item<F>, got: &mut Vec<usize>) -> bool
+where
+    F: std::future::Future<Output = asyncio::Result<usize>>,
+{
+    item.seen = item.wakes.0.load(Ordering::SeqCst);
+    item.polled = true;
+    let mut cx = std::task::Context::from_waker(&item.waker);
+    match item.fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(r) => {
+            got.push(r.unwrap());
+            true
+        }
+        std::task::Poll::Pending => false,
+    }
+}
+
+/// The wake-up protocol of the items, under random interleavings of polls,
+/// completions and drops: whenever a result is ready and some item waits,
+/// a waiting item has a wake-up coming (nothing is lost); once every task
+/// ended, every item still held resolves, each result goes to exactly one
+/// item.
+#[tokio::test]
+async fn items_never_miss_a_wake_up_under_random_interleavings() {
+    const N: usize = 5;
+    for seed in 1..=300u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut senders = Vec::new();
+        let mut refs = Vec::new();
+        let mut tasks = Vec::new();
+        for _ in 0..N {
+            let (tx, rx) = tokio::sync::oneshot::channel::<usize>();
+            let t = asyncio::create_task(async move { rx.await.unwrap() });
+            senders.push(Some(tx));
+            refs.push(t.to_ref());
+            tasks.push(t);
+        }
+        let mut items: Vec<_> = Iterator::map(asyncio::as_completed(tasks, None), |next| {
+            let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+            Some(Item {
+                fut: Box::pin(next),
+                waker: futures::task::waker(wakes.clone()),
+                wakes,
+                seen: 0,
+                polled: false,
+            })
+        })
+        .collect();
+        let (mut completed, mut claimed, mut got) = (0, 0, Vec::new());
+        for _ in 0..40 {
+            match rng.below(3) {
+                0 => {
+                    let j = rng.below(N);
+                    if let Some(item) = items[j].as_mut() {
+                        if poll_item(item, &mut got) {
+                            items[j] = None;
+                            claimed += 1;
+                        }
+                    }
+                }
+                1 => {
+                    let i = rng.below(N);
+                    if let Some(tx) = senders[i].take() {
+                        tx.send(i).unwrap();
+                        settle(&refs[i]).await;
+                        completed += 1;
+                    }
+                }
+                _ => {
+                    let j = rng.below(N);
+                    if rng.below(4) == 0 {
+                        items[j] = None; // dropped, maybe after being woken
+                    }
+                }
+            }
+            // Nothing lost: a ready result and a waiting item imply a
+            // wake-up on its way to some waiting item.
+            let waiting: Vec<&Item<_>> = items.iter().flatten().filter(|i| i.polled).collect();
+            if completed > claimed && !waiting.is_empty() {
+                assert!(
+                    waiting
+                        .iter()
+                        .any(|i| i.wakes.0.load(Ordering::SeqCst) > i.seen),
+                    "seed {seed}: {} results ready, {} items waiting, none woken",
+                    completed - claimed,
+                    waiting.len()
+                );
+            }
+        }
+        // Every task ends; then only woken items are polled, until none is.
+        for (i, tx) in senders.iter_mut().enumerate() {
+            if let Some(tx) = tx.take() {
+                tx.send(i).unwrap();
+                settle(&refs[i]).await;
+            }
+        }
+        loop {
+            let woken = items.iter().position(|i| {
+                i.as_ref()
+                    .is_some_and(|i| !i.polled || i.wakes.0.load(Ordering::SeqCst) > i.seen)
+            });
+            let Some(j) = woken else { break };
+            if poll_item(items[j].as_mut().unwrap(), &mut got) {
+                items[j] = None;
+            }
+        }
+        assert!(
+            items.iter().all(Option::is_none),
+            "seed {seed}: an item still waits although results are left"
+        );
+        let handed_out = got.len();
+        got.sort();
+        got.dedup();
+        assert_eq!(
+            got.len(),
+            handed_out,
+            "seed {seed}: a result handed out twice"
+        );
+    }
+}
