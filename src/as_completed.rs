@@ -137,17 +137,13 @@ impl<T: Send + 'static> Consumer<T> {
         cx: &mut Context<'_>,
         timer: Pin<&mut Option<Sleep>>,
     ) -> Poll<Claim<T>> {
-        let claim = self.shared.poll_claim(cx, timer, &mut self.key);
-        if claim.is_ready() {
-            self.shared.leave(&mut self.key, true);
-        }
-        claim
+        self.shared.poll_claim(cx, timer, &mut self.key)
     }
 }
 
 impl<T: Send + 'static> Drop for Consumer<T> {
     fn drop(&mut self) {
-        self.shared.leave(&mut self.key, false);
+        self.shared.leave(&mut self.key);
     }
 }
 
@@ -190,18 +186,17 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
-    /// A consumer with waiter slot `key` goes away, having `claimed` a
-    /// result or not (dropped). If it was woken for a result it will not
-    /// take, the next waiter is woken instead: a result is never left with
-    /// nobody woken for it.
-    fn leave(&self, key: &mut Option<WaiterKey>, claimed: bool) {
+    /// A consumer with waiter slot `key` is dropped unresolved. If it was
+    /// woken for a result it will now never take, the next waiter is woken
+    /// instead: a result is never left with nobody woken for it.
+    fn leave(&self, key: &mut Option<WaiterKey>) {
         if key.is_none() {
             return;
         }
         let wake = {
             let mut st = self.lock();
             let was_woken = st.waiters.remove(key);
-            if claimed || !was_woken || st.ready.is_empty() {
+            if !was_woken || st.ready.is_empty() {
                 None
             } else {
                 st.waiters.pop()
@@ -213,7 +208,9 @@ impl<T: Send + 'static> Shared<T> {
     }
 
     /// Claims the next result for one consumer (an item or the stream),
-    /// whose timer is `timer` and waiter slot `key`.
+    /// whose timer is `timer` and waiter slot `key`. A consumer that
+    /// resolves gives its slot back under the same lock; the wake-up it may
+    /// have received was for the result it takes.
     fn poll_claim(
         &self,
         cx: &mut Context<'_>,
@@ -229,6 +226,7 @@ impl<T: Send + 'static> Shared<T> {
             }
         }
         if let Some(claim) = st.try_claim() {
+            st.waiters.remove(key);
             return Poll::Ready(claim);
         }
         let deadline = match (st.deadline, st.timeout) {
@@ -236,6 +234,7 @@ impl<T: Send + 'static> Shared<T> {
             (None, Some(Duration::ZERO)) => {
                 // Zero: what is ready is handed out, the rest times out.
                 st.time_out();
+                st.waiters.remove(key);
                 return Poll::Ready(st.try_claim().expect("timed out"));
             }
             // No timeout, or one too long to represent.
@@ -257,6 +256,7 @@ impl<T: Send + 'static> Shared<T> {
         timer.set(None);
         let mut st = self.lock();
         st.time_out();
+        st.waiters.remove(key);
         Poll::Ready(st.try_claim().expect("timed out"))
     }
 }
@@ -324,20 +324,21 @@ impl Waiters {
     }
 
     /// The waker of the consumer that has waited longest, taken off the
-    /// queue (it stays registered until it leaves).
+    /// queue (its slot stays, marked woken, until it resolves or leaves; a
+    /// poll that finds nothing queues it again with a fresh waker).
     fn pop(&mut self) -> Option<Waker> {
         while let Some(k) = self.queue.pop_front() {
             let entry = &mut self.slots[k.slot];
             if entry.generation == k.generation && entry.queued {
                 entry.queued = false;
-                return entry.waker.clone();
+                return entry.waker.take();
             }
         }
         None
     }
 
-    /// Frees the consumer's slot; tells whether it had been woken (taken
-    /// off the queue) and not queued again since.
+    /// Frees the consumer's slot, if it has one; tells whether it had been
+    /// woken (taken off the queue) and not queued again since.
     fn remove(&mut self, key: &mut Option<WaiterKey>) -> bool {
         let Some(k) = key.take() else {
             return false;
