@@ -217,8 +217,13 @@ async fn tour_task_methods() {
     );
 
     // result() / exception()
-    let mut ok = asyncio::create_task(async { 21 * 2 });
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    let mut ok = asyncio::create_task(async move {
+        let _ = wait.await; // pending until we say so
+        21 * 2
+    });
     println!("result() while pending -> {:?}", ok.result().unwrap_err());
+    let _ = go.send(());
     let _ = (&mut ok).await; // takes the output
     let adder = asyncio::create_task(async { 1 + 1 });
     while !adder.done() {

@@ -183,7 +183,8 @@ impl TaskRef {
     /// task then ends cancelled; `cancelled()` stays `false` until then.
     ///
     /// ```
-    /// asyncio::run(async {
+    /// // One thread: nothing runs the cancellation before the await below.
+    /// asyncio::Runner::new().current_thread().run(async {
     ///     let mut t = asyncio::create_task(asyncio::sleep(10));
     ///     assert!(t.cancel());
     ///     assert!(t.cancel()); // still pending: true again
@@ -233,7 +234,8 @@ impl TaskRef {
     /// or cancelled).
     ///
     /// ```
-    /// asyncio::run(async {
+    /// // One thread: the task cannot run before the await below.
+    /// asyncio::Runner::new().current_thread().run(async {
     ///     let mut t = asyncio::create_task(async { 1 });
     ///     assert!(!t.done());
     ///     let _ = (&mut t).await;
@@ -468,8 +470,13 @@ fn schedule_drain(task: TaskRef) {
 ///
 /// ```
 /// asyncio::run(async {
-///     let mut task = asyncio::create_task(async { "hello".to_string() });
+///     let (go, wait) = tokio::sync::oneshot::channel::<()>();
+///     let mut task = asyncio::create_task(async move {
+///         let _ = wait.await;
+///         "hello".to_string()
+///     });
 ///     assert!(task.result().unwrap_err().is_invalid_state()); // not done yet
+///     go.send(()).unwrap();
 ///     let value = (&mut task).await.unwrap();
 ///     assert_eq!(value, "hello");
 ///     assert!(task.done());
