@@ -11,7 +11,8 @@
 //! - inputs are scheduled as tasks when `as_completed` is called (AC-01);
 //! - the k-th iterator item *to be awaited* resolves to the k-th result to
 //!   complete, whatever order the items were taken in (AC-02); several items
-//!   may be awaited concurrently (AC-09); the stream yields the results in
+//!   may be awaited concurrently (AC-09), served in the order they started
+//!   waiting, one wake-up per result; the stream yields the results in
 //!   completion order (AC-04) — `asyncio::Result<T>`, the task's own error
 //!   included, never a panic out of the iteration (AC-03);
 //! - as many items as inputs (AC-05); empty input ends at once (AC-12);
@@ -53,11 +54,15 @@ use crate::{Seconds, Task, TaskRef};
 ///
 /// Dropping it part-way leaves the remaining tasks running.
 ///
-/// # Performance
-/// Each completion wakes one waiting consumer (an item or the stream), the
-/// one that has waited longest, so awaiting the items one after the other,
-/// reading the `Stream`, or awaiting many items at once all cost one
-/// wake-up per result.
+/// # Waiting in line
+/// Items that wait are served in the order they started waiting: each
+/// completion wakes the item that has waited longest (and the stream, if it
+/// waits), so awaiting the items one after the other, reading the `Stream`,
+/// or awaiting many items at once all cost one wake-up per result. As with
+/// `tokio::sync::Notify`, an item that was polled keeps its place in line
+/// until it resolves or is dropped: do not keep a polled item aside without
+/// polling it (drop it instead: dropping a woken item passes its result on
+/// to the next item in line).
 ///
 /// # Panics
 /// If `timeout` is NaN seconds; when an input is a plain future and there is
@@ -90,6 +95,7 @@ where
             tasks: Vec::new(),
             ready: VecDeque::with_capacity(n),
             waiters: Waiters::default(),
+            stream_waker: None,
             timeout: timeout.to_duration(),
             deadline: None,
             cap: None,
@@ -112,7 +118,11 @@ where
         }
     }
     AsCompleted {
-        stream: Consumer { shared, key: None },
+        stream: Consumer {
+            shared,
+            key: None,
+            stream: true,
+        },
         len: n,
         taken: 0,
         timer: None,
@@ -124,11 +134,13 @@ struct Shared<T> {
     state: Mutex<State<T>>,
 }
 
-/// One consumer of results (an item or the stream): its waiter slot is
-/// given back when it claims a result or is dropped.
+/// One consumer of results: an item, which waits in line (its waiter slot
+/// is given back when it resolves or is dropped), or the stream, which
+/// waits beside the line (see [`State::stream_waker`]).
 struct Consumer<T: Send + 'static> {
     shared: Arc<Shared<T>>,
     key: Option<WaiterKey>,
+    stream: bool,
 }
 
 impl<T: Send + 'static> Consumer<T> {
@@ -137,13 +149,18 @@ impl<T: Send + 'static> Consumer<T> {
         cx: &mut Context<'_>,
         timer: Pin<&mut Option<Sleep>>,
     ) -> Poll<Claim<T>> {
-        self.shared.poll_claim(cx, timer, &mut self.key)
+        self.shared
+            .poll_claim(cx, timer, &mut self.key, self.stream)
     }
 }
 
 impl<T: Send + 'static> Drop for Consumer<T> {
     fn drop(&mut self) {
-        self.shared.leave(&mut self.key);
+        if self.stream {
+            drop(self.shared.lock().stream_waker.take());
+        } else {
+            self.shared.leave(&mut self.key);
+        }
     }
 }
 
@@ -152,8 +169,13 @@ struct State<T> {
     tasks: Vec<Option<Task<T>>>,
     /// Indices of finished tasks not handed out yet, in completion order.
     ready: VecDeque<usize>,
-    /// Consumers waiting for the next completion.
+    /// Items waiting for the next completion, in line.
     waiters: Waiters,
+    /// The stream's waker while it waits. The stream is woken on every
+    /// completion *besides* the first item in line, never instead of it: a
+    /// `StreamExt::next` future abandoned half-way (a `select!`, a timeout)
+    /// leaves the stream registered, and it must not hold back the items.
+    stream_waker: Option<Waker>,
     timeout: Option<Duration>,
     /// Set at the first poll of anything.
     deadline: Option<Instant>,
@@ -173,15 +195,16 @@ impl<T: Send + 'static> Shared<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Done callback of task `i`: one result more, one waiter woken.
+    /// Done callback of task `i`: one result more; the first item in line
+    /// and the stream are woken.
     fn completed(&self, i: usize) {
-        let wake = {
+        let (item, stream) = {
             let mut st = self.lock();
             st.ready.push_back(i);
-            st.waiters.pop()
+            (st.waiters.pop(), st.stream_waker.take())
         };
         // Woken outside the lock.
-        if let Some(w) = wake {
+        for w in [item, stream].into_iter().flatten() {
             w.wake();
         }
     }
@@ -216,6 +239,7 @@ impl<T: Send + 'static> Shared<T> {
         cx: &mut Context<'_>,
         mut timer: Pin<&mut Option<Sleep>>,
         key: &mut Option<WaiterKey>,
+        stream: bool,
     ) -> Poll<Claim<T>> {
         let mut st = self.lock();
         // The clock starts at the first poll, whether or not a result is
@@ -226,7 +250,7 @@ impl<T: Send + 'static> Shared<T> {
             }
         }
         if let Some(claim) = st.try_claim() {
-            st.waiters.remove(key);
+            st.resolved(key, stream);
             return Poll::Ready(claim);
         }
         let deadline = match (st.deadline, st.timeout) {
@@ -234,13 +258,20 @@ impl<T: Send + 'static> Shared<T> {
             (None, Some(Duration::ZERO)) => {
                 // Zero: what is ready is handed out, the rest times out.
                 st.time_out();
-                st.waiters.remove(key);
+                st.resolved(key, stream);
                 return Poll::Ready(st.try_claim().expect("timed out"));
             }
             // No timeout, or one too long to represent.
             (None, _) => None,
         };
-        st.waiters.wait(key, cx.waker());
+        if stream {
+            match &mut st.stream_waker {
+                Some(w) => w.clone_from(cx.waker()),
+                none => *none = Some(cx.waker().clone()),
+            }
+        } else {
+            st.waiters.wait(key, cx.waker());
+        }
         drop(st);
         let Some(deadline) = deadline else {
             return Poll::Pending;
@@ -256,7 +287,7 @@ impl<T: Send + 'static> Shared<T> {
         timer.set(None);
         let mut st = self.lock();
         st.time_out();
-        st.waiters.remove(key);
+        st.resolved(key, stream);
         Poll::Ready(st.try_claim().expect("timed out"))
     }
 }
@@ -355,6 +386,15 @@ impl Waiters {
 }
 
 impl<T: Send + 'static> State<T> {
+    /// A consumer resolves: it stops waiting (an item gives its slot back).
+    fn resolved(&mut self, key: &mut Option<WaiterKey>, stream: bool) {
+        if stream {
+            self.stream_waker = None;
+        } else {
+            self.waiters.remove(key);
+        }
+    }
+
     fn try_claim(&mut self) -> Option<Claim<T>> {
         if let Some(cap) = &mut self.cap {
             if *cap == 0 {
@@ -424,6 +464,7 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
             consumer: Consumer {
                 shared: self.stream.shared.clone(),
                 key: None,
+                stream: false,
             },
             timer: None,
             done: false,

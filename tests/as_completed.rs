@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
 use common::settle;
@@ -437,14 +437,18 @@ where
     }
 }
 
-/// The wake-up protocol of the items, under random interleavings of polls,
-/// completions and drops: whenever a result is ready and some item waits,
-/// a waiting item has a wake-up coming (nothing is lost); once every task
-/// ended, every item still held resolves, each result goes to exactly one
-/// item.
+/// The wake-up protocol of the items and the stream, under random
+/// interleavings of polls, completions and drops: whenever a result is
+/// ready and some item waits, a waiting item has a wake-up coming, and so
+/// does the stream if it waits (nothing is lost); once every task ended,
+/// every item still held resolves, each result goes to exactly one
+/// consumer. Five tasks, three items taken, the stream reads the rest.
 #[tokio::test]
 async fn items_never_miss_a_wake_up_under_random_interleavings() {
+    use std::task::{Context, Poll};
+
     const N: usize = 5;
+    const ITEMS: usize = 3;
     for seed in 1..=300u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let mut senders = Vec::new();
@@ -457,22 +461,47 @@ async fn items_never_miss_a_wake_up_under_random_interleavings() {
             refs.push(t.to_ref());
             tasks.push(t);
         }
-        let mut items: Vec<_> = Iterator::map(asyncio::as_completed(tasks, None), |next| {
-            let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
-            Some(Item {
-                fut: Box::pin(next),
-                waker: futures::task::waker(wakes.clone()),
-                wakes,
-                seen: 0,
-                polled: false,
+        let mut it = asyncio::as_completed(tasks, None);
+        let mut items: Vec<_> = (0..ITEMS)
+            .map(|_| {
+                let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+                Some(Item {
+                    fut: Box::pin(Iterator::next(&mut it).unwrap()),
+                    waker: futures::task::waker(wakes.clone()),
+                    wakes,
+                    seen: 0,
+                    polled: false,
+                })
             })
-        })
-        .collect();
+            .collect();
+        let stream_wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+        let stream_waker = futures::task::waker(stream_wakes.clone());
+        // Wake count at the stream's last poll, if that poll was `Pending`.
+        let mut stream_waiting: Option<usize> = None;
         let (mut completed, mut claimed, mut got) = (0, 0, Vec::new());
+        let poll_stream = |it: &mut asyncio::AsCompleted<usize>, got: &mut Vec<usize>| {
+            let seen = stream_wakes.0.load(Ordering::SeqCst);
+            match Stream::poll_next(
+                std::pin::Pin::new(it),
+                &mut Context::from_waker(&stream_waker),
+            ) {
+                Poll::Ready(Some(r)) => {
+                    got.push(r.unwrap());
+                    (None, 1)
+                }
+                Poll::Ready(None) => (None, 0),
+                Poll::Pending => (Some(seen), 0),
+            }
+        };
         for _ in 0..40 {
-            match rng.below(3) {
+            match rng.below(4) {
+                3 => {
+                    let (waiting, n) = poll_stream(&mut it, &mut got);
+                    stream_waiting = waiting;
+                    claimed += n;
+                }
                 0 => {
-                    let j = rng.below(N);
+                    let j = rng.below(ITEMS);
                     if let Some(item) = items[j].as_mut() {
                         if poll_item(item, &mut got) {
                             items[j] = None;
@@ -489,7 +518,7 @@ async fn items_never_miss_a_wake_up_under_random_interleavings() {
                     }
                 }
                 _ => {
-                    let j = rng.below(N);
+                    let j = rng.below(ITEMS);
                     if rng.below(4) == 0 {
                         items[j] = None; // dropped, maybe after being woken
                     }
@@ -506,6 +535,12 @@ async fn items_never_miss_a_wake_up_under_random_interleavings() {
                     "seed {seed}: {} results ready, {} items waiting, none woken",
                     completed - claimed,
                     waiting.len()
+                );
+            }
+            if let (true, Some(seen)) = (completed > claimed, stream_waiting) {
+                assert!(
+                    stream_wakes.0.load(Ordering::SeqCst) > seen,
+                    "seed {seed}: a result is ready and the waiting stream was not woken"
                 );
             }
         }
@@ -539,4 +574,51 @@ async fn items_never_miss_a_wake_up_under_random_interleavings() {
             "seed {seed}: a result handed out twice"
         );
     }
+}
+
+/// The stream waits beside the items, not in their line: a
+/// `StreamExt::next` abandoned half-way (here by a timeout) leaves the
+/// stream registered, and a completion still wakes the item awaited in
+/// another task.
+#[tokio::test(start_paused = true)]
+async fn an_abandoned_stream_poll_does_not_hold_back_the_items() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let t = asyncio::create_task(async move { rx.await.unwrap() });
+    let mut it = asyncio::as_completed([t], None);
+    let abandoned = tokio::time::timeout(Duration::from_secs(1), StreamExt::next(&mut it)).await;
+    assert!(abandoned.is_err(), "nothing to yield yet");
+    let item = Iterator::next(&mut it).unwrap();
+    let waiter = tokio::spawn(item);
+    tokio::task::yield_now().await; // the item is polled and waits
+    tx.send(7).unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), waiter).await;
+    assert_eq!(got.expect("the item was never woken").unwrap(), Ok(7));
+    drop(it);
+}
+
+/// An item polled once and then kept without being polled keeps its place
+/// in line (like `tokio::sync::Notify`'s waiters): the next result is its.
+/// Dropping it passes that result on to the next item in line.
+#[tokio::test(start_paused = true)]
+async fn a_parked_item_keeps_its_turn_until_dropped() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let t = asyncio::create_task(async move { rx.await.unwrap() });
+    let never = asyncio::create_task(std::future::pending::<u32>());
+    let mut it = asyncio::as_completed([t, never], None);
+    let mut parked = Box::pin(Iterator::next(&mut it).unwrap());
+    let second = Iterator::next(&mut it).unwrap();
+    let polled_once = tokio::time::timeout(Duration::from_secs(1), parked.as_mut()).await;
+    assert!(polled_once.is_err());
+    let mut waiter = tokio::spawn(second);
+    tokio::task::yield_now().await; // the second item waits, behind
+    tx.send(7).unwrap();
+    let early = tokio::time::timeout(Duration::from_secs(10), &mut waiter).await;
+    assert!(
+        early.is_err(),
+        "the result belongs to the item first in line"
+    );
+    drop(parked);
+    let got = tokio::time::timeout(Duration::from_secs(10), waiter).await;
+    assert_eq!(got.expect("the turn was not passed on").unwrap(), Ok(7));
+    drop(it);
 }
