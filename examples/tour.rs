@@ -242,7 +242,10 @@ async fn tour_task_methods() {
 
     // add_done_callback() / remove_done_callback()
     let log = Arc::new(Mutex::new(Vec::new()));
-    let task = asyncio::create_task(asyncio::sleep(0.05));
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    let task = asyncio::create_task(async move {
+        let _ = wait.await; // pending until the callbacks are sorted out
+    });
     let l = log.clone();
     task.add_done_callback(move |t| l.lock().unwrap().push(format!("{} is done", t.get_name())));
     let removed = task.add_done_callback(|_| unreachable!("removed before it could run"));
@@ -250,6 +253,7 @@ async fn tour_task_methods() {
         "remove_done_callback() -> {}",
         task.remove_done_callback(removed)
     );
+    let _ = go.send(());
     task.await.unwrap();
     println!("callbacks ran: {:?}", log.lock().unwrap());
 
@@ -261,7 +265,9 @@ async fn tour_task_methods() {
     let waiter = asyncio::Task::builder()
         .name("waiter")
         .spawn(wait_for_data());
-    asyncio::sleep(0.01).await;
+    while waiter.get_stack(None).len() < 2 {
+        asyncio::sleep(0.001).await; // until it is suspended in `reading`
+    }
     for frame in waiter.get_stack(None) {
         println!("get_stack() -> {frame}");
     }

@@ -69,7 +69,8 @@ use crate::{Seconds, Task, TaskRef};
 /// no running Tokio runtime.
 ///
 /// ```
-/// asyncio::run(async {
+/// // One thread: the timers below run in deadline order even on a busy machine.
+/// asyncio::Runner::new().current_thread().run(async {
 ///     let slow = asyncio::sleep_with(0.03, "slow");
 ///     let fast = asyncio::sleep_with(0.01, "fast");
 ///     let mut order = Vec::new();
@@ -431,7 +432,8 @@ impl<T: Send + 'static> State<T> {
 /// ```
 /// use futures::StreamExt;
 ///
-/// asyncio::run(async {
+/// // One thread: the timers below run in deadline order even on a busy machine.
+/// asyncio::Runner::new().current_thread().run(async {
 ///     let mut results = asyncio::as_completed([asyncio::sleep_with(0.02, 2), asyncio::sleep_with(0.01, 1)], None);
 ///     let mut seen = Vec::new();
 ///     while let Some(r) = StreamExt::next(&mut results).await {
@@ -523,7 +525,8 @@ impl<T: Send + 'static> fmt::Debug for AsCompleted<T> {
 /// order, not to the order the items were taken).
 ///
 /// ```
-/// asyncio::run(async {
+/// // One thread: the timers below run in deadline order even on a busy machine.
+/// asyncio::Runner::new().current_thread().run(async {
 ///     let mut it = asyncio::as_completed([asyncio::sleep_with(0.02, 'b'), asyncio::sleep_with(0.01, 'a')], None);
 ///     let first: asyncio::NextCompleted<char> = it.next().unwrap();
 ///     let second = it.next().unwrap();

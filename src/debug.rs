@@ -16,11 +16,11 @@
 //! asyncio::set_exception_handler(Some(move |report: &asyncio::ExceptionContext| {
 //!     sink.lock().unwrap().push(report.message().to_string());
 //! }));
-//! asyncio::run(async {
+//! // One thread: the task ends (and its callbacks run) during the await.
+//! asyncio::Runner::new().current_thread().run(async {
 //!     let task = asyncio::create_task(async {});
 //!     task.add_done_callback(|_| panic!("callback failed"));
 //!     let _ = task.await;
-//!     asyncio::sleep(0).await; // let the callback run
 //! });
 //! asyncio::set_exception_handler(None::<fn(&asyncio::ExceptionContext)>);
 //! assert_eq!(seen.lock().unwrap()[0], "Exception in callback");

@@ -18,7 +18,8 @@
 //! ```
 //! use std::sync::{Arc, Mutex};
 //!
-//! asyncio::run(async {
+//! // One thread: the timers below run in deadline order even on a busy machine.
+//! asyncio::Runner::new().current_thread().run(async {
 //!     let lp = asyncio::get_running_loop();
 //!     let log = Arc::new(Mutex::new(Vec::new()));
 //!     for (delay, word) in [(0.02, "world"), (0.01, "hello")] {

@@ -42,7 +42,8 @@ pub trait IntoTask {
     /// ```
     /// use asyncio::IntoTask;
     ///
-    /// asyncio::run(async {
+    /// // One thread: the task cannot end before the check below.
+    /// asyncio::Runner::new().current_thread().run(async {
     ///     let t = asyncio::sleep_with(0.01, "late").into_task();
     ///     assert!(asyncio::all_tasks().contains(&t.to_ref()));
     ///     assert_eq!(t.await.unwrap(), "late");

@@ -19,8 +19,8 @@
 //! // asyncio.run(main())
 //! let greeting = asyncio::run(async {
 //!     // asyncio.create_task(coro, name=...)
-//!     let hello = asyncio::Task::builder().name("hello").spawn(say_after(0.01, "hello"));
-//!     let world = asyncio::create_task(say_after(0.02, "world"));
+//!     let hello = asyncio::Task::builder().name("hello").spawn(say_after(0.1, "hello"));
+//!     let world = asyncio::create_task(say_after(0.2, "world"));
 //!
 //!     // the main future is a task too, and every task is listed
 //!     assert!(asyncio::current_task().is_some());

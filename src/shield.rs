@@ -35,7 +35,8 @@ use crate::{Task, TaskRef};
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicBool, Ordering};
 ///
-/// asyncio::run(async {
+/// // One thread: the timers below run in deadline order even on a busy machine.
+/// asyncio::Runner::new().current_thread().run(async {
 ///     let saved = Arc::new(AtomicBool::new(false));
 ///     let s = saved.clone();
 ///     let work = asyncio::create_task(async move {

@@ -21,7 +21,7 @@
 //!     asyncio::sleep(10).await
 //! }
 //!
-//! asyncio::run(async {
+//! asyncio::Runner::new().current_thread().run(async {
 //!     use asyncio::FramedExt;
 //!     let task = asyncio::create_task(async { query().framed().await });
 //!     asyncio::sleep(0.01).await; // let it start and suspend
@@ -463,7 +463,7 @@ thread_local! {
 /// No allocation per poll; outside a task of ours it simply polls `fut`.
 ///
 /// ```
-/// asyncio::run(async {
+/// asyncio::Runner::new().current_thread().run(async {
 ///     let task = asyncio::create_task(async {
 ///         asyncio::framed(asyncio::sleep(10)).await; let line = line!();
 ///         line
@@ -485,7 +485,7 @@ pub fn framed<F: IntoFuture>(fut: F) -> Framed<F::IntoFuture> {
 /// [`framed`] with an explicit frame name.
 ///
 /// ```
-/// asyncio::run(async {
+/// asyncio::Runner::new().current_thread().run(async {
 ///     let task = asyncio::create_task(asyncio::framed_as("waiting for the lock", asyncio::sleep(10)));
 ///     asyncio::sleep(0.01).await;
 ///     assert_eq!(task.get_stack(None)[1].name(), "waiting for the lock");
@@ -668,7 +668,7 @@ impl TaskRef {
     /// ```
     /// use asyncio::FramedExt;
     ///
-    /// asyncio::run(async {
+    /// asyncio::Runner::new().current_thread().run(async {
     ///     let task = asyncio::create_task(async {
     ///         asyncio::sleep(10).framed_as("outer").await
     ///     });
@@ -776,7 +776,7 @@ pub(crate) fn fmt_backtrace(task: &TaskRef, f: &mut fmt::Formatter<'_>) -> fmt::
 /// ```
 /// use asyncio::FramedExt;
 ///
-/// asyncio::run(async {
+/// asyncio::Runner::new().current_thread().run(async {
 ///     let stuck = asyncio::Task::builder()
 ///         .name("stuck")
 ///         .spawn(std::future::pending::<()>().framed_as("waiting forever"));

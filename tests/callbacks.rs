@@ -270,7 +270,12 @@ async fn late_callbacks_run_in_registration_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_added_while_draining_runs_after() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&str>();
-    let mut task = asyncio::create_task(asyncio::sleep(0));
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    // Held until both callbacks are registered: the task cannot end between
+    // the two registrations.
+    let mut task = asyncio::create_task(async move {
+        let _ = wait.await;
+    });
     let t1 = tx.clone();
     task.add_done_callback(move |t: &TaskRef| {
         let t2 = t1.clone();
@@ -281,6 +286,7 @@ async fn a_callback_added_while_draining_runs_after() {
     let t3 = tx.clone();
     task.add_done_callback(move |_| t3.send("second").unwrap());
     drop(tx);
+    go.send(()).unwrap();
     (&mut task).await.unwrap();
     let mut got = Vec::new();
     while let Some(s) = rx.recv().await {

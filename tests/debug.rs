@@ -37,6 +37,14 @@ fn reports_for(name: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The "never retrieved" reports about the task called `name` (a slow-poll
+/// warning, which a busy machine can add to any poll, is not counted).
+fn lost_reports_for(name: &str) -> Vec<(String, String)> {
+    let mut reports = reports_for(name);
+    reports.retain(|(msg, _)| msg == "Task exception was never retrieved");
+    reports
+}
+
 /// A task called `name` that panicked with `msg`, once it has ended.
 async fn panicked(name: &str, msg: &'static str) -> Task<()> {
     let t = Task::builder()
@@ -128,7 +136,7 @@ fn unretrieved_panic_after_end_is_reported_once() {
         let t = panicked("lost-after", "lost").await;
         drop(t);
     });
-    let reports = reports_for("lost-after");
+    let reports = lost_reports_for("lost-after");
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].0, "Task exception was never retrieved");
     assert!(
@@ -156,7 +164,7 @@ fn unretrieved_panic_before_end_is_reported_once() {
             asyncio::sleep(0).await;
         }
     });
-    assert_eq!(reports_for("lost-before").len(), 1);
+    assert_eq!(lost_reports_for("lost-before").len(), 1);
 }
 
 /// Awaiting, result(), exception() and cancel() (even on a done task, F-10)
@@ -182,7 +190,7 @@ fn retrieved_panics_are_not_reported() {
         drop(t);
     });
     for name in ["seen-await", "seen-result", "seen-exception", "seen-cancel"] {
-        assert!(reports_for(name).is_empty(), "{name}");
+        assert!(lost_reports_for(name).is_empty(), "{name}");
     }
 }
 

@@ -130,12 +130,14 @@ async fn everything_works_here() {
         "the #[tokio::...] main future is not a task of ours"
     );
 
-    let child = Task::builder().name("child").spawn(async {
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    let child = Task::builder().name("child").spawn(async move {
         let me = asyncio::current_task().unwrap();
-        asyncio::sleep(0.01).await;
+        let _ = wait.await; // pending until listed
         me.get_name()
     });
     assert!(names().contains(&"child".to_string()));
+    go.send(()).unwrap();
     assert_eq!(child.await.unwrap(), "child");
 
     let mut victim = asyncio::create_task(asyncio::sleep(3600));

@@ -198,8 +198,13 @@ fn panicking_callback_is_reported() {
         let log: Log = Arc::default();
         lp.call_soon(|| panic!("callback exploded"));
         lp.call_later(0.01, || panic!("callback exploded"));
-        lp.call_later(0.02, push(&log, "still running"));
-        asyncio::sleep(0.05).await;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let still = push(&log, "still running");
+        lp.call_later(0.02, move || {
+            still();
+            let _ = tx.send(());
+        });
+        rx.await.unwrap(); // no real-time margin: the last callback ran
         assert_eq!(*log.lock().unwrap(), ["still running"]);
     });
     asyncio::set_exception_handler(None::<fn(&asyncio::ExceptionContext)>);

@@ -20,7 +20,8 @@
 //! can be called on a `Task<T>`.
 //!
 //! ```
-//! asyncio::run(async {
+//! // One thread: the task cannot end before the checks below.
+//! asyncio::Runner::new().current_thread().run(async {
 //!     let task = asyncio::Task::builder()
 //!         .name("fetch")
 //!         .spawn(async { asyncio::sleep_with(0.01, 42).await });
@@ -219,7 +220,8 @@ impl TaskRef {
     /// `true` once the task has ended cancelled.
     ///
     /// ```
-    /// asyncio::run(async {
+    /// // One thread: the task cannot end before `cancel()`.
+    /// asyncio::Runner::new().current_thread().run(async {
     ///     let mut t = asyncio::create_task(async {});
     ///     t.cancel();
     ///     let _ = (&mut t).await;
@@ -257,7 +259,9 @@ impl TaskRef {
     /// ```
     /// use std::sync::{Arc, Mutex};
     ///
-    /// asyncio::run(async {
+    /// // One thread: the task cannot end before the callbacks are added (on
+    /// // a task already done they would run soon, maybe after the await).
+    /// asyncio::Runner::new().current_thread().run(async {
     ///     let log = Arc::new(Mutex::new(Vec::new()));
     ///     let t = asyncio::create_task(async {});
     ///     for i in 0..3 {
