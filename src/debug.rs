@@ -27,6 +27,7 @@
 //! ```
 
 use std::any::Any;
+use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -177,6 +178,18 @@ static ENV_DEBUG: AtomicU8 = AtomicU8::new(UNSET);
 /// from. A handful of entries, one per running `Runner`.
 static RUNTIME_DEBUG: RwLock<Vec<(tokio::runtime::Id, bool)>> = RwLock::new(Vec::new());
 
+/// Bumped after every change of [`RUNTIME_DEBUG`]: a thread's cached answer
+/// is good while the generation it was read at is current.
+static RUNTIME_DEBUG_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's last answer of [`runtime_debug`]: (runtime, generation,
+    /// debug). A thread spawning task after task outside our tasks (a raw
+    /// Tokio task, `block_on`) then takes no lock that all threads share.
+    static RUNTIME_DEBUG_CACHE: Cell<Option<(tokio::runtime::Id, u64, bool)>> =
+        const { Cell::new(None) };
+}
+
 /// Records (`Some`) or forgets (`None`) a runner's debug setting.
 pub(crate) fn set_runtime_debug(runtime: tokio::runtime::Id, debug: Option<bool>) {
     let mut table = RUNTIME_DEBUG.write().unwrap_or_else(|e| e.into_inner());
@@ -184,16 +197,31 @@ pub(crate) fn set_runtime_debug(runtime: tokio::runtime::Id, debug: Option<bool>
     if let Some(on) = debug {
         table.push((runtime, on));
     }
+    // After the change: a reader that saw the old generation re-reads.
+    RUNTIME_DEBUG_GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
 /// Debug mode for a task created on `runtime` with no parent task: the
 /// runner's setting, else the environment's.
 pub(crate) fn runtime_debug(runtime: tokio::runtime::Id) -> bool {
-    let table = RUNTIME_DEBUG.read().unwrap_or_else(|e| e.into_inner());
-    match table.iter().find(|(id, _)| *id == runtime) {
-        Some((_, on)) => *on,
-        None => env_debug(),
+    // The generation is read before the table: an answer cached with it is
+    // at least as new as that generation.
+    let generation = RUNTIME_DEBUG_GENERATION.load(Ordering::Acquire);
+    let cached = RUNTIME_DEBUG_CACHE.try_with(Cell::get).ok().flatten();
+    if let Some((id, seen, on)) = cached {
+        if id == runtime && seen == generation {
+            return on;
+        }
     }
+    let on = {
+        let table = RUNTIME_DEBUG.read().unwrap_or_else(|e| e.into_inner());
+        match table.iter().find(|(id, _)| *id == runtime) {
+            Some((_, on)) => *on,
+            None => env_debug(),
+        }
+    };
+    let _ = RUNTIME_DEBUG_CACHE.try_with(|c| c.set(Some((runtime, generation, on))));
+    on
 }
 
 /// Whether the environment asks for debug mode (`ASYNCIO_DEBUG` set to
