@@ -40,6 +40,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::error::{Error, TimeoutError};
 use crate::into_task::{IntoTask, into_tasks};
+use crate::task::core::{Callback, Notify};
 use crate::{Seconds, Task, TaskRef};
 
 /// Results of `inputs` in completion order: asyncio's
@@ -104,8 +105,7 @@ where
     });
     let mut already = Vec::new();
     for (i, task) in tasks.iter().enumerate() {
-        let s = shared.clone();
-        let cb = Box::new(move |_: &TaskRef| s.completed(i));
+        let cb = Callback::Notify(shared.clone(), i);
         if task.push_done_callback(cb).is_err() {
             already.push(i); // done before we asked: in input order
         }
@@ -189,6 +189,13 @@ struct State<T> {
 enum Claim<T> {
     Result(crate::Result<T>),
     TimedOut,
+}
+
+impl<T: Send + 'static> Notify for Shared<T> {
+    /// The done callback of input `index`.
+    fn notify(&self, index: usize, _: &TaskRef) {
+        self.completed(index);
+    }
 }
 
 impl<T: Send + 'static> Shared<T> {

@@ -25,7 +25,7 @@
 //! Progress is followed in input order: the gather collects every finished
 //! child at the front, straight from the task core, and waits on the first
 //! unfinished one's `JoinHandle`. Failures out of order are reported by one
-//! done callback per child (see `src/watch.rs`). Each child is looked at a
+//! done callback per child (see `src/watch.rs`; no allocation of its own). Each child is looked at a
 //! bounded number of times, so a gather of 100 000 tasks costs linear time,
 //! also when it is itself awaited inside a task on the multi-thread runtime
 //! (where `futures::future::join_all` goes quadratic).

@@ -26,6 +26,7 @@ use std::task::Waker;
 
 use futures::task::AtomicWaker;
 
+use crate::task::core::{Callback, Notify};
 use crate::{CallbackId, TaskRef};
 
 /// "No child failed yet."
@@ -57,12 +58,24 @@ struct Shared {
     /// Completion order (`Wake::OnEveryCompletion` only).
     order: Mutex<Vec<usize>>,
     mode: Wake,
+    /// Which finished children count as failed.
+    failed_if: Failed,
     /// Set when the combinator is finished: late callbacks do nothing.
     closed: AtomicBool,
 }
 
+impl Notify for Shared {
+    /// The done callback of child `index`: records it, wakes the combinator.
+    fn notify(&self, index: usize, task: &TaskRef) {
+        if self.note(index, task) {
+            self.waker.wake();
+        }
+    }
+}
+
 impl Shared {
-    fn note(&self, index: usize, task: &TaskRef, failed: Failed) -> bool {
+    fn note(&self, index: usize, task: &TaskRef) -> bool {
+        let failed = self.failed_if;
         if self.closed.load(Ordering::Acquire) {
             return false;
         }
@@ -110,17 +123,14 @@ impl Watch {
             failed: AtomicUsize::new(NONE),
             order: Mutex::new(Vec::new()),
             mode,
+            failed_if: failed,
             closed: AtomicBool::new(false),
         });
         shared.waker.register(waker);
         let mut registered = Vec::new();
         for (index, task) in children {
-            let s = shared.clone();
-            let cb = Box::new(move |t: &TaskRef| {
-                if s.note(index, t, failed) {
-                    s.waker.wake();
-                }
-            });
+            // One `Arc` clone per child, no allocation.
+            let cb = Callback::Notify(shared.clone(), index);
             match task.push_done_callback(cb) {
                 Ok(id) if mode == Wake::OnEveryCompletion => registered.push((task.clone(), id)),
                 Ok(_) => {}
@@ -128,7 +138,7 @@ impl Watch {
                     // Already done: record it inline, in input order; dropping
                     // the callback only drops its `Arc`.
                     drop(cb);
-                    shared.note(index, task, failed);
+                    shared.note(index, task);
                 }
             }
         }

@@ -102,8 +102,89 @@ const DONE: u8 = FINISHED | CANCELLED | PANICKED;
 /// of order or two at a time.
 const DRAINING: u8 = 16;
 
+/// How a combinator (`gather`, `wait`, `as_completed`) hears that one of
+/// its children ended, without a boxed closure per child.
+pub(crate) trait Notify: Send + Sync + 'static {
+    /// Child `index` of the combinator, `task`, has ended.
+    fn notify(&self, index: usize, task: &TaskRef);
+}
+
 /// A done callback.
-pub(crate) type Callback = Box<dyn FnOnce(&TaskRef) + Send + 'static>;
+pub(crate) enum Callback {
+    /// A user's callback (`add_done_callback`).
+    Boxed(Box<dyn FnOnce(&TaskRef) + Send + 'static>),
+    /// A combinator's: child `index` of it ended. No allocation, one `Arc`
+    /// clone.
+    Notify(Arc<dyn Notify>, usize),
+}
+
+impl Callback {
+    fn call(self, task: &TaskRef) {
+        match self {
+            Callback::Boxed(f) => f(task),
+            Callback::Notify(watcher, index) => watcher.notify(index, task),
+        }
+    }
+}
+
+/// The done callbacks of one task, in registration order. Most tasks have
+/// none (no allocation) or one (one allocation, `One`, the common case of a
+/// task awaited by a combinator); a list only from the second on.
+enum Callbacks {
+    One(CallbackId, Callback),
+    Many(Vec<(CallbackId, Callback)>),
+}
+
+impl Callbacks {
+    /// Adds `cb` at the end of `slot`'s list.
+    fn push(slot: &mut Option<Box<Callbacks>>, id: CallbackId, cb: Callback) {
+        match slot {
+            None => *slot = Some(Box::new(Callbacks::One(id, cb))),
+            Some(list) => match &mut **list {
+                Callbacks::Many(v) => v.push((id, cb)),
+                Callbacks::One(..) => {
+                    let Callbacks::One(first_id, first) =
+                        mem::replace(&mut **list, Callbacks::Many(Vec::new()))
+                    else {
+                        unreachable!("asyncio: matched `One` above")
+                    };
+                    **list = Callbacks::Many(vec![(first_id, first), (id, cb)]);
+                }
+            },
+        }
+    }
+
+    /// Takes out the callback registered as `id`, if it is in `slot`.
+    fn remove(slot: &mut Option<Box<Callbacks>>, id: CallbackId) -> Option<Callback> {
+        match slot.as_deref_mut()? {
+            Callbacks::One(i, _) if *i == id => match *slot.take()? {
+                Callbacks::One(_, cb) => Some(cb),
+                Callbacks::Many(_) => unreachable!("asyncio: matched `One` above"),
+            },
+            Callbacks::One(..) => None,
+            Callbacks::Many(v) => {
+                let pos = v.iter().position(|(i, _)| *i == id)?;
+                Some(v.remove(pos).1)
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Callbacks::One(..) => 1,
+            Callbacks::Many(v) => v.len(),
+        }
+    }
+
+    /// The callbacks, in registration order.
+    fn into_callbacks(self) -> impl Iterator<Item = Callback> {
+        let (first, rest) = match self {
+            Callbacks::One(_, cb) => (Some(cb), Vec::new()),
+            Callbacks::Many(v) => (None, v),
+        };
+        first.into_iter().chain(rest.into_iter().map(|(_, cb)| cb))
+    }
+}
 
 /// What never changes after creation, and the state word.
 pub(crate) struct Header {
@@ -175,10 +256,8 @@ enum Outcome<T> {
 struct Inner<T> {
     outcome: Outcome<T>,
     /// Boxed on purpose: most tasks never get a callback, and a thin box
-    /// (8 bytes) instead of a `Vec` (24) keeps the core within a 128-byte
-    /// allocation (see `docs/performance.md`).
-    #[allow(clippy::box_collection)]
-    callbacks: Option<Box<Vec<(CallbackId, Callback)>>>,
+    /// (8 bytes) keeps the core small (see `docs/performance.md`).
+    callbacks: Option<Box<Callbacks>>,
     canceller: Canceller,
 }
 
@@ -366,7 +445,7 @@ impl<T: Send + 'static> Core<T> {
         drop(registry::remove(self.header.slot));
         let task = TaskRef::from_core(self);
         if let Some(callbacks) = callbacks {
-            for (_, cb) in *callbacks {
+            for cb in callbacks.into_callbacks() {
                 run_callback(&task, cb);
             }
             task.core().drain(&task);
@@ -448,10 +527,7 @@ impl<T: Send + 'static> AnyCore for Core<T> {
         } else {
             return Push::Done(cb);
         };
-        inner
-            .callbacks
-            .get_or_insert_with(Box::default)
-            .push((id, cb));
+        Callbacks::push(&mut inner.callbacks, id, cb);
         push
     }
 
@@ -460,7 +536,7 @@ impl<T: Send + 'static> AnyCore for Core<T> {
             let batch = {
                 let mut inner = self.lock();
                 match inner.callbacks.take() {
-                    Some(batch) if !batch.is_empty() => batch,
+                    Some(batch) if batch.len() > 0 => batch,
                     _ => {
                         let state = self.header.state();
                         self.header
@@ -470,7 +546,7 @@ impl<T: Send + 'static> AnyCore for Core<T> {
                     }
                 }
             };
-            for (_, cb) in *batch {
+            for cb in batch.into_callbacks() {
                 run_callback(task, cb);
             }
         }
@@ -489,11 +565,7 @@ impl<T: Send + 'static> AnyCore for Core<T> {
                 // and cannot be taken back.
                 return 0;
             }
-            let callbacks = inner.callbacks.as_mut();
-            callbacks.and_then(|cbs| {
-                let pos = cbs.iter().position(|(i, _)| *i == id)?;
-                Some(cbs.remove(pos))
-            })
+            Callbacks::remove(&mut inner.callbacks, id)
         };
         // The callback (and what it captured) is dropped unlocked.
         usize::from(removed.is_some())
@@ -528,7 +600,7 @@ enum End<T> {
 
 /// Runs one done callback, containing and reporting its panic.
 pub(crate) fn run_callback(task: &TaskRef, cb: Callback) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb(task))) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb.call(task))) {
         report_panic("Exception in callback", Some(task), payload);
     }
 }
@@ -830,5 +902,52 @@ mod size_tests {
             std::mem::size_of::<super::Harness<std::future::Ready<usize>>>(),
             std::mem::size_of::<Option<std::future::Ready<usize>>>() + 8
         );
+    }
+}
+
+#[cfg(test)]
+mod callbacks_tests {
+    use super::super::CallbackId;
+    use super::{Callback, Callbacks};
+    use std::sync::{Arc, Mutex};
+
+    /// A list of callbacks that each push their number to `log`.
+    fn push_n(slot: &mut Option<Box<Callbacks>>, log: &Arc<Mutex<Vec<u64>>>, ids: &[u64]) {
+        for &i in ids {
+            let log = log.clone();
+            let cb = Callback::Boxed(Box::new(move |_| log.lock().unwrap().push(i)));
+            Callbacks::push(slot, CallbackId(i), cb);
+        }
+    }
+
+    /// Runs what is left, in order, without a task (the callbacks above
+    /// ignore it): the numbers they pushed.
+    fn run(slot: Option<Box<Callbacks>>, log: &Arc<Mutex<Vec<u64>>>) -> Vec<u64> {
+        let task = crate::Runner::new()
+            .current_thread()
+            .run(async { crate::create_task(async {}).to_ref() });
+        for cb in slot.map(|c| c.into_callbacks()).into_iter().flatten() {
+            cb.call(&task);
+        }
+        std::mem::take(&mut *log.lock().unwrap())
+    }
+
+    /// One callback, then many: registration order is kept through the
+    /// switch from `One` to `Many`, and removal works in both shapes.
+    #[test]
+    fn order_and_removal_in_both_shapes() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut slot = None;
+        push_n(&mut slot, &log, &[1]);
+        assert_eq!(slot.as_ref().map(|c| c.len()), Some(1));
+        assert!(Callbacks::remove(&mut slot, CallbackId(9)).is_none());
+        assert!(Callbacks::remove(&mut slot, CallbackId(1)).is_some());
+        assert!(slot.is_none(), "removing the only callback frees the list");
+
+        push_n(&mut slot, &log, &[1, 2, 3, 4]);
+        assert!(Callbacks::remove(&mut slot, CallbackId(2)).is_some());
+        assert!(Callbacks::remove(&mut slot, CallbackId(2)).is_none());
+        assert_eq!(slot.as_ref().map(|c| c.len()), Some(3));
+        assert_eq!(run(slot, &log), [1, 3, 4]);
     }
 }

@@ -277,7 +277,8 @@ impl TaskRef {
         F: FnOnce(&TaskRef) + Send + 'static,
     {
         let id = next_callback_id();
-        if let core::Push::StartDrain = self.0.push_callback(id, Box::new(f), true) {
+        let cb = core::Callback::Boxed(Box::new(f));
+        if let core::Push::StartDrain = self.0.push_callback(id, cb, true) {
             schedule_drain(self.clone());
         }
         id
