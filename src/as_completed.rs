@@ -11,8 +11,8 @@
 //! - inputs are scheduled as tasks when `as_completed` is called (AC-01);
 //! - the k-th iterator item *to be awaited* resolves to the k-th result to
 //!   complete, whatever order the items were taken in (AC-02); several items
-//!   may be awaited concurrently (AC-09), served in the order they started
-//!   waiting, one wake-up per result; the stream yields the results in
+//!   may be awaited concurrently (AC-09), woken longest-waiting first, one
+//!   wake-up per result; the stream yields the results in
 //!   completion order (AC-04) — `asyncio::Result<T>`, the task's own error
 //!   included, never a panic out of the iteration (AC-03);
 //! - as many items as inputs (AC-05); empty input ends at once (AC-12);
@@ -56,10 +56,11 @@ use crate::{Seconds, Task, TaskRef};
 /// Dropping it part-way leaves the remaining tasks running.
 ///
 /// # Waiting in line
-/// Items that wait are served in the order they started waiting: each
-/// completion wakes the item that has waited longest (and the stream, if it
-/// waits), so awaiting the items one after the other, reading the `Stream`,
-/// or awaiting many items at once all cost one wake-up per result. As with
+/// Each completion wakes the item that has waited longest (and the stream,
+/// if it waits); an item woken whose result another consumer took first
+/// (one polled for the first time, say) waits again at the back of the
+/// line. Awaiting the items one after the other, reading the `Stream`, or
+/// awaiting many items at once all cost one wake-up per result. As with
 /// `tokio::sync::Notify`, an item that was polled keeps its place in line
 /// until it resolves or is dropped: do not keep a polled item aside without
 /// polling it (drop it instead: dropping a woken item passes its result on
@@ -158,7 +159,9 @@ impl<T: Send + 'static> Consumer<T> {
 impl<T: Send + 'static> Drop for Consumer<T> {
     fn drop(&mut self) {
         if self.stream {
-            drop(self.shared.lock().stream_waker.take());
+            // The guard is gone at the end of the statement, the waker after.
+            let waker = self.shared.lock().stream_waker.take();
+            drop(waker);
         } else {
             self.shared.leave(&mut self.key);
         }
@@ -224,15 +227,17 @@ impl<T: Send + 'static> Shared<T> {
         if key.is_none() {
             return;
         }
-        let wake = {
+        let (wake, old) = {
             let mut st = self.lock();
-            let was_woken = st.waiters.remove(key);
+            let (was_woken, old) = st.waiters.remove(key);
             if !was_woken || st.ready.is_empty() {
-                None
+                (None, old)
             } else {
-                st.waiters.pop()
+                (st.waiters.pop(), old)
             }
         };
+        // Woken and dropped outside the lock.
+        drop(old);
         if let Some(w) = wake {
             w.wake();
         }
@@ -245,10 +250,24 @@ impl<T: Send + 'static> Shared<T> {
     fn poll_claim(
         &self,
         cx: &mut Context<'_>,
-        mut timer: Pin<&mut Option<Sleep>>,
+        timer: Pin<&mut Option<Sleep>>,
         key: &mut Option<WaiterKey>,
         stream: bool,
     ) -> Poll<Claim<T>> {
+        let (poll, old_waker) = self.poll_claim_locked(cx, timer, key, stream);
+        drop(old_waker); // outside the lock
+        poll
+    }
+
+    /// [`poll_claim`](Self::poll_claim), returning the waker the consumer
+    /// gave up when it resolved, for the caller to drop unlocked.
+    fn poll_claim_locked(
+        &self,
+        cx: &mut Context<'_>,
+        mut timer: Pin<&mut Option<Sleep>>,
+        key: &mut Option<WaiterKey>,
+        stream: bool,
+    ) -> (Poll<Claim<T>>, Option<Waker>) {
         let mut st = self.lock();
         // The clock starts at the first poll, whether or not a result is
         // ready then (a zero timeout has no deadline: see below).
@@ -258,31 +277,31 @@ impl<T: Send + 'static> Shared<T> {
             }
         }
         if let Some(claim) = st.try_claim() {
-            st.resolved(key, stream);
-            return Poll::Ready(claim);
+            return (Poll::Ready(claim), st.resolved(key, stream));
         }
         let deadline = match (st.deadline, st.timeout) {
             (Some(d), _) => Some(d),
             (None, Some(Duration::ZERO)) => {
                 // Zero: what is ready is handed out, the rest times out.
                 st.time_out();
-                st.resolved(key, stream);
-                return Poll::Ready(st.try_claim().expect("timed out"));
+                let old = st.resolved(key, stream);
+                return (Poll::Ready(st.try_claim().expect("timed out")), old);
             }
             // No timeout, or one too long to represent.
             (None, _) => None,
         };
-        if stream {
-            match &mut st.stream_waker {
-                Some(w) => w.clone_from(cx.waker()),
-                none => *none = Some(cx.waker().clone()),
+        let replaced = if stream {
+            match &st.stream_waker {
+                Some(w) if w.will_wake(cx.waker()) => None,
+                _ => st.stream_waker.replace(cx.waker().clone()),
             }
         } else {
-            st.waiters.wait(key, cx.waker());
-        }
+            st.waiters.wait(key, cx.waker())
+        };
         drop(st);
+        drop(replaced); // outside the lock
         let Some(deadline) = deadline else {
-            return Poll::Pending;
+            return (Poll::Pending, None);
         };
         if timer.is_none() {
             timer.set(Some(tokio::time::sleep_until(deadline)));
@@ -290,13 +309,13 @@ impl<T: Send + 'static> Shared<T> {
         let sleep = timer.as_mut().as_pin_mut().expect("armed above");
         let mut sleep = tokio::task::coop::unconstrained(sleep);
         if Pin::new(&mut sleep).poll(cx).is_pending() {
-            return Poll::Pending;
+            return (Poll::Pending, None);
         }
         timer.set(None);
         let mut st = self.lock();
         st.time_out();
-        st.resolved(key, stream);
-        Poll::Ready(st.try_claim().expect("timed out"))
+        let old = st.resolved(key, stream);
+        (Poll::Ready(st.try_claim().expect("timed out")), old)
     }
 }
 
@@ -333,7 +352,8 @@ impl Waiters {
     /// Puts the consumer `key` (given a slot on first use) at the back of
     /// the queue with `waker`, unless it is queued already (then only its
     /// waker is refreshed: a spurious poll keeps its place).
-    fn wait(&mut self, key: &mut Option<WaiterKey>, waker: &Waker) {
+    /// Returns the waker it replaced, to be dropped outside the lock.
+    fn wait(&mut self, key: &mut Option<WaiterKey>, waker: &Waker) -> Option<Waker> {
         let k = match *key {
             Some(k) if self.slots[k.slot].generation == k.generation => k,
             _ => {
@@ -352,14 +372,15 @@ impl Waiters {
             }
         };
         let entry = &mut self.slots[k.slot];
-        match &mut entry.waker {
-            Some(w) => w.clone_from(waker),
-            none => *none = Some(waker.clone()),
-        }
+        let old = match &entry.waker {
+            Some(w) if w.will_wake(waker) => None,
+            _ => entry.waker.replace(waker.clone()),
+        };
         if !entry.queued {
             entry.queued = true;
             self.queue.push_back(k);
         }
+        old
     }
 
     /// The waker of the consumer that has waited longest, taken off the
@@ -377,29 +398,30 @@ impl Waiters {
     }
 
     /// Frees the consumer's slot, if it has one; tells whether it had been
-    /// woken (taken off the queue) and not queued again since.
-    fn remove(&mut self, key: &mut Option<WaiterKey>) -> bool {
+    /// woken (taken off the queue) and not queued again since, and hands
+    /// back its waker, to be dropped outside the lock.
+    fn remove(&mut self, key: &mut Option<WaiterKey>) -> (bool, Option<Waker>) {
         let Some(k) = key.take() else {
-            return false;
+            return (false, None);
         };
         let entry = &mut self.slots[k.slot];
         if entry.generation != k.generation {
-            return false;
+            return (false, None);
         }
-        let was_woken = !entry.queued;
-        *entry = WaiterSlot::default();
+        let entry = std::mem::take(entry);
         self.free.push(k.slot);
-        was_woken
+        (!entry.queued, entry.waker)
     }
 }
 
 impl<T: Send + 'static> State<T> {
     /// A consumer resolves: it stops waiting (an item gives its slot back).
-    fn resolved(&mut self, key: &mut Option<WaiterKey>, stream: bool) {
+    /// Returns its waker, to be dropped outside the lock.
+    fn resolved(&mut self, key: &mut Option<WaiterKey>, stream: bool) -> Option<Waker> {
         if stream {
-            self.stream_waker = None;
+            self.stream_waker.take()
         } else {
-            self.waiters.remove(key);
+            self.waiters.remove(key).1
         }
     }
 
