@@ -20,174 +20,13 @@
 
 use std::future::Future;
 use std::hint::black_box;
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group};
-use tokio::runtime::Runtime;
 
-const N_SMALL: usize = 10_000;
-const N_LARGE: usize = 100_000;
-
-#[derive(Clone, Copy, Debug)]
-enum Flavor {
-    Multi,
-    Current,
-}
-
-fn runtime(flavor: Flavor) -> Runtime {
-    match flavor {
-        Flavor::Multi => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build(),
-        Flavor::Current => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-    }
-    .unwrap()
-}
-
-/// Raw Tokio: spawn `n` tasks, then await each handle in order.
-async fn raw_spawn_await(n: usize) {
-    let mut handles = Vec::with_capacity(n);
-    for i in 0..n {
-        handles.push(tokio::spawn(async move { black_box(i) }));
-    }
-    for h in handles {
-        black_box(h.await.unwrap());
-    }
-}
-
-/// Ours: the same with `create_task` and `task.await`.
-async fn ours_spawn_await(n: usize) {
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        tasks.push(asyncio::create_task(async move { black_box(i) }));
-    }
-    for t in tasks {
-        black_box(t.await.unwrap());
-    }
-}
-
-// ------------------------------------------------------------------ floors
-//
-// What any task object with asyncio's features costs on top of raw Tokio,
-// whatever its design: the floor under the 1.15x target. Each floor is raw
-// Tokio plus only the shared state the contract cannot do without.
-
-/// Floor 1: one shared object per task that keeps the outcome after the
-/// await (`Task.result()`, `done()` from any `TaskRef`), written by the task
-/// and read by the awaiter: one allocation and two uncontended lock pairs.
-async fn floor_outcome(n: usize) {
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        let slot = Arc::new(Mutex::new(None));
-        let s = slot.clone();
-        let h = tokio::spawn(async move {
-            *s.lock().unwrap() = Some(black_box(i));
-        });
-        tasks.push((slot, h));
-    }
-    for (slot, h) in tasks {
-        h.await.unwrap();
-        black_box(slot.lock().unwrap().take());
-    }
-}
-
-/// A registry as small as `all_tasks()` allows: per-thread shards of
-/// `Weak`s, one uncontended lock to enter and one to leave.
-type FloorEntry = Weak<Mutex<Option<usize>>>;
-
-/// One shard: entries and the free list.
-type FloorShard = Mutex<(Vec<Option<FloorEntry>>, Vec<usize>)>;
-
-struct FloorRegistry {
-    shards: [FloorShard; 32],
-}
-
-static FLOOR_REGISTRY: std::sync::LazyLock<FloorRegistry> =
-    std::sync::LazyLock::new(|| FloorRegistry {
-        shards: std::array::from_fn(|_| Mutex::default()),
-    });
-
-thread_local! {
-    static FLOOR_SHARD: usize = {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 32
-    };
-}
-
-fn floor_insert(w: FloorEntry) -> (usize, usize) {
-    let shard = FLOOR_SHARD.with(|s| *s);
-    let mut g = FLOOR_REGISTRY.shards[shard].lock().unwrap();
-    let index = match g.1.pop() {
-        Some(i) => {
-            g.0[i] = Some(w);
-            i
-        }
-        None => {
-            g.0.push(Some(w));
-            g.0.len() - 1
-        }
-    };
-    (shard, index)
-}
-
-fn floor_remove((shard, index): (usize, usize)) {
-    let mut g = FLOOR_REGISTRY.shards[shard].lock().unwrap();
-    let w = g.0[index].take();
-    g.1.push(index);
-    drop(g);
-    drop(w);
-}
-
-/// Floor 2: floor 1 plus that registry (the task enters it when created
-/// and leaves it when it ends).
-async fn floor_outcome_registry(n: usize) {
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        let slot = Arc::new(Mutex::new(None));
-        let at = floor_insert(Arc::downgrade(&slot));
-        let s = slot.clone();
-        let h = tokio::spawn(async move {
-            *s.lock().unwrap() = Some(black_box(i));
-            floor_remove(at);
-        });
-        tasks.push((slot, h));
-    }
-    for (slot, h) in tasks {
-        h.await.unwrap();
-        black_box(slot.lock().unwrap().take());
-    }
-}
-
-/// Runs `make()` as the main future of a fresh runtime of `flavor` — for
-/// `ours`, as the main *task* (the way `asyncio::run` does) — and times it.
-fn time_main<F: Future<Output = ()>>(
-    flavor: Flavor,
-    ours: bool,
-    make: impl FnOnce() -> F,
-) -> Duration {
-    let fut = make();
-    if ours {
-        let runner = match flavor {
-            Flavor::Multi => asyncio::Runner::new().worker_threads(2),
-            Flavor::Current => asyncio::Runner::new().current_thread(),
-        };
-        runner.run(async move {
-            let start = Instant::now();
-            fut.await;
-            start.elapsed()
-        })
-    } else {
-        runtime(flavor).block_on(async move {
-            let start = Instant::now();
-            fut.await;
-            start.elapsed()
-        })
-    }
-}
+#[path = "spawn_common/mod.rs"]
+mod spawn_common;
+use spawn_common::*;
 
 fn spawn_await(c: &mut Criterion) {
     for flavor in [Flavor::Multi, Flavor::Current] {
@@ -289,38 +128,10 @@ fn all_tasks_cost(c: &mut Criterion) {
 
 criterion_group!(benches, spawn_await, registry_contention, all_tasks_cost);
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
-/// The interleaved A/B pass: `rounds` alternations, per-task medians, ratio.
+/// The interleaved passes: spawn + await with the floors (shared with
+/// `task_mimalloc.rs`), then two workers spawning at once.
 fn interleaved(rounds: usize) {
-    println!("\ninterleaved A/B, {rounds} rounds, median ns per task (ratio = asyncio / tokio):");
-    for flavor in [Flavor::Multi, Flavor::Current] {
-        for n in [N_SMALL, N_LARGE] {
-            let (mut raw, mut ours) = (Vec::new(), Vec::new());
-            let (mut floor1, mut floor2) = (Vec::new(), Vec::new());
-            let per_task = |d: Duration| d.as_nanos() as f64 / n as f64;
-            for _ in 0..rounds {
-                raw.push(per_task(time_main(flavor, false, || raw_spawn_await(n))));
-                floor1.push(per_task(time_main(flavor, false, || floor_outcome(n))));
-                floor2.push(per_task(time_main(flavor, false, || {
-                    floor_outcome_registry(n)
-                })));
-                ours.push(per_task(time_main(flavor, true, || ours_spawn_await(n))));
-            }
-            let (r, o) = (median(&mut raw), median(&mut ours));
-            let (f1, f2) = (median(&mut floor1), median(&mut floor2));
-            println!(
-                "  spawn+await {flavor:?} n={n:>6}: tokio {r:7.1}  asyncio {o:7.1}  ratio {:.3}   \
-                 floors: outcome slot {f1:7.1} ({:.3}), + registry {f2:7.1} ({:.3})",
-                o / r,
-                f1 / r,
-                f2 / r
-            );
-        }
-    }
+    interleaved_spawn_await(rounds);
     let n = N_SMALL * 5;
     let (mut raw, mut ours) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
