@@ -28,6 +28,28 @@ use criterion::{BenchmarkId, Criterion, criterion_group};
 mod spawn_common;
 use spawn_common::*;
 
+/// One criterion variant: `work` on `n` tasks, timed as the main future
+/// (`ours`: as the main task of a `Runner`).
+fn bench_variant<F, Fut>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    flavor: Flavor,
+    n: usize,
+    ours: bool,
+    work: F,
+) where
+    F: Fn(usize) -> Fut + Copy,
+    Fut: Future<Output = ()>,
+{
+    group.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| time_main(flavor, ours, || work(n)))
+                .sum()
+        })
+    });
+}
+
 fn spawn_await(c: &mut Criterion) {
     for flavor in [Flavor::Multi, Flavor::Current] {
         let mut group = c.benchmark_group(format!("spawn_await/{flavor:?}"));
@@ -36,34 +58,17 @@ fn spawn_await(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(3));
         for n in [N_SMALL, N_LARGE] {
             group.throughput(criterion::Throughput::Elements(n as u64));
-            group.bench_with_input(BenchmarkId::new("tokio", n), &n, |b, &n| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| time_main(flavor, false, || raw_spawn_await(n)))
-                        .sum()
-                })
-            });
-            group.bench_with_input(BenchmarkId::new("asyncio", n), &n, |b, &n| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| time_main(flavor, true, || ours_spawn_await(n)))
-                        .sum()
-                })
-            });
-            group.bench_with_input(BenchmarkId::new("floor_outcome", n), &n, |b, &n| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| time_main(flavor, false, || floor_outcome(n)))
-                        .sum()
-                })
-            });
-            group.bench_with_input(BenchmarkId::new("floor_registry", n), &n, |b, &n| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| time_main(flavor, false, || floor_outcome_registry(n)))
-                        .sum()
-                })
-            });
+            bench_variant(&mut group, "tokio", flavor, n, false, raw_spawn_await);
+            bench_variant(&mut group, "asyncio", flavor, n, true, ours_spawn_await);
+            bench_variant(&mut group, "floor_outcome", flavor, n, false, floor_outcome);
+            bench_variant(
+                &mut group,
+                "floor_registry",
+                flavor,
+                n,
+                false,
+                floor_outcome_registry,
+            );
         }
         group.finish();
     }

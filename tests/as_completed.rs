@@ -158,6 +158,20 @@ async fn iteration_resumes_after_break() {
     assert_eq!(rest, [2, 3]);
 }
 
+/// Awaits all the items at once; the results, sorted.
+async fn await_all_at_once<T: Ord, F>(items: impl IntoIterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = asyncio::Result<T>>,
+{
+    let mut results: Vec<T> = futures::future::join_all(items)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    results.sort();
+    results
+}
+
 /// AC-09: several items can be awaited concurrently.
 #[tokio::test(start_paused = true)]
 async fn items_can_be_awaited_concurrently() {
@@ -169,14 +183,7 @@ async fn items_can_be_awaited_concurrently() {
         ],
         None,
     );
-    let items: Vec<_> = Iterator::collect(it);
-    let mut results: Vec<u32> = futures::future::join_all(items)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
-    results.sort();
-    assert_eq!(results, [1, 2, 3]);
+    assert_eq!(await_all_at_once(it).await, [1, 2, 3]);
 }
 
 /// AC-01: inputs are scheduled when `as_completed` is called; tasks done
@@ -224,19 +231,22 @@ async fn dropping_part_way_leaves_the_rest_running() {
     assert!(!slow_ref.cancelled());
 }
 
+/// 200 inputs that each yield once, then return their index: their tasks
+/// complete on both workers of the multi-thread runtime.
+fn yielding_inputs() -> impl Iterator<Item = impl std::future::Future<Output = u32> + Send> {
+    (0..200u32).map(|i| async move {
+        tokio::task::yield_now().await;
+        i
+    })
+}
+
 /// Races on the multi-thread runtime: the stream delivers every result
 /// exactly once.
 #[test]
 fn multi_thread_stream_delivers_each_result_once() {
     asyncio::run(async {
         for _ in 0..50 {
-            let stream = asyncio::as_completed(
-                (0..200u32).map(|i| async move {
-                    tokio::task::yield_now().await;
-                    i
-                }),
-                None,
-            );
+            let stream = asyncio::as_completed(yielding_inputs(), None);
             let mut got: Vec<u32> =
                 StreamExt::collect::<Vec<_>>(StreamExt::map(stream, |r| r.unwrap())).await;
             got.sort();
@@ -296,13 +306,7 @@ async fn many_items_awaited_at_once_cost_linear_polls() {
         polls: polls.clone(),
     })
     .collect();
-    let mut results: Vec<u64> = futures::future::join_all(items)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
-    results.sort();
-    assert_eq!(results, (0..N).collect::<Vec<_>>());
+    assert_eq!(await_all_at_once(items).await, (0..N).collect::<Vec<_>>());
     let polls = polls.load(Ordering::Relaxed) as u64;
     assert!(polls <= 3 * N, "{polls} polls for {N} items");
 }
@@ -378,21 +382,8 @@ async fn a_woken_item_dropped_passes_its_wake_on() {
 fn multi_thread_items_awaited_at_once_each_get_one_result() {
     asyncio::run(async {
         for _ in 0..50 {
-            let it = asyncio::as_completed(
-                (0..200u32).map(|i| async move {
-                    tokio::task::yield_now().await;
-                    i
-                }),
-                None,
-            );
-            let items: Vec<_> = Iterator::collect(it);
-            let mut got: Vec<u32> = futures::future::join_all(items)
-                .await
-                .into_iter()
-                .map(|r| r.unwrap())
-                .collect();
-            got.sort();
-            assert_eq!(got, (0..200).collect::<Vec<_>>());
+            let it = asyncio::as_completed(yielding_inputs(), None);
+            assert_eq!(await_all_at_once(it).await, (0..200).collect::<Vec<_>>());
         }
     });
 }
