@@ -214,12 +214,17 @@ fn shutdown_timeout_bounds_the_wait_for_blocking_threads() {
 
 /// Like an aborted task, a main task whose cancel was requested is not
 /// resumed past its suspension point, even if what it waits for arrives.
+/// One thread, so that the cancel surely comes while main is suspended (on
+/// several, `_other` may run while main is still in its first poll, before
+/// it reaches `rx`: then main has no suspension point left and runs to its
+/// end, which still ends it cancelled, as a task that is cancelled while it
+/// returns).
 #[test]
 fn a_cancelled_main_is_not_resumed() {
     let resumed = Arc::new(AtomicBool::new(false));
     let r = resumed.clone();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        asyncio::run(async move {
+        Runner::new().current_thread().run(async move {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             let main = asyncio::current_task().unwrap();
             let _other = asyncio::create_task(async move {
