@@ -46,8 +46,14 @@
 //!    `add_done_callback` on a done task schedules the callback instead of
 //!    running it inline. Each callback runs under `catch_unwind`; a panic is
 //!    reported and the next callback still runs.
-//! 5. **The registry holds exactly the pending tasks.** The task is inserted
-//!    while its core is built (before it is spawned) and `complete` removes it.
+//! 5. **The registry lists every live core; `all_tasks` shows the pending
+//!    ones.** The task is inserted while its core is built (before it is
+//!    spawned) and leaves when its last handle is dropped (`Header::drop`),
+//!    not when it ends: in the common case, a task awaited by the task that
+//!    created it, that is the creating thread, whose own shard it locks,
+//!    instead of whichever worker ran the task last. `all_tasks` filters out
+//!    the done ones (the state word), so a task disappears from it as soon as
+//!    it ends.
 //! 6. **No clone per poll.** The harness holds the typed `Arc<Core<T>>` (a
 //!    thin pointer) and moves it, erased, into the thread-local `CURRENT` for
 //!    the duration of a poll, then takes it back: no reference-count traffic.
@@ -208,6 +214,9 @@ impl Drop for Header {
         // One branch: only tasks with frames, a panic or a debug backtrace
         // have an entry to remove.
         self.stack.release(self.id);
+        // The last handle is gone (invariant 5). The entry (a `Weak` to this
+        // very allocation) is dropped after the shard is unlocked.
+        drop(registry::remove(self.slot));
     }
 }
 
@@ -442,7 +451,6 @@ impl<T: Send + 'static> Core<T> {
         };
         // Everything below runs unlocked: user callbacks and destructors.
         drop(canceller);
-        drop(registry::remove(self.header.slot));
         let task = TaskRef::from_core(self);
         if let Some(callbacks) = callbacks {
             for cb in callbacks.into_callbacks() {

@@ -14,10 +14,15 @@
 //! calls user code under a lock.
 //!
 //! # Invariants
-//! - A task is inserted before it is spawned and removed exactly once, by
-//!   its completion (the one place a task ends, see `core.rs`).
+//! - A task is inserted before it is spawned and removed exactly once, when
+//!   its core is dropped (its last handle went away, see `core.rs`,
+//!   invariant 5). An entry may thus outlive the task's end: `all_tasks`
+//!   filters by state.
 //! - `slot` is written once, before the task is spawned (so before anyone
 //!   can remove it).
+//! - No handle is dropped while a shard is locked: dropping the last one
+//!   removes its entry, which locks its shard (`collect` upgrades under the
+//!   lock and filters after unlocking).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex, Weak};
@@ -113,9 +118,54 @@ pub(crate) fn collect(mut keep: impl FnMut(&TaskRef) -> bool) -> Vec<TaskRef> {
             slab.entries
                 .iter()
                 .flatten()
-                .filter_map(|w| w.upgrade().map(TaskRef::from_core))
-                .filter(|t| keep(t)),
+                .filter_map(|w| w.upgrade().map(TaskRef::from_core)),
         );
     }
+    // Unlocked: a handle dropped here may be a task's last, and dropping it
+    // removes the task's entry, locking its shard.
+    out.retain(|t| keep(t));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SHARDS, lock};
+    use crate::{Runner, TaskId};
+
+    /// Whether the registry has an entry for task `id` (live or not).
+    fn has_entry(id: TaskId) -> bool {
+        // As `collect`: upgrade under the lock, look (and drop) after it.
+        let live: Vec<_> = (0..SHARDS)
+            .flat_map(|shard| {
+                let slab = lock(shard);
+                let cores: Vec<_> = slab
+                    .entries
+                    .iter()
+                    .flatten()
+                    .filter_map(|w| w.upgrade())
+                    .collect();
+                cores
+            })
+            .collect();
+        live.iter().any(|core| core.header().id == id)
+    }
+
+    /// A task leaves `all_tasks` when it ends, and the registry when its
+    /// last handle is dropped; dropping that handle (here, after the
+    /// registry upgraded it) does not deadlock.
+    #[test]
+    fn entry_lives_as_long_as_a_handle() {
+        Runner::new().current_thread().run(async {
+            let mut task = crate::create_task(async { 7 });
+            let id = task.id();
+            assert!(crate::all_tasks().iter().any(|t| t.id() == id));
+            assert_eq!((&mut task).await.unwrap(), 7);
+            let handle = task.to_ref();
+            drop(task);
+            assert!(!crate::all_tasks().iter().any(|t| t.id() == id));
+            assert!(has_entry(id), "a handle is alive: the entry stays");
+            drop(handle);
+            assert!(!has_entry(id), "the last handle is gone: so is the entry");
+        });
+    }
 }
