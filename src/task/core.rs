@@ -133,62 +133,54 @@ impl Callback {
     }
 }
 
-/// The done callbacks of one task, in registration order. Most tasks have
-/// none (no allocation) or one (one allocation, `One`, the common case of a
-/// task awaited by a combinator); a list only from the second on.
-enum Callbacks {
-    One(CallbackId, Callback),
-    Many(Vec<(CallbackId, Callback)>),
+/// The done callbacks of one task, in registration order: the first one,
+/// then the others (an empty `Vec` allocates nothing). Most tasks have no
+/// callback (`None`, no allocation) or one (one allocation, the common case
+/// of a task awaited by a combinator). Invariant: a `Some` list is never
+/// empty.
+struct Callbacks {
+    first: (CallbackId, Callback),
+    rest: Vec<(CallbackId, Callback)>,
 }
 
 impl Callbacks {
     /// Adds `cb` at the end of `slot`'s list.
     fn push(slot: &mut Option<Box<Callbacks>>, id: CallbackId, cb: Callback) {
         match slot {
-            None => *slot = Some(Box::new(Callbacks::One(id, cb))),
-            Some(list) => match &mut **list {
-                Callbacks::Many(v) => v.push((id, cb)),
-                Callbacks::One(..) => {
-                    let Callbacks::One(first_id, first) =
-                        mem::replace(&mut **list, Callbacks::Many(Vec::new()))
-                    else {
-                        unreachable!("asyncio: matched `One` above")
-                    };
-                    **list = Callbacks::Many(vec![(first_id, first), (id, cb)]);
-                }
-            },
+            None => {
+                *slot = Some(Box::new(Callbacks {
+                    first: (id, cb),
+                    rest: Vec::new(),
+                }))
+            }
+            Some(list) => list.rest.push((id, cb)),
         }
     }
 
     /// Takes out the callback registered as `id`, if it is in `slot`.
     fn remove(slot: &mut Option<Box<Callbacks>>, id: CallbackId) -> Option<Callback> {
-        match slot.as_deref_mut()? {
-            Callbacks::One(i, _) if *i == id => match *slot.take()? {
-                Callbacks::One(_, cb) => Some(cb),
-                Callbacks::Many(_) => unreachable!("asyncio: matched `One` above"),
-            },
-            Callbacks::One(..) => None,
-            Callbacks::Many(v) => {
-                let pos = v.iter().position(|(i, _)| *i == id)?;
-                Some(v.remove(pos).1)
-            }
+        let list = slot.as_deref_mut()?;
+        if list.first.0 != id {
+            let pos = list.rest.iter().position(|(i, _)| *i == id)?;
+            return Some(list.rest.remove(pos).1);
         }
+        if list.rest.is_empty() {
+            return slot.take().map(|list| list.first.1);
+        }
+        let next = list.rest.remove(0);
+        Some(mem::replace(&mut list.first, next).1)
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
-        match self {
-            Callbacks::One(..) => 1,
-            Callbacks::Many(v) => v.len(),
-        }
+        1 + self.rest.len()
     }
 
     /// The callbacks, in registration order.
     fn into_callbacks(self) -> impl Iterator<Item = Callback> {
-        let (first, rest) = match self {
-            Callbacks::One(_, cb) => (Some(cb), Vec::new()),
-            Callbacks::Many(v) => (None, v),
-        };
-        first.into_iter().chain(rest.into_iter().map(|(_, cb)| cb))
+        std::iter::once(self.first)
+            .chain(self.rest)
+            .map(|(_, cb)| cb)
     }
 }
 
@@ -544,8 +536,8 @@ impl<T: Send + 'static> AnyCore for Core<T> {
             let batch = {
                 let mut inner = self.lock();
                 match inner.callbacks.take() {
-                    Some(batch) if batch.len() > 0 => batch,
-                    _ => {
+                    Some(batch) => batch,
+                    None => {
                         let state = self.header.state();
                         self.header
                             .state
@@ -940,8 +932,8 @@ mod callbacks_tests {
         std::mem::take(&mut *log.lock().unwrap())
     }
 
-    /// One callback, then many: registration order is kept through the
-    /// switch from `One` to `Many`, and removal works in both shapes.
+    /// One callback, then many: registration order is kept, and removal
+    /// works for a lone callback and for later ones.
     #[test]
     fn order_and_removal_in_both_shapes() {
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -957,5 +949,15 @@ mod callbacks_tests {
         assert!(Callbacks::remove(&mut slot, CallbackId(2)).is_none());
         assert_eq!(slot.as_ref().map(|c| c.len()), Some(3));
         assert_eq!(run(slot, &log), [1, 3, 4]);
+    }
+
+    /// Removing the first of several keeps the others in order.
+    #[test]
+    fn removing_the_first_of_several_keeps_the_order() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut slot = None;
+        push_n(&mut slot, &log, &[1, 2, 3, 4]);
+        assert!(Callbacks::remove(&mut slot, CallbackId(1)).is_some());
+        assert_eq!(run(slot, &log), [2, 3, 4]);
     }
 }
