@@ -823,17 +823,12 @@ impl<S: TaskTuple> fmt::Debug for GatherTuple<S> {
 ///     g.await.unwrap();
 /// });
 /// ```
-pub trait TaskTuple: Send + 'static {
+pub trait TaskTuple: TupleSlots + Send + 'static {
     /// The tuple of outputs.
     type Output;
     /// The tuple of each output's `asyncio::Result` (for
     /// [`GatherTuple::return_exceptions`]).
     type Results;
-    #[doc(hidden)]
-    type ResultSlots: Default + Send;
-    /// Where the outputs wait until all are in.
-    #[doc(hidden)]
-    type Slots: Default;
     /// The number of tasks.
     const LEN: usize;
     #[doc(hidden)]
@@ -858,6 +853,24 @@ pub trait TaskTuple: Send + 'static {
     fn __finish_all(slots: Self::ResultSlots) -> Self::Results;
     #[doc(hidden)]
     fn __lift(slots: Self::Slots) -> Self::ResultSlots;
+}
+
+/// Where the outputs of a tuple of tasks wait until all are in.
+///
+/// Apart from [`TaskTuple`] on purpose: this trait is implemented for every
+/// tuple of tasks, whatever the outputs' lifetimes, so the fields typed with
+/// its projections normalize inside any async block. The futures of
+/// `gather!` are then plainly `Send` when their outputs are, also when an
+/// output borrows (`&'static str`) and the future is awaited in a spawned
+/// task, where the compiler checks `Send` for every lifetime (a
+/// `'static`-bounded impl there gives "implementation of `Send` is not
+/// general enough").
+#[doc(hidden)]
+pub trait TupleSlots {
+    /// Each output, once collected.
+    type Slots: Default;
+    /// Each outcome, once collected (for `return_exceptions()`).
+    type ResultSlots: Default;
 }
 
 struct TupleChildren<S: TaskTuple> {
@@ -903,11 +916,15 @@ impl<S: TaskTuple> Children for TupleChildren<S> {
 
 macro_rules! task_tuple {
     ($len:expr; $($T:ident $i:tt),*) => {
+        // No bounds: see `TupleSlots`.
+        impl<$($T),*> TupleSlots for ($(Task<$T>,)*) {
+            type Slots = ($(Option<$T>,)*);
+            type ResultSlots = ($(Option<crate::Result<$T>>,)*);
+        }
+
         impl<$($T: Send + 'static),*> TaskTuple for ($(Task<$T>,)*) {
             type Output = ($($T,)*);
             type Results = ($(crate::Result<$T>,)*);
-            type ResultSlots = ($(Option<crate::Result<$T>>,)*);
-            type Slots = ($(Option<$T>,)*);
             const LEN: usize = $len;
 
             #[allow(unused_variables)]

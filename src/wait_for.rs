@@ -40,9 +40,15 @@ use crate::{Seconds, Task};
 pub trait Awaitable {
     /// What it resolves to (a task's `T`, not its `Result<T>`).
     type Output;
-    /// How `wait_for` drives it.
+    /// How `wait_for` drives it (a [`WaitTarget`] with the same `Output`).
+    ///
+    /// Not bounded here on purpose: with no bounds on the impl for
+    /// [`Task`], `Task<&'static str>`'s target normalizes for every lifetime,
+    /// so a [`WaitFor`] of it is plainly `Send` inside a spawned task (a
+    /// `'static`-bounded impl gives "implementation of `Send` is not general
+    /// enough" there). The bound is on [`wait_for`] and on the `Future` impl.
     #[doc(hidden)]
-    type Target: WaitTarget<Output = Self::Output>;
+    type Target;
     /// Converts it.
     #[doc(hidden)]
     fn into_target(self) -> Self::Target;
@@ -71,7 +77,8 @@ impl<F: Future> Awaitable for F {
     }
 }
 
-impl<T: Send + 'static> Awaitable for Task<T> {
+// No bounds: see `Awaitable::Target`.
+impl<T> Awaitable for Task<T> {
     type Output = T;
     type Target = TaskTarget<T>;
 
@@ -113,7 +120,7 @@ impl<F: Future> WaitTarget for InPlace<F> {
 /// A task: awaited; cancelled and awaited again on timeout; cancelled if
 /// the wait is dropped.
 #[doc(hidden)]
-pub struct TaskTarget<T: Send + 'static> {
+pub struct TaskTarget<T> {
     task: Task<T>,
     cancelling: bool,
 }
@@ -138,7 +145,7 @@ impl<T: Send + 'static> WaitTarget for TaskTarget<T> {
     }
 }
 
-impl<T: Send + 'static> Drop for TaskTarget<T> {
+impl<T> Drop for TaskTarget<T> {
     fn drop(&mut self) {
         if !self.task.done() {
             self.task.cancel(); // the awaiter went away (WF-07)
@@ -195,7 +202,11 @@ impl<T: Send + 'static> Drop for TaskTarget<T> {
 ///     assert_eq!(quick, "hi");
 /// });
 /// ```
-pub fn wait_for<A: Awaitable>(aw: A, timeout: impl Seconds) -> WaitFor<A> {
+pub fn wait_for<A>(aw: A, timeout: impl Seconds) -> WaitFor<A>
+where
+    A: Awaitable,
+    A::Target: WaitTarget<Output = A::Output>,
+{
     WaitFor {
         target: aw.into_target(),
         timeout: timeout.to_duration(),
@@ -235,7 +246,11 @@ enum State {
     Done,
 }
 
-impl<A: Awaitable> Future for WaitFor<A> {
+impl<A> Future for WaitFor<A>
+where
+    A: Awaitable,
+    A::Target: WaitTarget<Output = A::Output>,
+{
     type Output = crate::Result<A::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
