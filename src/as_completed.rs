@@ -91,6 +91,9 @@ where
     I: IntoIterator,
     I::Item: IntoTask,
 {
+    // The argument first: a NaN timeout panics before any input is
+    // scheduled (a spawned input would run on, detached).
+    let timeout = timeout.to_duration();
     let tasks = into_tasks(inputs);
     let n = tasks.len();
     let shared = Arc::new(Shared {
@@ -99,7 +102,7 @@ where
             ready: VecDeque::with_capacity(n),
             waiters: Waiters::default(),
             stream_waker: None,
-            timeout: timeout.to_duration(),
+            timeout,
             deadline: None,
             cap: None,
         }),

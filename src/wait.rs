@@ -144,10 +144,13 @@ where
     I: IntoIterator,
     I::Item: IntoTask,
 {
+    // The argument first: a NaN timeout panics before any input is
+    // scheduled (a spawned input would run on, detached).
+    let timeout = timeout.to_duration();
     Wait {
         tasks: into_tasks(tasks).into_iter().map(Some).collect(),
         return_when,
-        timeout: timeout.to_duration(),
+        timeout,
         timer: None,
         watch: None,
         done: Vec::new(),

@@ -207,9 +207,12 @@ where
     A: Awaitable,
     A::Target: WaitTarget<Output = A::Output>,
 {
+    // The argument first: a NaN timeout panics while `aw` is still the
+    // caller's (a task is dropped as it is, not cancelled by our target).
+    let timeout = timeout.to_duration();
     WaitFor {
         target: aw.into_target(),
-        timeout: timeout.to_duration(),
+        timeout,
         timer: None,
         state: State::Waiting,
     }

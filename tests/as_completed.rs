@@ -613,3 +613,15 @@ async fn a_parked_item_keeps_its_turn_until_dropped() {
     assert_eq!(got.expect("the turn was not passed on").unwrap(), Ok(7));
     drop(it);
 }
+
+/// A NaN timeout is refused before any input is scheduled: no task is
+/// created, the future is never polled (it used to run on, detached).
+#[tokio::test]
+async fn nan_timeout_panics_before_any_input_is_scheduled() {
+    let (polled, input) = common::polled_flag();
+    let msg = common::panic_message(|| asyncio::as_completed([input], f64::NAN));
+    assert!(msg.contains("NaN"), "{msg}");
+    assert!(asyncio::all_tasks().is_empty());
+    asyncio::sleep(0).await; // one thread: a scheduled input would run now
+    assert!(!polled.load(Ordering::SeqCst));
+}

@@ -228,3 +228,15 @@ fn multi_thread_races_split_every_task_once() {
         }
     });
 }
+
+/// A NaN timeout is refused before any input is scheduled: no task is
+/// created, the future is never polled (it used to run on, detached).
+#[tokio::test]
+async fn nan_timeout_panics_before_any_input_is_scheduled() {
+    let (polled, input) = common::polled_flag();
+    let msg = common::panic_message(|| asyncio::wait([input], ALL_COMPLETED, f64::NAN));
+    assert!(msg.contains("NaN"), "{msg}");
+    assert!(asyncio::all_tasks().is_empty());
+    asyncio::sleep(0).await; // one thread: a scheduled input would run now
+    assert!(!polled.load(std::sync::atomic::Ordering::SeqCst));
+}

@@ -259,3 +259,20 @@ fn multi_thread_deadline_races() {
         }
     });
 }
+
+/// A NaN timeout is refused while the task is still the caller's: the task
+/// is dropped as it is (and runs on), not cancelled as a timed-out one.
+#[tokio::test]
+async fn nan_timeout_panics_without_cancelling_the_task() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = asyncio::create_task(async move {
+        let _ = rx.await;
+        7
+    });
+    let r = task.to_ref();
+    let msg = common::panic_message(|| asyncio::wait_for(task, f64::NAN));
+    assert!(msg.contains("NaN"), "{msg}");
+    tx.send(()).unwrap();
+    settle(&r).await;
+    assert!(!r.cancelled());
+}

@@ -11,3 +11,30 @@ pub async fn settle(t: &TaskRef) {
     });
     let _ = rx.await;
 }
+
+/// A future that records whether it was ever polled, and its flag.
+#[allow(dead_code)] // not every test binary uses every helper
+pub fn polled_flag() -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let set = flag.clone();
+    (flag, async move {
+        set.store(true, std::sync::atomic::Ordering::SeqCst);
+    })
+}
+
+/// Runs `f`, which must panic, and returns its panic message.
+#[allow(dead_code)] // not every test binary uses every helper
+pub fn panic_message<R>(f: impl FnOnce() -> R) -> String {
+    let payload = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(_) => panic!("expected a panic"),
+        Err(payload) => payload,
+    };
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
