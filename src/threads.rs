@@ -143,6 +143,7 @@ where
 {
     ConcurrentFuture {
         task: Builder::default().spawn_on(fut, lp.handle()),
+        runtime: lp.handle().id(),
         cancel_requested: AtomicBool::new(false),
     }
 }
@@ -177,6 +178,9 @@ impl Wake for Unparker {
 #[must_use = "dropping a ConcurrentFuture leaves its task running unobserved"]
 pub struct ConcurrentFuture<T> {
     task: Task<T>,
+    /// The runtime the task runs on: blocking its current-thread driver is
+    /// the one wait that deadlocks.
+    runtime: tokio::runtime::Id,
     /// `cancel()` returned true: from now on the future is cancelled.
     cancel_requested: AtomicBool,
 }
@@ -194,15 +198,20 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     ///   `Err(Panicked)`.
     ///
     /// # Panics
-    /// When it would have to block the thread that drives a current-thread
-    /// Tokio runtime (inside `#[tokio::test]`, `Runner::current_thread`, or
-    /// a task on such a runtime): the task could never run, so this would
-    /// hang. `.await` the `ConcurrentFuture` there instead, or call `result`
-    /// inside [`to_thread`]. On a multi-thread runtime's worker, `result`
-    /// hands the worker's other tasks to another thread first
-    /// (`tokio::task::block_in_place`) and blocks safely. Called once the
-    /// task is done, or with a zero timeout, it never blocks and never
-    /// panics.
+    /// When it would have to block the thread that drives the current-thread
+    /// Tokio runtime the task runs on (inside `#[tokio::test]`,
+    /// `Runner::current_thread`, or a task on such a runtime, with a future
+    /// of that same loop): the task could never run, so this would hang.
+    /// `.await` the `ConcurrentFuture` there instead, or call `result`
+    /// inside [`to_thread`]. The task of *another* runtime is waited for
+    /// anywhere: that blocks the calling thread (and whatever its own
+    /// current-thread runtime would run meanwhile), but cannot deadlock. On
+    /// a multi-thread runtime's worker, `result` hands the worker's other
+    /// tasks to another thread first (`tokio::task::block_in_place`) and
+    /// blocks safely. Called once the task is done, or with a zero timeout,
+    /// it never blocks and never panics.
+    ///
+    /// Also when the task is still running and `timeout` is NaN seconds.
     ///
     /// ```
     /// let rt = tokio::runtime::Runtime::new().unwrap();
@@ -223,7 +232,8 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
             return Err(Error::Timeout(TimeoutError::new()));
         }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        block_safely(|| self.wait(deadline))
+        let runtime = self.runtime;
+        block_safely(runtime, || self.wait(deadline))
             .unwrap_or_else(|| Err(Error::Timeout(TimeoutError::new())))
     }
 
@@ -381,17 +391,28 @@ impl<T> fmt::Debug for ConcurrentFuture<T> {
     }
 }
 
-/// Runs the blocking wait `f`, refusing (with a message saying what to do)
-/// where it would deadlock: on the thread driving a current-thread runtime.
+/// Runs the blocking wait `f` for a task of runtime `task_runtime`,
+/// refusing (with a message saying what to do) where it would deadlock: on
+/// the thread driving that very runtime when it is a current-thread one.
 #[track_caller]
-fn block_safely<R>(f: impl FnOnce() -> R) -> R {
-    if Handle::try_current().is_err() {
+fn block_safely<R>(task_runtime: tokio::runtime::Id, f: impl FnOnce() -> R) -> R {
+    let Ok(here) = Handle::try_current() else {
         return f(); // a plain thread: nothing to starve
+    };
+    if here.id() != task_runtime {
+        // Another runtime's task runs on whatever happens here: no deadlock.
+        // A multi-thread worker hands its tasks to another thread first; a
+        // current-thread runtime's thread (or a blocking-pool thread) just
+        // blocks.
+        return match here.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::CurrentThread => f(),
+            _ => tokio::task::block_in_place(f),
+        };
     }
-    // Inside a runtime context. On a multi-thread worker (or its block_on
-    // thread) `block_in_place` hands the worker's tasks to another thread
-    // first; on a blocking-pool thread it simply runs `f`; on the thread of
-    // a current-thread runtime it refuses, before running anything.
+    // Inside the task's own runtime. On a multi-thread worker (or its
+    // block_on thread) `block_in_place` hands the worker's tasks to another
+    // thread first; on a blocking-pool thread it simply runs `f`; on the
+    // thread of a current-thread runtime it refuses, before running anything.
     match catch_unwind(AssertUnwindSafe(|| tokio::task::block_in_place(f))) {
         Ok(out) => out,
         Err(_) => panic!(

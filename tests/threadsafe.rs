@@ -324,3 +324,43 @@ fn cancelled_stays_cancelled_when_a_destructor_panics() {
     }
     assert!(fut.result(None).unwrap_err().is_cancelled());
 }
+
+/// On the thread of a current-thread runtime, waiting for the task of
+/// *another* runtime cannot deadlock: `result()` blocks and returns (it used
+/// to refuse as if the task ran on the caller's runtime).
+#[tokio::test]
+async fn result_in_current_thread_runtime_waits_for_another_runtimes_task() {
+    let other = runtime();
+    let lp = Loop::from(other.handle().clone());
+    let mut fut = run_coroutine_threadsafe(asyncio::sleep_with(0.01, 3), &lp);
+    assert_eq!(fut.result(10).unwrap(), 3);
+    // also the task of another current-thread runtime, driven elsewhere
+    let (lp_tx, lp_rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let driver = std::thread::spawn(move || {
+        asyncio::Runner::new().current_thread().run(async move {
+            lp_tx.send(asyncio::get_running_loop()).unwrap();
+            let _ = stop_rx.await;
+        });
+    });
+    let lp = lp_rx.recv().unwrap();
+    let mut fut = run_coroutine_threadsafe(asyncio::sleep_with(0.01, 4), &lp);
+    assert_eq!(fut.result(10).unwrap(), 4);
+    stop_tx.send(()).unwrap();
+    driver.join().unwrap();
+    other.shutdown_background();
+}
+
+/// On a multi-thread worker, the task of another runtime is waited for
+/// safely too.
+#[test]
+fn result_on_a_multi_thread_worker_waits_for_another_runtimes_task() {
+    let other = runtime();
+    let lp = Loop::from(other.handle().clone());
+    asyncio::Runner::new().worker_threads(2).run(async move {
+        let worker = asyncio::create_task(async move {
+            run_coroutine_threadsafe(asyncio::sleep_with(0.01, 5), &lp).result(10)
+        });
+        assert_eq!(worker.await.unwrap().unwrap(), 5);
+    });
+}
