@@ -8,6 +8,7 @@
 //! | `loop.call_later(delay, cb)`, `loop.call_at(when, cb)` | [`Loop::call_later`], [`Loop::call_at`] → [`TimerHandle`] |
 //! | `loop.time()` | [`Loop::time`] (follows Tokio's paused clock) |
 //! | `loop.run_in_executor(None, func)` | [`Loop::run_in_executor`] |
+//! | `loop.is_closed()` | [`Loop::is_closed`] |
 //!
 //! Callbacks run on the runtime outside any task of ours
 //! ([`current_task`](crate::current_task) is `None` there, as in asyncio); a
@@ -82,6 +83,7 @@ pub fn get_running_loop() -> Loop {
 /// | `loop.call_later(delay, cb)`, `loop.call_at(when, cb)` | [`call_later`](Self::call_later), [`call_at`](Self::call_at) → [`TimerHandle`] |
 /// | `loop.time()` | [`time`](Self::time) (follows Tokio's paused clock) |
 /// | `loop.run_in_executor(None, func)` | [`run_in_executor`](Self::run_in_executor) |
+/// | `loop.is_closed()` | [`is_closed`](Self::is_closed) |
 ///
 /// Callbacks run on the runtime outside any task of ours
 /// ([`current_task`](crate::current_task) is `None` there, as in asyncio); a
@@ -135,6 +137,14 @@ impl Loop {
     /// current-thread runtime; on a multi-thread runtime they may run in
     /// parallel. Callable from any thread.
     ///
+    /// A callback still pending when the runtime shuts down is dropped
+    /// unrun, as `loop.close()` discards asyncio's pending callbacks.
+    ///
+    /// # Panics
+    /// On a closed loop (its runtime has shut down), with asyncio's
+    /// `Event loop is closed`: `f` is dropped unrun, never silently. Check
+    /// [`is_closed`](Self::is_closed) where the runtime may be gone.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -146,16 +156,21 @@ impl Loop {
     /// assert_eq!(rx.await.unwrap(), "called");
     /// # }
     /// ```
+    #[track_caller]
     pub fn call_soon<F>(&self, f: F) -> CallbackHandle
     where
         F: FnOnce() + Send + 'static,
     {
-        self.schedule(None, f)
+        self.schedule(None, f, "call_soon")
     }
 
     /// [`call_soon`](Self::call_soon), from another thread
     /// (`loop.call_soon_threadsafe(cb)`). Every method of `Loop` is
     /// thread-safe; this one exists so ported code reads the same.
+    ///
+    /// # Panics
+    /// On a closed loop, with `Event loop is closed`, as
+    /// [`call_soon`](Self::call_soon).
     ///
     /// ```
     /// let rt = tokio::runtime::Runtime::new().unwrap();
@@ -166,16 +181,22 @@ impl Loop {
     /// });
     /// assert_eq!(rx.recv().unwrap(), 42);
     /// ```
+    #[track_caller]
     pub fn call_soon_threadsafe<F>(&self, f: F) -> CallbackHandle
     where
         F: FnOnce() + Send + 'static,
     {
-        self.schedule(None, f)
+        self.schedule(None, f, "call_soon_threadsafe")
     }
 
     /// Schedules `f` to run after `delay` (`loop.call_later(delay, cb)`):
     /// a [`Duration`] or seconds; `None` or infinity never fires. Timers fire
     /// in deadline order on Tokio's clock (paused in tests).
+    ///
+    /// # Panics
+    /// If `delay` is NaN seconds; on a runtime without Tokio's time driver;
+    /// on a closed loop, with `Event loop is closed`, as
+    /// [`call_soon`](Self::call_soon).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -198,7 +219,7 @@ impl Loop {
             let now = self.now();
             now.checked_add(d).unwrap_or(now + FAR_FUTURE)
         });
-        self.timer(deadline, f)
+        self.timer(deadline, f, "call_later")
     }
 
     /// Schedules `f` to run at loop time `when`, in [`time`](Self::time)'s
@@ -206,7 +227,9 @@ impl Loop {
     /// infinity never fires.
     ///
     /// # Panics
-    /// If `when` is NaN.
+    /// If `when` is NaN; on a runtime without Tokio's time driver; on a
+    /// closed loop, with `Event loop is closed`, as
+    /// [`call_soon`](Self::call_soon).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -238,7 +261,7 @@ impl Loop {
             let before = Duration::try_from_secs_f64(-when).unwrap_or(Duration::MAX);
             Some(origin.checked_sub(before).unwrap_or(origin))
         };
-        self.timer(deadline, f)
+        self.timer(deadline, f, "call_at")
     }
 
     /// The loop's monotonic clock in seconds (`loop.time()`): Tokio's clock,
@@ -266,6 +289,10 @@ impl Loop {
     /// the future does not stop the thread, and inside `f`
     /// [`current_task()`](crate::current_task) is the task that called this.
     ///
+    /// # Panics
+    /// On a closed loop, with `Event loop is closed`, as
+    /// [`call_soon`](Self::call_soon) (`f` is dropped unrun).
+    ///
     /// ```
     /// asyncio::run(async {
     ///     let lp = asyncio::get_running_loop();
@@ -273,6 +300,7 @@ impl Loop {
     ///     assert!(job.await.is_ok());
     /// });
     /// ```
+    #[track_caller]
     pub fn run_in_executor<F, R>(
         &self,
         f: F,
@@ -281,7 +309,35 @@ impl Loop {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        join_blocking(spawn_blocking_as(&self.handle, crate::current_task(), f))
+        let (refused, mut guard) = not_started();
+        let job = spawn_blocking_as(&self.handle, crate::current_task(), move || {
+            guard.started();
+            f()
+        });
+        if refused.load(Ordering::Acquire) {
+            closed("run_in_executor");
+        }
+        join_blocking(job)
+    }
+
+    /// `true` once the runtime of this loop has shut down
+    /// (`loop.is_closed()`): scheduling on it then panics with
+    /// `Event loop is closed`. A runtime that is shutting down at the moment
+    /// may still answer `false`.
+    ///
+    /// ```
+    /// let rt = tokio::runtime::Runtime::new().unwrap();
+    /// let lp = asyncio::Loop::from(rt.handle().clone());
+    /// assert!(!lp.is_closed());
+    /// drop(rt);
+    /// assert!(lp.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        // Tokio has no such query: a closed runtime drops what is spawned on
+        // it inside `spawn`, unpolled.
+        let (refused, mut guard) = not_started();
+        drop(self.handle.spawn(async move { guard.started() }));
+        refused.load(Ordering::Acquire)
     }
 
     /// Tokio's clock as this loop's runtime sees it.
@@ -290,19 +346,20 @@ impl Loop {
         Instant::now()
     }
 
-    fn timer<F>(&self, deadline: Option<Instant>, f: F) -> TimerHandle
+    #[track_caller]
+    fn timer<F>(&self, deadline: Option<Instant>, f: F, method: &str) -> TimerHandle
     where
         F: FnOnce() + Send + 'static,
     {
         TimerHandle {
             when: deadline.map(loop_time),
-            handle: self.schedule(Some(deadline), f),
+            handle: self.schedule(Some(deadline), f, method),
         }
     }
 
     /// `deadline`: `None` = soon; `Some(None)` = never.
     #[track_caller]
-    fn schedule<F>(&self, deadline: Option<Option<Instant>>, f: F) -> CallbackHandle
+    fn schedule<F>(&self, deadline: Option<Option<Instant>>, f: F, method: &str) -> CallbackHandle
     where
         F: FnOnce() + Send + 'static,
     {
@@ -318,7 +375,9 @@ impl Loop {
             }
             _ => None,
         };
+        let (refused, mut guard) = not_started();
         let join = self.handle.spawn(async move {
+            guard.started();
             match (deadline, timer) {
                 (_, Some(timer)) => timer.await,
                 (Some(None), None) => std::future::pending().await,
@@ -328,11 +387,48 @@ impl Loop {
                 run_callback(f);
             }
         });
+        if refused.load(Ordering::Acquire) {
+            closed(method);
+        }
         CallbackHandle {
             cancelled,
             abort: join.abort_handle(),
         }
     }
+}
+
+/// A job for the runtime (`guard` moved into it) and the flag it sets if
+/// it is dropped before it started. Tokio drops what is spawned onto a
+/// runtime that has shut down at once, inside `spawn` / `spawn_blocking`,
+/// so the flag read right after the spawn tells a closed loop.
+fn not_started() -> (Arc<AtomicBool>, NotStarted) {
+    let flag = Arc::new(AtomicBool::new(false));
+    (flag.clone(), NotStarted(Some(flag)))
+}
+
+struct NotStarted(Option<Arc<AtomicBool>>);
+
+impl NotStarted {
+    fn started(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for NotStarted {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0.take() {
+            flag.store(true, Ordering::Release);
+        }
+    }
+}
+
+#[track_caller]
+fn closed(method: &str) -> ! {
+    panic!(
+        "Event loop is closed: asyncio::Loop::{method}() on a loop whose Tokio runtime has \
+         shut down, so the callback could never run; schedule work only while the runtime \
+         runs (Loop::is_closed() tells)"
+    )
 }
 
 /// Far enough to mean "never" without overflowing `Instant`.

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use asyncio::Loop;
 
+mod common;
+
 type Log = Arc<Mutex<Vec<&'static str>>>;
 
 fn push(log: &Log, what: &'static str) -> impl FnOnce() + Send + 'static {
@@ -255,4 +257,47 @@ fn call_later_without_a_time_driver_panics_in_the_caller() {
         .unwrap();
     let lp = asyncio::Loop::from(rt.handle().clone());
     let _ = lp.call_later(1, || {});
+}
+
+/// A loop whose runtime has shut down refuses new work at once with
+/// asyncio's `Event loop is closed` and drops the callback (it used to hand
+/// back a normal handle and drop the callback silently, never run);
+/// `is_closed()` tells beforehand. Both runtime flavours.
+#[test]
+fn closed_loop_refuses_work_with_event_loop_is_closed() {
+    type Attempt = fn(&Loop, Box<dyn FnOnce() + Send>);
+    let attempts: [(&str, Attempt); 5] = [
+        ("call_soon", |lp, f| drop(lp.call_soon(f))),
+        ("call_soon_threadsafe", |lp, f| {
+            drop(lp.call_soon_threadsafe(f))
+        }),
+        ("call_later", |lp, f| drop(lp.call_later(1, f))),
+        ("call_at", |lp, f| drop(lp.call_at(lp.time() + 1.0, f))),
+        ("run_in_executor", |lp, f| drop(lp.run_in_executor(f))),
+    ];
+    let runtimes = [
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap(),
+    ];
+    for rt in runtimes {
+        let lp = Loop::from(rt.handle().clone());
+        assert!(!lp.is_closed());
+        drop(rt);
+        assert!(lp.is_closed());
+        for (method, attempt) in attempts {
+            let owned = Arc::new(());
+            let held = owned.clone();
+            let msg = common::panic_message(|| attempt(&lp, Box::new(move || drop(held))));
+            assert!(msg.starts_with("Event loop is closed"), "{method}: {msg}");
+            assert!(msg.contains(method), "{method}: {msg}");
+            assert_eq!(Arc::strong_count(&owned), 1, "{method}: callback kept");
+        }
+    }
 }

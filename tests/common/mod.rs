@@ -4,6 +4,7 @@ use asyncio::TaskRef;
 
 /// Waits until `t` ended, through a done callback: no busy loop, so the
 /// paused clock can advance.
+#[allow(dead_code)] // not every test binary uses every helper
 pub async fn settle(t: &TaskRef) {
     let (tx, rx) = tokio::sync::oneshot::channel();
     t.add_done_callback(move |_| {
