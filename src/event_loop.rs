@@ -36,7 +36,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -114,8 +114,10 @@ impl From<Handle> for Loop {
     }
 }
 
-/// Where [`Loop::time`] counts from: the first time any loop was asked.
-static ORIGIN: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
+/// Where [`Loop::time`] counts from: set at the first reading in the
+/// process, to the earlier of the real clock and that loop's Tokio clock (a
+/// paused clock stands still where it was paused).
+static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
 
 impl Loop {
     /// The Tokio runtime handle behind this loop.
@@ -190,8 +192,11 @@ impl Loop {
     }
 
     /// Schedules `f` to run after `delay` (`loop.call_later(delay, cb)`):
-    /// a [`Duration`] or seconds; `None` or infinity never fires. Timers fire
-    /// in deadline order on Tokio's clock (paused in tests).
+    /// a [`Duration`] or seconds; `None` or infinity never fires, and so does
+    /// any delay longer than 30 years, the horizon Tokio caps every sleep at
+    /// (its [`TimerHandle::when`] is `None` whatever form the delay took:
+    /// `f64::MAX`, `u64::MAX` seconds, `Duration::MAX`). Timers fire in
+    /// deadline order on Tokio's clock (paused in tests).
     ///
     /// # Panics
     /// If `delay` is NaN seconds; on a runtime without Tokio's time driver;
@@ -215,16 +220,18 @@ impl Loop {
     where
         F: FnOnce() + Send + 'static,
     {
-        let deadline = delay.to_duration().map(|d| {
+        let deadline = delay.to_duration().and_then(|d| {
             let now = self.now();
-            now.checked_add(d).unwrap_or(now + FAR_FUTURE)
+            within_horizon(now, now.checked_add(d)?)
         });
         self.timer(deadline, f, "call_later")
     }
 
     /// Schedules `f` to run at loop time `when`, in [`time`](Self::time)'s
     /// seconds (`loop.call_at(when, cb)`). A time in the past fires soon;
-    /// infinity never fires.
+    /// infinity never fires, and so does a time more than 30 years ahead (as
+    /// for [`call_later`](Self::call_later): [`TimerHandle::when`] is
+    /// `None`).
     ///
     /// # Panics
     /// If `when` is NaN; on a runtime without Tokio's time driver; on a
@@ -251,12 +258,14 @@ impl Loop {
             !when.is_nan(),
             "asyncio::Loop::call_at(when): when is NaN; pass a loop time such as lp.time() + 1.0"
         );
-        let origin = Instant::from_std(*ORIGIN);
-        let deadline = if when.is_infinite() && when > 0.0 {
-            None
-        } else if when >= 0.0 {
-            let after = Duration::try_from_secs_f64(when).unwrap_or(FAR_FUTURE);
-            Some(origin.checked_add(after).unwrap_or(origin + FAR_FUTURE))
+        let now = self.now();
+        let origin = Instant::from_std(origin(now));
+        let deadline = if when >= 0.0 {
+            // Infinity, and times too far for a `Duration`: never.
+            Duration::try_from_secs_f64(when)
+                .ok()
+                .and_then(|after| origin.checked_add(after))
+                .and_then(|at| within_horizon(now, at))
         } else {
             let before = Duration::try_from_secs_f64(-when).unwrap_or(Duration::MAX);
             Some(origin.checked_sub(before).unwrap_or(origin))
@@ -266,8 +275,11 @@ impl Loop {
 
     /// The loop's monotonic clock in seconds (`loop.time()`): Tokio's clock,
     /// so it follows a paused clock (`start_paused`, `tokio::time::advance`).
-    /// The origin is arbitrary (the first call in the process); only
-    /// differences mean something.
+    /// The origin is arbitrary (the first reading in the process, which is
+    /// `0.0` or just above); only differences mean something. Readings never
+    /// go down, and are never negative on a runtime whose clock started
+    /// after that first reading; a paused clock frozen before it (a runtime
+    /// built earlier, still paused) reads below zero until it passes it.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -279,7 +291,7 @@ impl Loop {
     /// # }
     /// ```
     pub fn time(&self) -> f64 {
-        loop_time(self.now())
+        self.loop_time(self.now())
     }
 
     /// Runs the blocking `f` on this loop's blocking pool and returns a
@@ -346,13 +358,25 @@ impl Loop {
         Instant::now()
     }
 
+    /// `at` in loop time. The origin, if not set yet, is set from a reading
+    /// no later than `at` (the first `time()` of a process is `0.0`, not a
+    /// hair below).
+    fn loop_time(&self, at: Instant) -> f64 {
+        let origin = origin(self.now().min(at));
+        let at = at.into_std();
+        match at.checked_duration_since(origin) {
+            Some(d) => d.as_secs_f64(),
+            None => -(origin.duration_since(at).as_secs_f64()),
+        }
+    }
+
     #[track_caller]
     fn timer<F>(&self, deadline: Option<Instant>, f: F, method: &str) -> TimerHandle
     where
         F: FnOnce() + Send + 'static,
     {
         TimerHandle {
-            when: deadline.map(loop_time),
+            when: deadline.map(|at| self.loop_time(at)),
             handle: self.schedule(Some(deadline), f, method),
         }
     }
@@ -431,16 +455,22 @@ fn closed(method: &str) -> ! {
     )
 }
 
-/// Far enough to mean "never" without overflowing `Instant`.
-const FAR_FUTURE: Duration = Duration::from_secs(86400 * 365 * 30);
+/// Tokio's horizon: it caps every sleep at 30 years (`tokio::time::sleep`
+/// with a longer duration sleeps that long). A timer due later than this
+/// never fires, for us: its `when()` is `None`, whatever form the delay took.
+const HORIZON: Duration = Duration::from_secs(86400 * 365 * 30);
 
-fn loop_time(at: Instant) -> f64 {
-    let at = at.into_std();
-    match at.checked_duration_since(*ORIGIN) {
-        Some(d) => d.as_secs_f64(),
-        None => -(ORIGIN.duration_since(at).as_secs_f64()),
-    }
+/// `at`, unless it is beyond the horizon from `now` (then never: `None`).
+fn within_horizon(now: Instant, at: Instant) -> Option<Instant> {
+    (at.saturating_duration_since(now) <= HORIZON).then_some(at)
 }
+
+/// The origin of loop time, set at the first call from the earlier of the
+/// real clock and `now` (the caller's Tokio clock, read before this call).
+fn origin(now: Instant) -> std::time::Instant {
+    *ORIGIN.get_or_init(|| std::time::Instant::now().min(now.into_std()))
+}
+
 
 fn run_callback(f: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
@@ -524,7 +554,9 @@ pub struct TimerHandle {
 
 impl TimerHandle {
     /// When the callback is due, in [`Loop::time`] seconds
-    /// (`timer.when()`); `None` for a timer that never fires.
+    /// (`timer.when()`); `None` for a timer that never fires: infinity,
+    /// `None`, or a deadline more than 30 years ahead (beyond Tokio's
+    /// horizon), whatever form the delay took.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]

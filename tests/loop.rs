@@ -301,3 +301,34 @@ fn closed_loop_refuses_work_with_event_loop_is_closed() {
         }
     }
 }
+
+/// A delay beyond Tokio's 30-year horizon never fires and says so the same
+/// way whatever its form: `when()` is `None` for `f64::MAX`, `1e300`,
+/// `u64::MAX` seconds, `Duration::MAX` and a 31-year `Duration` alike, and
+/// for `call_at` that far ahead (`u64::MAX` seconds and `Duration::MAX` used
+/// to give `now + 946,080,000 s`). A delay within the horizon keeps its time.
+#[tokio::test(start_paused = true)]
+async fn huge_delays_never_fire_and_all_have_no_when() {
+    const YEAR: u64 = 86400 * 365;
+    let lp = asyncio::get_running_loop();
+    let log: Log = Arc::default();
+    let now = lp.time();
+    let never = [
+        lp.call_later(f64::MAX, push(&log, "f64::MAX")),
+        lp.call_later(1e300, push(&log, "1e300")),
+        lp.call_later(u64::MAX, push(&log, "u64::MAX")),
+        lp.call_later(Duration::MAX, push(&log, "Duration::MAX")),
+        lp.call_later(Duration::from_secs(31 * YEAR), push(&log, "31 years")),
+        lp.call_at(f64::MAX, push(&log, "call_at(f64::MAX)")),
+        lp.call_at(now + 1e12, push(&log, "call_at(now + 1e12)")),
+    ];
+    for timer in &never {
+        assert_eq!(timer.when(), None);
+    }
+    let within = lp.call_later(Duration::from_secs(29 * YEAR), push(&log, "29 years"));
+    let when = within.when().unwrap();
+    assert!((when - now - (29 * YEAR) as f64).abs() < 1e-3, "{when}");
+    tokio::time::advance(Duration::from_secs(32 * YEAR)).await;
+    asyncio::sleep(0).await;
+    assert_eq!(*log.lock().unwrap(), ["29 years"]);
+}
