@@ -67,8 +67,8 @@ use crate::{Seconds, Task, TaskRef};
 /// to the next item in line).
 ///
 /// # Panics
-/// If `timeout` is NaN seconds; when an input is a plain future and there is
-/// no running Tokio runtime.
+/// If `timeout` is NaN seconds (before any input is scheduled); when an
+/// input is a plain future and there is no running Tokio runtime.
 ///
 /// ```
 /// // One thread: the timers below run in deadline order even on a busy machine.
@@ -80,6 +80,37 @@ use crate::{Seconds, Task, TaskRef};
 ///         order.push(next.await.unwrap());
 ///     }
 ///     assert_eq!(order, ["fast", "slow"]);
+/// });
+/// ```
+///
+/// # `next()` with `StreamExt` in scope
+/// [`AsCompleted`] is both an [`Iterator`] and a [`Stream`], and both
+/// `Iterator` and `futures::StreamExt` have a `next` method: with
+/// `StreamExt` imported, `it.next()` is ambiguous (error E0034). Say which
+/// one: `Iterator::next(&mut it)` for the next item (a future to await),
+/// `StreamExt::next(&mut it).await` for the next result. A `for` loop takes
+/// the iterator's and needs nothing.
+///
+/// ```
+/// use futures::StreamExt;
+///
+/// asyncio::Runner::new().current_thread().run(async {
+///     let mut it = asyncio::as_completed([asyncio::sleep_with(0.02, 2), asyncio::sleep_with(0.01, 1)], None);
+///     // the iterator's item: a future of the next result to complete
+///     let first = Iterator::next(&mut it).unwrap().await.unwrap();
+///     // the stream's item: the next result itself
+///     let second = StreamExt::next(&mut it).await.unwrap().unwrap();
+///     assert_eq!((first, second), (1, 2));
+///     assert!(Iterator::next(&mut it).is_none());
+/// });
+/// ```
+///
+/// ```compile_fail,E0034
+/// use futures::StreamExt;
+///
+/// asyncio::run(async {
+///     let mut it = asyncio::as_completed([async { 1 }], None);
+///     let _ = it.next(); // ambiguous: Iterator::next or StreamExt::next?
 /// });
 /// ```
 #[track_caller]

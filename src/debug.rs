@@ -111,7 +111,9 @@ type Handler = Arc<dyn Fn(&ExceptionContext) + Send + Sync>;
 static HANDLER: RwLock<Option<Handler>> = RwLock::new(None);
 
 /// Replaces the process-wide exception handler; `None` restores the default
-/// (one report to standard error).
+/// (one report to standard error). A bare `None` leaves the handler type
+/// unknown (error E0283): call [`reset_exception_handler`] instead, or write
+/// `None::<fn(&asyncio::ExceptionContext)>`.
 ///
 /// The handler runs on whatever thread found the problem, never while the
 /// crate holds a lock of its own; a panic inside it is caught and written to
@@ -134,6 +136,32 @@ where
     );
     // Dropped unlocked: what the old handler owns may report in its `Drop`.
     drop(old);
+}
+
+/// Restores the default exception handler (one report to standard error):
+/// asyncio's `loop.set_exception_handler(None)`, spelled so that nothing
+/// needs a type annotation.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// static SEEN: AtomicUsize = AtomicUsize::new(0);
+/// asyncio::set_exception_handler(Some(|_: &asyncio::ExceptionContext| {
+///     SEEN.fetch_add(1, Ordering::SeqCst);
+/// }));
+/// asyncio::call_exception_handler(asyncio::ExceptionContext::new("seen by ours"));
+/// asyncio::reset_exception_handler();
+/// asyncio::call_exception_handler(asyncio::ExceptionContext::new("to standard error"));
+/// assert_eq!(SEEN.load(Ordering::SeqCst), 1);
+/// ```
+///
+/// A bare `None` does not compile:
+///
+/// ```compile_fail,E0283
+/// asyncio::set_exception_handler(None);
+/// ```
+pub fn reset_exception_handler() {
+    set_exception_handler(None::<fn(&ExceptionContext)>);
 }
 
 /// Reports a caught panic (a done callback's, a loop callback's, a

@@ -88,8 +88,8 @@ mod watch;
 
 pub use as_completed::{AsCompleted, NextCompleted, as_completed};
 pub use debug::{
-    ExceptionContext, call_exception_handler, set_exception_handler, set_slow_callback_duration,
-    slow_callback_duration,
+    ExceptionContext, call_exception_handler, reset_exception_handler, set_exception_handler,
+    set_slow_callback_duration, slow_callback_duration,
 };
 pub use duration::Seconds;
 pub use error::{CancelledError, Error, InvalidStateError, PanicError, Result, TimeoutError};
