@@ -471,7 +471,6 @@ fn origin(now: Instant) -> std::time::Instant {
     *ORIGIN.get_or_init(|| std::time::Instant::now().min(now.into_std()))
 }
 
-
 fn run_callback(f: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
         report_panic("Exception in callback", None, payload);

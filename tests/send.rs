@@ -33,12 +33,20 @@ where
 #[tokio::test]
 async fn gather_macro_with_str_outputs_runs_inside_spawned_tasks() {
     in_both_spawns(
-        || async { asyncio::gather!(async { "a" }, async { "b" }).await.unwrap() },
+        || async {
+            asyncio::gather!(async { "a" }, async { "b" })
+                .await
+                .unwrap()
+        },
         ("a", "b"),
     )
     .await;
     in_both_spawns(
-        || async { asyncio::gather!(say("a"), task("b"), async { 1u8 }).await.unwrap() },
+        || async {
+            asyncio::gather!(say("a"), task("b"), async { 1u8 })
+                .await
+                .unwrap()
+        },
         ("a", "b", 1),
     )
     .await;
