@@ -335,7 +335,8 @@ impl Loop {
     /// `true` once the runtime of this loop has shut down
     /// (`loop.is_closed()`): scheduling on it then panics with
     /// `Event loop is closed`. A runtime that is shutting down at the moment
-    /// may still answer `false`.
+    /// may still answer `false`. Tokio has no such query, so each call
+    /// spawns (and a live runtime then runs) one empty task.
     ///
     /// ```
     /// let rt = tokio::runtime::Runtime::new().unwrap();
