@@ -29,6 +29,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -137,15 +138,41 @@ where
 }
 
 /// Reports a caught panic (a done callback's, a loop callback's, a
-/// destructor's) to the handler, with the task it concerns if any.
+/// destructor's) to the handler, with the task it concerns if any; then
+/// drops the payload, contained ([`drop_payload`]).
 pub(crate) fn report_panic(message: &str, task: Option<&TaskRef>, payload: Box<dyn Any + Send>) {
     let err = PanicError::from_payload(&*payload);
-    drop(payload);
     let mut ctx = ExceptionContext::new(message).with_exception(Error::Panicked(err));
     if let Some(task) = task {
         ctx = ctx.with_task(task.clone());
     }
     call_exception_handler(ctx);
+    drop_payload(payload, task);
+}
+
+/// Drops a caught panic's payload without ever unwinding: a payload whose
+/// destructor panics (`std::panic::panic_any(value)` with such a value) is
+/// reported as `Exception in the destructor of a panic payload`, with
+/// `task` (else the current task), and the new payload is dropped the same way; a few levels
+/// down, what is left is leaked rather than dropped.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>, task: Option<&TaskRef>) {
+    let mut payload = payload;
+    for _ in 0..4 {
+        match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return,
+            Err(next) => {
+                let err = PanicError::from_payload(&*next);
+                let mut ctx = ExceptionContext::new("Exception in the destructor of a panic payload")
+                    .with_exception(Error::Panicked(err));
+                if let Some(task) = task.cloned().or_else(crate::task::core::current) {
+                    ctx = ctx.with_task(task);
+                }
+                call_exception_handler(ctx);
+                payload = next;
+            }
+        }
+    }
+    std::mem::forget(payload);
 }
 
 /// Sends a report to the current handler (asyncio's
@@ -156,12 +183,16 @@ pub(crate) fn report_panic(message: &str, task: Option<&TaskRef>, payload: Box<d
 /// ```
 pub fn call_exception_handler(context: ExceptionContext) {
     let handler = HANDLER.read().unwrap_or_else(|e| e.into_inner()).clone();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match handler {
+    let outcome = catch_unwind(AssertUnwindSafe(|| match handler {
         Some(h) => h(&context),
         None => eprintln!("asyncio: {context}"),
     }));
-    if outcome.is_err() {
+    if let Err(payload) = outcome {
         eprintln!("asyncio: the exception handler panicked while reporting: {context}");
+        // Never unwinds: a payload whose destructor panics is leaked.
+        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(again);
+        }
     }
 }
 
