@@ -300,6 +300,8 @@ pub(crate) trait AnyCore: Send + Sync + 'static {
     fn callback_count(&self) -> usize;
     /// The error the task ended with, if it ended with one.
     fn error(&self) -> Option<Error>;
+    /// `TaskRef::exception()` (marks the panic retrieved).
+    fn exception(&self) -> crate::Result<Option<Error>>;
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -575,6 +577,10 @@ impl<T: Send + 'static> AnyCore for Core<T> {
         };
         // The callback (and what it captured) is dropped unlocked.
         usize::from(removed.is_some())
+    }
+
+    fn exception(&self) -> crate::Result<Option<Error>> {
+        Core::exception(self)
     }
 
     fn error(&self) -> Option<Error> {

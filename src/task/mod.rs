@@ -315,6 +315,66 @@ impl TaskRef {
         self.0.header().state() & PANICKED != 0
     }
 
+    /// The error the task ended with, as [`Task::exception`]:
+    /// `Err(InvalidState)` while pending, `Err(Cancelled)` if it was
+    /// cancelled, `Ok(Some(Panicked))` if it panicked, `Ok(None)` if it
+    /// returned. Counts as seeing the panic: a task whose panic was read here
+    /// is not reported as "Task exception was never retrieved".
+    ///
+    /// This is how a done callback (which gets a `&TaskRef`) looks at the
+    /// outcome, as asyncio's callbacks call `fut.exception()`.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// asyncio::run(async {
+    ///     let seen = Arc::new(Mutex::new(None));
+    ///     let slot = seen.clone();
+    ///     let task = asyncio::create_task(async { panic!("bad input") });
+    ///     task.add_done_callback(move |t| {
+    ///         let e = t.exception().unwrap().expect("it panicked");
+    ///         *slot.lock().unwrap() = Some(e.to_string());
+    ///     });
+    ///     let _ = task.await;
+    ///     assert!(seen.lock().unwrap().as_deref().unwrap().contains("bad input"));
+    /// });
+    /// ```
+    pub fn exception(&self) -> crate::Result<Option<Error>> {
+        self.0.exception()
+    }
+
+    /// A clone of the task's output, read as a `T`, as [`Task::result`]:
+    /// `Err(InvalidState)` while pending, after an await took the output,
+    /// or when `T` is not the task's output type; `Err(Cancelled)` or
+    /// `Err(Panicked)` as the task ended.
+    ///
+    /// This is how a done callback (which gets a `&TaskRef`) reads the
+    /// result, as asyncio's callbacks call `fut.result()`. The output is
+    /// cloned under the task's lock: `T`'s `Clone` must not cancel the task
+    /// or add callbacks to it.
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let (tx, rx) = tokio::sync::oneshot::channel();
+    ///     let task = asyncio::create_task(async { 6 * 7 });
+    ///     task.add_done_callback(move |t| {
+    ///         let _ = tx.send((t.result_as::<i32>(), t.result_as::<String>()));
+    ///     });
+    ///     let (right, wrong) = rx.await.unwrap();
+    ///     assert_eq!(right.unwrap(), 42);
+    ///     assert!(wrong.unwrap_err().is_invalid_state()); // not the output type
+    ///     assert_eq!(task.await.unwrap(), 42);
+    /// });
+    /// ```
+    pub fn result_as<T: Clone + Send + 'static>(&self) -> crate::Result<T> {
+        match self.0.as_any().downcast_ref::<Core<T>>() {
+            Some(core) => core.result(),
+            None => Err(Error::InvalidState(crate::InvalidStateError::new(
+                "The task's output is not of the requested type.",
+            ))),
+        }
+    }
+
     /// Unregisters a callback that has not run yet; returns how many were
     /// removed (0 or 1). After the task ended the callbacks have run or been
     /// scheduled, so this returns 0.
