@@ -97,6 +97,12 @@ impl fmt::Display for ExceptionContext {
         }
         if let Some(e) = &self.exception {
             write!(f, "\n{e}")?;
+            // A task's panic: where it happened (recorded by the panic hook).
+            if let (Error::Panicked(_), Some(task)) = (e, &self.task) {
+                if let Some(at) = crate::stack::panic_location(task) {
+                    write!(f, "\npanicked at {}:{}:{}", at.file(), at.line(), at.column())?;
+                }
+            }
         }
         // Debug mode: where the task came from (asyncio's "Object created at").
         let extra = self.task.as_ref().and_then(crate::stack::extra_of);

@@ -352,7 +352,10 @@ impl<T: Send + 'static> Core<T> {
         self.set_canceller(Canceller::Abort(handle));
     }
 
+    /// The main task of `asyncio::run`: its panics go on to `run`'s caller,
+    /// so the panic hook lets them through (see `stack::install_panic_hook`).
     pub(crate) fn set_cancel_token(&self, token: CancellationToken) {
+        self.header.stack.mark_main();
         self.set_canceller(Canceller::Token(token));
     }
 
@@ -470,7 +473,7 @@ impl<T: Send + 'static> Core<T> {
             }
         }
         let header = task.core().header();
-        if header.debug && state == PANICKED {
+        if state == PANICKED {
             header.stack.ended_panicked(&task);
         }
         state
