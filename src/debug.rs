@@ -2,8 +2,10 @@
 //! `loop.set_exception_handler`) and the debug-mode switch.
 //!
 //! Some failures have nobody to return an error to: a done callback that
-//! panics, a task that panicked while `asyncio::run` was cancelling it at
-//! shutdown. asyncio hands those to the loop's exception handler, which by
+//! panics, a task whose panic nobody retrieved ("Task exception was never
+//! retrieved", see the crate docs on panics), a task that panicked while
+//! `asyncio::run` was cancelling it at shutdown, a destructor that panicked
+//! inside the task machinery. asyncio hands those to the loop's exception handler, which by
 //! default logs them; so does this crate. The default handler writes one
 //! line to standard error; [`set_exception_handler`] replaces it (for
 //! instance to route reports to `tracing`, or to capture them in a test).
@@ -119,6 +121,11 @@ static HANDLER: RwLock<Option<Handler>> = RwLock::new(None);
 
 /// Replaces the process-wide exception handler; `None` restores the default
 /// (one report to standard error).
+///
+/// This is where panics of tasks that nobody awaited end up ("Task exception
+/// was never retrieved"): the crate's panic hook keeps panics inside tasks
+/// off standard error (see the crate docs, *Panics in tasks*), so route
+/// reports from here to your logger rather than from a panic hook.
 ///
 /// The handler runs on whatever thread found the problem, never while the
 /// crate holds a lock of its own; a panic inside it is caught and written to

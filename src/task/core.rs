@@ -66,8 +66,11 @@
 //!    the header drops. The "panic retrieved" flag is set by every path that
 //!    hands the panic out (`take_output`, `result`, `exception`) and by
 //!    `cancel` (asyncio F-10). Only when `Header::debug` is set does the
-//!    harness time each poll (`poll_timed`) and `complete` check for a panic
-//!    nobody will see (`TaskStack::ended_panicked`).
+//!    harness time each poll (`poll_timed`). Only a task that ended
+//!    panicking checks for a panic nobody will see
+//!    (`TaskStack::ended_panicked`), and dropping a `Task` costs one atomic
+//!    load unless the task is pending or panicked
+//!    (`TaskStack::handle_dropped`).
 //! 8. **No unwind leaves the harness.** Every piece of user code the harness
 //!    runs is contained: the poll, the future's destructor, a caught panic's
 //!    payload (which may itself panic as it is dropped: `drop_payload`), the

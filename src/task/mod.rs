@@ -528,10 +528,39 @@ fn schedule_drain(task: TaskRef) {
 ///   ends (its own task was cancelled, a `select!` or a timeout dropped it),
 ///   the task is cancelled, as an awaited asyncio task is.
 /// - `(&mut task).await` yields the same without that tie.
-/// - A `Task` dropped without being awaited keeps running.
+/// - A `Task` dropped without being awaited keeps running. If it panics and
+///   nobody sees the panic (await, `result()`, `exception()`, `cancel()`),
+///   the panic is reported through the
+///   [exception handler](crate::set_exception_handler) as "Task exception was
+///   never retrieved" once the task ended and its last `Task` is gone;
+///   nothing is printed when the panic happens (see the crate docs, *Panics
+///   in tasks*).
 ///
 /// All [`TaskRef`] methods (`cancel`, `done`, `get_name`, callbacks, …) are
 /// available through `Deref`.
+///
+/// # Awaiting many tasks
+/// A `Task` is [`IntoFuture`], not a `Future`, so functions that take
+/// futures (`futures::future::join_all`, `FuturesUnordered`, `select_all`)
+/// need `IntoFuture::into_future` on each (which keeps the await-by-value tie:
+/// dropping the result cancels the pending tasks); or use
+/// [`gather`](crate::gather), asyncio's way, which takes `Task`s as they are.
+///
+/// ```
+/// use std::future::IntoFuture;
+///
+/// asyncio::run(async {
+///     let tasks: Vec<asyncio::Task<u32>> =
+///         (1..=3).map(|i| asyncio::create_task(async move { i * 10 })).collect();
+///     let results = futures::future::join_all(tasks.into_iter().map(IntoFuture::into_future)).await;
+///     let values: Vec<u32> = results.into_iter().map(Result::unwrap).collect();
+///     assert_eq!(values, [10, 20, 30]);
+///
+///     let tasks: Vec<asyncio::Task<u32>> =
+///         (1..=3).map(|i| asyncio::create_task(async move { i })).collect();
+///     assert_eq!(asyncio::gather(tasks).await.unwrap(), [1, 2, 3]);
+/// });
+/// ```
 ///
 /// ```
 /// asyncio::run(async {
