@@ -392,3 +392,42 @@ fn spawn_on_from_a_plain_thread() {
     .unwrap();
     assert_eq!(rt.block_on(async { task.await }).unwrap(), "remote");
 }
+
+/// A task that awaits its own `Task` (by reference, then by value) gets
+/// `InvalidState` at once instead of hanging, is not cancelled for it, and
+/// goes on to return (asyncio raises `RuntimeError: Task cannot await on
+/// itself`).
+#[test]
+fn a_task_awaiting_itself_gets_invalid_state_instead_of_hanging() {
+    for runner in [
+        asyncio::Runner::new().current_thread(),
+        asyncio::Runner::new().worker_threads(2),
+    ] {
+        runner.run(async {
+            let (tx, rx) = tokio::sync::oneshot::channel::<asyncio::Task<Vec<String>>>();
+            let task = asyncio::create_task(async move {
+                let mut me = rx.await.unwrap();
+                let mut seen = Vec::new();
+                let err = (&mut me).await.unwrap_err();
+                assert!(err.is_invalid_state(), "{err:?}");
+                seen.push(err.to_string());
+                assert!(!me.cancelled() && !me.done());
+                let err = me.await.unwrap_err(); // by value: no cancel either
+                assert!(err.is_invalid_state(), "{err:?}");
+                seen.push(err.to_string());
+                assert!(seen.iter().all(|m| m.contains("Task cannot await on itself")));
+                seen
+            });
+            let watch = task.to_ref();
+            tx.send(task).unwrap_or_else(|_| panic!("the task is waiting"));
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+            watch.add_done_callback(move |t| {
+                let _ = done_tx.send(t.cancelled());
+            });
+            assert!(!done_rx.await.unwrap(), "the task was cancelled");
+            // The task returned; its only handle went with it.
+            assert!(watch.done() && !watch.cancelled());
+            assert!(watch.exception().unwrap().is_none());
+        });
+    }
+}

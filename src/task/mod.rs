@@ -45,7 +45,7 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
@@ -309,6 +309,11 @@ impl TaskRef {
         }
     }
 
+    /// `true` when this task is the one being polled on this thread.
+    pub(crate) fn is_current(&self) -> bool {
+        core::with_current(|cur| cur.is_some_and(|t| t.id() == self.id()))
+    }
+
     /// `true` once the task has ended by panicking (crate-internal: asyncio's
     /// "finished with an exception", for `wait(FIRST_EXCEPTION)`).
     pub(crate) fn panicked(&self) -> bool {
@@ -528,6 +533,9 @@ fn schedule_drain(task: TaskRef) {
 ///   ends (its own task was cancelled, a `select!` or a timeout dropped it),
 ///   the task is cancelled, as an awaited asyncio task is.
 /// - `(&mut task).await` yields the same without that tie.
+/// - A task that awaits its own `Task` (handed to it through a channel, say)
+///   gets `Err(InvalidState)` ("Task cannot await on itself") at once
+///   instead of waiting for its own end forever, and is not cancelled for it.
 /// - A `Task` dropped without being awaited keeps running. If it panics and
 ///   nobody sees the panic (await, `result()`, `exception()`, `cancel()`),
 ///   the panic is reported through the
@@ -668,12 +676,22 @@ impl<T: Send + 'static> Task<T> {
     }
 
     /// Polls for the task's end; the output is taken when it is `Ready`.
+    ///
+    /// A task awaiting itself would wait forever: that is refused with
+    /// `InvalidState` (asyncio: `Task cannot await on itself`). Checked only
+    /// when the task is not done yet (one thread-local read), so an await
+    /// that finds its task done costs nothing more.
     pub(crate) fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<crate::Result<T>> {
         if let Some(join) = &mut self.join {
             // The harness never panics out and records every end itself, so
             // the `JoinError` (an abort) carries nothing we do not know.
-            let _ = ready!(Pin::new(join).poll(cx));
-            self.join = None;
+            match Pin::new(join).poll(cx) {
+                Poll::Ready(_) => self.join = None,
+                Poll::Pending if self.task.is_current() => {
+                    return Poll::Ready(Err(awaits_itself()));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
         }
         Poll::Ready(self.core().take_output())
     }
@@ -790,10 +808,18 @@ impl<T: Send + 'static> Future for Join<T> {
 
 impl<T: Send + 'static> Drop for Join<T> {
     fn drop(&mut self) {
-        if !self.task.done() {
+        // A task that tried to await itself is not cancelled for it.
+        if !self.task.done() && !self.task.is_current() {
             self.task.cancel();
         }
     }
+}
+
+/// What awaiting a task from inside that same task gives.
+fn awaits_itself() -> Error {
+    Error::InvalidState(crate::InvalidStateError::new(
+        "Task cannot await on itself: it would wait for its own end forever.",
+    ))
 }
 
 impl<T: Send + 'static> fmt::Debug for Join<T> {
