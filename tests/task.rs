@@ -255,7 +255,7 @@ async fn a_destructor_panicking_during_cancel_ends_the_task_panicked() {
         asyncio::sleep(10).await;
     });
     asyncio::sleep(0).await;
-    task.cancel();
+    assert!(task.cancel(), "pending: the cancel is accepted");
     match (&mut task).await {
         Err(Error::Panicked(e)) => assert_eq!(e.message(), "cleanup failed"),
         other => panic!("unexpected {other:?}"),
@@ -430,4 +430,21 @@ fn a_task_awaiting_itself_gets_invalid_state_instead_of_hanging() {
             assert!(watch.exception().unwrap().is_none());
         });
     }
+}
+
+/// A `cancel()` that returned `true` ends the task cancelled, unless the
+/// task panics before the cancel takes effect: a panic wins over a cancel
+/// request (as an exception raised while handling the cancel does in
+/// asyncio), here a panic in the same poll as the task's own `cancel()`.
+#[tokio::test(start_paused = true)]
+async fn a_panic_after_an_accepted_cancel_ends_the_task_panicked() {
+    let mut task = asyncio::create_task(async {
+        assert!(asyncio::current_task().unwrap().cancel());
+        panic!("after the cancel");
+    });
+    match (&mut task).await {
+        Err(Error::Panicked(e)) => assert_eq!(e.message(), "after the cancel"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(!task.cancelled());
 }

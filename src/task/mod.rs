@@ -167,6 +167,10 @@ impl TaskRef {
     /// Renames the task; works at any time, also after it ended. Like
     /// Python's `set_name(value)`, anything `Display` is accepted.
     ///
+    /// tokio-console keeps the name the task had when it was spawned (see
+    /// [`Builder::name`]): Tokio's name is fixed at spawn, and a rename does
+    /// not reach it.
+    ///
     /// ```
     /// asyncio::run(async {
     ///     let t = asyncio::create_task(async {});
@@ -879,6 +883,34 @@ pub struct Builder {
 impl Builder {
     /// The task's name (anything `Display`, as Python's `str(name)`).
     ///
+    /// # tokio-console
+    /// Built with `RUSTFLAGS="--cfg tokio_unstable"` and this crate's
+    /// `tracing` feature, every task is spawned through Tokio's
+    /// `task::Builder` with its name (`Task-N` when unnamed), and Tokio
+    /// records the line that called `spawn` / `create_task` as its spawn
+    /// location, so tokio-console shows both. The name is fixed at spawn: a
+    /// later [`set_name`](TaskRef::set_name) is not seen by Tokio. Without
+    /// that flag and feature nothing of this is compiled in. A program that
+    /// shows its tasks in tokio-console:
+    ///
+    /// ```text
+    /// # Cargo.toml
+    /// [dependencies]
+    /// asyncio = { version = "0.1", features = ["tracing"] }
+    /// console-subscriber = "0.4"
+    ///
+    /// // src/main.rs
+    /// fn main() {
+    ///     console_subscriber::init();
+    ///     asyncio::run(async {
+    ///         let t = asyncio::Task::builder().name("fetch").spawn(asyncio::sleep(60));
+    ///         let _ = t.await;
+    ///     });
+    /// }
+    ///
+    /// $ RUSTFLAGS="--cfg tokio_unstable" cargo run   # then run `tokio-console`
+    /// ```
+    ///
     /// ```
     /// asyncio::run(async {
     ///     let t = asyncio::Task::builder().name(42).spawn(async {});
@@ -950,6 +982,10 @@ impl Builder {
         )
     }
 
+    /// `#[track_caller]` down to Tokio's spawn: with `tokio_unstable`, Tokio
+    /// (and tokio-console) record the user's call site as the spawn
+    /// location, not this file.
+    #[track_caller]
     fn spawn_with<F>(
         self,
         fut: F,
@@ -971,20 +1007,24 @@ impl Builder {
             runtime,
             debug,
         );
+        #[cfg(all(tokio_unstable, feature = "tracing"))]
+        let console_name = match console_name {
+            Some(name) => name.to_string(),
+            // Formatted only on this path: the default build pays nothing.
+            None => format!("Task-{}", core.header().id),
+        };
         let harness = Harness::new(core.clone(), fut);
         // With `--cfg tokio_unstable` and our `tracing` feature, the name
-        // reaches tokio-console through `tokio::task::Builder::name`.
+        // reaches tokio-console through `tokio::task::Builder::name`. It is
+        // fixed there at spawn: a later `set_name` does not reach Tokio.
         #[cfg(all(tokio_unstable, feature = "tracing"))]
-        let join = match console_name.as_deref() {
-            Some(name) => {
-                let builder = tokio::task::Builder::new().name(name);
-                match on {
-                    Some(handle) => builder.spawn_on(harness, handle),
-                    None => builder.spawn(harness),
-                }
-                .expect("asyncio: tokio::task::Builder could not spawn the task")
+        let join = {
+            let builder = tokio::task::Builder::new().name(&console_name);
+            match on {
+                Some(handle) => builder.spawn_on(harness, handle),
+                None => builder.spawn(harness),
             }
-            None => spawn_raw(harness, on),
+            .expect("asyncio: tokio::task::Builder could not spawn the task")
         };
         #[cfg(not(all(tokio_unstable, feature = "tracing")))]
         let join = spawn_raw(harness, on);
@@ -999,6 +1039,8 @@ impl Builder {
 }
 
 /// `handle.spawn(fut)`, or `tokio::spawn(fut)` without a handle.
+#[cfg(not(all(tokio_unstable, feature = "tracing")))]
+#[track_caller]
 fn spawn_raw<F>(fut: F, on: Option<&Handle>) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
