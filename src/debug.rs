@@ -102,7 +102,13 @@ impl fmt::Display for ExceptionContext {
             // A task's panic: where it happened (recorded by the panic hook).
             if let (Error::Panicked(_), Some(task)) = (e, &self.task) {
                 if let Some(at) = crate::stack::panic_location(task) {
-                    write!(f, "\npanicked at {}:{}:{}", at.file(), at.line(), at.column())?;
+                    write!(
+                        f,
+                        "\npanicked at {}:{}:{}",
+                        at.file(),
+                        at.line(),
+                        at.column()
+                    )?;
                 }
             }
         }
@@ -175,8 +181,9 @@ pub(crate) fn drop_payload(payload: Box<dyn Any + Send>, task: Option<&TaskRef>)
             Ok(()) => return,
             Err(next) => {
                 let err = PanicError::from_payload(&*next);
-                let mut ctx = ExceptionContext::new("Exception in the destructor of a panic payload")
-                    .with_exception(Error::Panicked(err));
+                let mut ctx =
+                    ExceptionContext::new("Exception in the destructor of a panic payload")
+                        .with_exception(Error::Panicked(err));
                 if let Some(task) = task.cloned().or_else(crate::task::core::current) {
                     ctx = ctx.with_task(task);
                 }

@@ -15,7 +15,9 @@ fn tokio_sees_the_users_spawn_location() {
         .enable_all()
         .on_task_spawn(move |meta| {
             let at = meta.spawned_at();
-            sink.lock().unwrap().push((at.file().to_string(), at.line()));
+            sink.lock()
+                .unwrap()
+                .push((at.file().to_string(), at.line()));
         })
         .build()
         .unwrap();

@@ -205,7 +205,11 @@ fn debug_off_unretrieved_panic_is_reported_too() {
     });
     let reports = lost_reports_for("lost-quiet");
     assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(!reports[0].1.contains("task created at"), "{}", reports[0].1);
+    assert!(
+        !reports[0].1.contains("task created at"),
+        "{}",
+        reports[0].1
+    );
 }
 
 /// Debug mode: print_stack and `{:#?}` show the creation backtrace, which

@@ -152,9 +152,10 @@ fn a_panic_payload_whose_drop_panics_still_ends_the_task_panicked() {
         assert!(seen.callback_ran, "{flavor}");
         let reports = reports_for(&name);
         assert!(
-            reports.iter().any(|(m, text)| m
-                == "Exception in the destructor of a panic payload"
-                && text.contains("the payload exploded")),
+            reports.iter().any(
+                |(m, text)| m == "Exception in the destructor of a panic payload"
+                    && text.contains("the payload exploded")
+            ),
             "{flavor}: {reports:?}"
         );
     }

@@ -48,7 +48,9 @@ fn panics_in_tasks_skip_the_previous_hook_and_others_reach_it() {
     });
     let _ = std::thread::spawn(|| panic!("on a plain thread")).join();
     let main = std::panic::catch_unwind(|| {
-        Runner::new().current_thread().run(async { panic!("in main") })
+        Runner::new()
+            .current_thread()
+            .run(async { panic!("in main") })
     });
     assert!(main.is_err());
     assert!(!has(&before, "in a task"), "{:?}", before.lock().unwrap());
@@ -62,7 +64,9 @@ fn panics_in_tasks_skip_the_previous_hook_and_others_reach_it() {
     let after: Seen = Seen::default();
     std::panic::set_hook(recording_hook(&after));
     let t = Runner::new().current_thread().run(async {
-        let t = Task::builder().name("after-hook").spawn(async { panic!("later") });
+        let t = Task::builder()
+            .name("after-hook")
+            .spawn(async { panic!("later") });
         let (tx, rx) = tokio::sync::oneshot::channel();
         t.add_done_callback(move |_| {
             let _ = tx.send(());

@@ -62,19 +62,27 @@ async fn settle(t: &asyncio::TaskRef) {
 #[test]
 fn a_panic_that_was_seen_is_not_reported() {
     run(async {
-        let t = Task::builder().name("seen-by-value").spawn(async { panic!("x") });
+        let t = Task::builder()
+            .name("seen-by-value")
+            .spawn(async { panic!("x") });
         assert!(t.await.unwrap_err().is_panic());
 
-        let mut t = Task::builder().name("seen-by-ref").spawn(async { panic!("x") });
+        let mut t = Task::builder()
+            .name("seen-by-ref")
+            .spawn(async { panic!("x") });
         assert!((&mut t).await.unwrap_err().is_panic());
         drop(t);
 
-        let t = Task::builder().name("seen-result").spawn(async { panic!("x") });
+        let t = Task::builder()
+            .name("seen-result")
+            .spawn(async { panic!("x") });
         settle(&t).await;
         assert!(t.result().unwrap_err().is_panic());
         drop(t);
 
-        let t = Task::builder().name("seen-in-callback").spawn(async { panic!("x") });
+        let t = Task::builder()
+            .name("seen-in-callback")
+            .spawn(async { panic!("x") });
         let (tx, rx) = tokio::sync::oneshot::channel();
         t.add_done_callback(move |r| {
             let _ = tx.send(r.exception().unwrap().is_some());
@@ -82,7 +90,9 @@ fn a_panic_that_was_seen_is_not_reported() {
         assert!(rx.await.unwrap());
         drop(t);
 
-        let t = Task::builder().name("seen-cancel").spawn(async { panic!("x") });
+        let t = Task::builder()
+            .name("seen-cancel")
+            .spawn(async { panic!("x") });
         settle(&t).await;
         assert!(!t.cancel());
         drop(t);
@@ -104,7 +114,9 @@ fn a_panic_that_was_seen_is_not_reported() {
 fn an_unseen_panic_is_reported_once_with_message_and_location() {
     let line = run(async {
         let line = line!() + 1;
-        let t = Task::builder().name("unseen-after").spawn(async { panic!("lost") });
+        let t = Task::builder()
+            .name("unseen-after")
+            .spawn(async { panic!("lost") });
         settle(&t).await;
         drop(t);
         line

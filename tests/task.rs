@@ -415,11 +415,15 @@ fn a_task_awaiting_itself_gets_invalid_state_instead_of_hanging() {
                 let err = me.await.unwrap_err(); // by value: no cancel either
                 assert!(err.is_invalid_state(), "{err:?}");
                 seen.push(err.to_string());
-                assert!(seen.iter().all(|m| m.contains("Task cannot await on itself")));
+                assert!(
+                    seen.iter()
+                        .all(|m| m.contains("Task cannot await on itself"))
+                );
                 seen
             });
             let watch = task.to_ref();
-            tx.send(task).unwrap_or_else(|_| panic!("the task is waiting"));
+            tx.send(task)
+                .unwrap_or_else(|_| panic!("the task is waiting"));
             let (done_tx, done_rx) = tokio::sync::oneshot::channel();
             watch.add_done_callback(move |t| {
                 let _ = done_tx.send(t.cancelled());

@@ -556,7 +556,7 @@ fn schedule_drain(task: TaskRef) {
 /// futures (`futures::future::join_all`, `FuturesUnordered`, `select_all`)
 /// need `IntoFuture::into_future` on each (which keeps the await-by-value tie:
 /// dropping the result cancels the pending tasks); or use
-/// [`gather`](crate::gather), asyncio's way, which takes `Task`s as they are.
+/// [`gather`](crate::gather()), asyncio's way, which takes `Task`s as they are.
 ///
 /// ```
 /// use std::future::IntoFuture;
