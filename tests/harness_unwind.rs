@@ -12,38 +12,16 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Once};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use asyncio::{ExceptionContext, Runner, Task};
+use asyncio::{Runner, Task};
 
-static REPORTS: Mutex<Vec<(String, Option<String>, String)>> = Mutex::new(Vec::new());
+mod reports;
 
-fn capture() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        asyncio::set_exception_handler(Some(|ctx: &ExceptionContext| {
-            REPORTS.lock().unwrap().push((
-                ctx.message().to_string(),
-                ctx.task().map(|t| t.get_name()),
-                ctx.to_string(),
-            ));
-        }));
-    });
-}
-
-/// (message, full text) of the reports about the task called `name`.
-fn reports_for(name: &str) -> Vec<(String, String)> {
-    REPORTS
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, task, _)| task.as_deref() == Some(name))
-        .map(|(m, _, text)| (m.clone(), text.clone()))
-        .collect()
-}
+use reports::{capture, reports_for};
 
 /// A panic payload whose destructor panics.
 struct Bomb;

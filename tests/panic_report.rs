@@ -8,37 +8,11 @@
 //! parallel threads: one capturing handler is installed once, and each test
 //! looks only at the reports about its own, uniquely named tasks.
 
-use std::sync::{Mutex, Once};
+use asyncio::{Runner, Task};
 
-use asyncio::{ExceptionContext, Runner, Task};
+mod reports;
 
-static REPORTS: Mutex<Vec<(String, Option<String>, String)>> = Mutex::new(Vec::new());
-
-fn capture() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        asyncio::set_exception_handler(Some(|ctx: &ExceptionContext| {
-            REPORTS.lock().unwrap().push((
-                ctx.message().to_string(),
-                ctx.task().map(|t| t.get_name()),
-                ctx.to_string(),
-            ));
-        }));
-    });
-}
-
-/// The full text of the "never retrieved" reports about the task `name`.
-fn lost_reports_for(name: &str) -> Vec<String> {
-    REPORTS
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(m, task, _)| {
-            m == "Task exception was never retrieved" && task.as_deref() == Some(name)
-        })
-        .map(|(_, _, text)| text.clone())
-        .collect()
-}
+use reports::{capture, lost_reports_for};
 
 fn run<F: Future>(fut: F) -> F::Output {
     capture();
@@ -113,19 +87,21 @@ fn a_panic_that_was_seen_is_not_reported() {
 #[test]
 fn an_unseen_panic_is_reported_once_with_message_and_location() {
     let line = run(async {
-        let line = line!() + 1;
+        // The panic is on the line of the `spawn` call.
         let t = Task::builder()
             .name("unseen-after")
             .spawn(async { panic!("lost") });
+        let line = t.spawned_at().line();
         settle(&t).await;
         drop(t);
         line
     });
     let reports = lost_reports_for("unseen-after");
     assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(reports[0].contains("task panicked: lost"), "{}", reports[0]);
+    let text = &reports[0].1;
+    assert!(text.contains("task panicked: lost"), "{text}");
     let at = format!("panicked at {}:{line}:", file!());
-    assert!(reports[0].contains(&at), "{at} in {}", reports[0]);
+    assert!(text.contains(&at), "{at} in {text}");
 }
 
 /// The handle dropped while the task still runs, the task then panics: one
