@@ -50,7 +50,7 @@ use std::task::{Context, Poll};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use self::core::{AnyCore, CANCEL_REQUESTED, CANCELLED, Core, Harness, PANICKED};
+use self::core::{AnyCore, CANCEL_REQUESTED, CANCELLED, Core, FINISHED, Harness, PANICKED};
 use crate::error::Error;
 
 /// A task's identity: unique in the process, never reused, `Display`s as a
@@ -741,8 +741,8 @@ impl<T> Drop for Task<T> {
     /// panicking (the common case: it was awaited) costs one atomic load.
     fn drop(&mut self) {
         let header = self.task.core().header();
-        let state = header.state();
-        if !header.is_done() || state & PANICKED != 0 {
+        // Pending or panicked: the only states with a report to come.
+        if header.state() & (FINISHED | CANCELLED) == 0 {
             header.stack.handle_dropped(&self.task);
         }
     }
