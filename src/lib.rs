@@ -101,21 +101,25 @@
 //! let reports = Arc::new(Mutex::new(Vec::new()));
 //! let sink = reports.clone();
 //! asyncio::set_exception_handler(Some(move |ctx: &asyncio::ExceptionContext| {
-//!     sink.lock().unwrap().push(ctx.message().to_string());
+//!     let task = ctx.task().map(|t| t.get_name());
+//!     sink.lock().unwrap().push((ctx.message().to_string(), task));
 //! }));
 //! asyncio::run(async {
 //!     // Seen through the await: nothing printed, nothing reported.
-//!     let seen = asyncio::create_task(async { panic!("seen") });
+//!     let seen = asyncio::Task::builder().name("seen").spawn(async { panic!("seen") });
 //!     assert!(seen.await.unwrap_err().is_panic());
 //!     // Never seen: reported once the task ended and its handle is gone.
 //!     let (tx, rx) = tokio::sync::oneshot::channel();
-//!     let lost = asyncio::create_task(async { panic!("lost") });
+//!     let lost = asyncio::Task::builder().name("lost").spawn(async { panic!("lost") });
 //!     lost.add_done_callback(move |_| drop(tx.send(())));
 //!     let _ = rx.await;
 //!     drop(lost);
 //! });
 //! asyncio::set_exception_handler(None::<fn(&asyncio::ExceptionContext)>);
-//! assert_eq!(*reports.lock().unwrap(), ["Task exception was never retrieved"]);
+//! assert_eq!(
+//!     *reports.lock().unwrap(),
+//!     [("Task exception was never retrieved".to_string(), Some("lost".to_string()))]
+//! );
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
