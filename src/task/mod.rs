@@ -314,8 +314,10 @@ impl TaskRef {
     }
 
     /// `true` when this task is the one being polled on this thread.
+    /// (`false` while the thread's locals are being destroyed: a `Join`
+    /// may be dropped from a thread-local destructor.)
     pub(crate) fn is_current(&self) -> bool {
-        core::with_current(|cur| cur.is_some_and(|t| t.id() == self.id()))
+        core::try_with_current(|cur| cur.is_some_and(|t| t.id() == self.id())).unwrap_or(false)
     }
 
     /// `true` once the task has ended by panicking (crate-internal: asyncio's
