@@ -79,7 +79,8 @@
 //!    destructor is reported through the exception handler. As a backstop,
 //!    `as_current` restores the previous current task and puts the core back
 //!    into the harness on any unwind, so that the harness, dropped by Tokio
-//!    after a panic, still ends the task (invariant 1) and `current_task()`
+//!    after a panic, still ends the task (invariant 1; as for any harness
+//!    dropped unfinished, the end is `CANCELLED`) and `current_task()`
 //!    never stays on a task that is not being polled.
 
 use std::any::Any;
