@@ -2,8 +2,10 @@
 //! `loop.set_exception_handler`) and the debug-mode switch.
 //!
 //! Some failures have nobody to return an error to: a done callback that
-//! panics, a task that panicked while `asyncio::run` was cancelling it at
-//! shutdown. asyncio hands those to the loop's exception handler, which by
+//! panics, a task whose panic nobody retrieved ("Task exception was never
+//! retrieved", see the crate docs on panics), a task that panicked while
+//! `asyncio::run` was cancelling it at shutdown, a destructor that panicked
+//! inside the task machinery. asyncio hands those to the loop's exception handler, which by
 //! default logs them; so does this crate. The default handler writes one
 //! line to standard error; [`set_exception_handler`] replaces it (for
 //! instance to route reports to `tracing`, or to capture them in a test).
@@ -29,6 +31,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -96,6 +99,18 @@ impl fmt::Display for ExceptionContext {
         }
         if let Some(e) = &self.exception {
             write!(f, "\n{e}")?;
+            // A task's panic: where it happened (recorded by the panic hook).
+            if let (Error::Panicked(_), Some(task)) = (e, &self.task) {
+                if let Some(at) = crate::stack::panic_location(task) {
+                    write!(
+                        f,
+                        "\npanicked at {}:{}:{}",
+                        at.file(),
+                        at.line(),
+                        at.column()
+                    )?;
+                }
+            }
         }
         // Debug mode: where the task came from (asyncio's "Object created at").
         let extra = self.task.as_ref().and_then(crate::stack::extra_of);
@@ -114,6 +129,11 @@ static HANDLER: RwLock<Option<Handler>> = RwLock::new(None);
 /// (one report to standard error). A bare `None` leaves the handler type
 /// unknown (error E0283): call [`reset_exception_handler`] instead, or write
 /// `None::<fn(&asyncio::ExceptionContext)>`.
+///
+/// This is where panics of tasks that nobody awaited end up ("Task exception
+/// was never retrieved"): the crate's panic hook keeps panics inside tasks
+/// off standard error (see the crate docs, *Panics in tasks*), so route
+/// reports from here to your logger rather than from a panic hook.
 ///
 /// The handler runs on whatever thread found the problem, never while the
 /// crate holds a lock of its own; a panic inside it is caught and written to
@@ -165,15 +185,42 @@ pub fn reset_exception_handler() {
 }
 
 /// Reports a caught panic (a done callback's, a loop callback's, a
-/// destructor's) to the handler, with the task it concerns if any.
+/// destructor's) to the handler, with the task it concerns if any; then
+/// drops the payload, contained ([`drop_payload`]).
 pub(crate) fn report_panic(message: &str, task: Option<&TaskRef>, payload: Box<dyn Any + Send>) {
     let err = PanicError::from_payload(&*payload);
-    drop(payload);
     let mut ctx = ExceptionContext::new(message).with_exception(Error::Panicked(err));
     if let Some(task) = task {
         ctx = ctx.with_task(task.clone());
     }
     call_exception_handler(ctx);
+    drop_payload(payload, task);
+}
+
+/// Drops a caught panic's payload without ever unwinding: a payload whose
+/// destructor panics (`std::panic::panic_any(value)` with such a value) is
+/// reported as `Exception in the destructor of a panic payload`, with
+/// `task` (else the current task), and the new payload is dropped the same way; a few levels
+/// down, what is left is leaked rather than dropped.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>, task: Option<&TaskRef>) {
+    let mut payload = payload;
+    for _ in 0..4 {
+        match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return,
+            Err(next) => {
+                let err = PanicError::from_payload(&*next);
+                let mut ctx =
+                    ExceptionContext::new("Exception in the destructor of a panic payload")
+                        .with_exception(Error::Panicked(err));
+                if let Some(task) = task.cloned().or_else(crate::task::core::current) {
+                    ctx = ctx.with_task(task);
+                }
+                call_exception_handler(ctx);
+                payload = next;
+            }
+        }
+    }
+    std::mem::forget(payload);
 }
 
 /// Sends a report to the current handler (asyncio's
@@ -184,12 +231,16 @@ pub(crate) fn report_panic(message: &str, task: Option<&TaskRef>, payload: Box<d
 /// ```
 pub fn call_exception_handler(context: ExceptionContext) {
     let handler = HANDLER.read().unwrap_or_else(|e| e.into_inner()).clone();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match handler {
+    let outcome = catch_unwind(AssertUnwindSafe(|| match handler {
         Some(h) => h(&context),
         None => eprintln!("asyncio: {context}"),
     }));
-    if outcome.is_err() {
+    if let Err(payload) = outcome {
         eprintln!("asyncio: the exception handler panicked while reporting: {context}");
+        // Never unwinds: a payload whose destructor panics is leaked.
+        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(again);
+        }
     }
 }
 

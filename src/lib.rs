@@ -66,6 +66,61 @@
 //! the task ends cancelled. Awaiting a task by value ties it to the awaiter
 //! (dropping the awaiter cancels the task, as in asyncio); `(&mut task).await`
 //! does not. See `docs/differences.md` for every deliberate difference.
+//!
+//! # Panics in tasks, and the panic hook
+//!
+//! A panic inside a task of ours is the task's exception: it is caught at the
+//! task's edge, the task ends with [`Error::Panicked`], and whoever awaits
+//! the task (or calls [`Task::result`], [`TaskRef::exception`], ...) gets it.
+//! As in asyncio, nothing is printed when it happens. A panic nobody saw is
+//! reported through the [exception handler](set_exception_handler) as
+//! `Task exception was never retrieved`, with its message and location, once
+//! the task has ended and its last [`Task`] handle is gone (awaiting,
+//! `result()`, `exception()` or `cancel()` count as seeing it; [`TaskRef`]s
+//! are not handles).
+//!
+//! This is done by a panic hook that the crate installs when it creates its
+//! first task, and that wraps the hook installed before it:
+//! - a panic while one of our tasks is being polled (or its future dropped)
+//!   is recorded in the task (its location is the last frame of
+//!   [`TaskRef::get_stack`]) and not passed on;
+//! - every other panic goes to the previous hook unchanged: panics outside
+//!   our tasks, in a done callback (also reported as `Exception in
+//!   callback`), and in the main task of [`run`], whose panic goes on to
+//!   `run`'s caller.
+//!
+//! A hook installed *after* the crate's (`std::panic::set_hook`) replaces it:
+//! panics in tasks are then printed by that hook, and their location is not
+//! recorded (no `<panic>` frame, no `panicked at` in the report), but they
+//! are still the tasks' errors and still reported when never retrieved. To
+//! log task panics, use [`set_exception_handler`] rather than a panic hook.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//!
+//! let reports = Arc::new(Mutex::new(Vec::new()));
+//! let sink = reports.clone();
+//! asyncio::set_exception_handler(Some(move |ctx: &asyncio::ExceptionContext| {
+//!     let task = ctx.task().map(|t| t.get_name());
+//!     sink.lock().unwrap().push((ctx.message().to_string(), task));
+//! }));
+//! asyncio::run(async {
+//!     // Seen through the await: nothing printed, nothing reported.
+//!     let seen = asyncio::Task::builder().name("seen").spawn(async { panic!("seen") });
+//!     assert!(seen.await.unwrap_err().is_panic());
+//!     // Never seen: reported once the task ended and its handle is gone.
+//!     let (tx, rx) = tokio::sync::oneshot::channel();
+//!     let lost = asyncio::Task::builder().name("lost").spawn(async { panic!("lost") });
+//!     lost.add_done_callback(move |_| drop(tx.send(())));
+//!     let _ = rx.await;
+//!     drop(lost);
+//! });
+//! asyncio::set_exception_handler(None::<fn(&asyncio::ExceptionContext)>);
+//! assert_eq!(
+//!     *reports.lock().unwrap(),
+//!     [("Task exception was never retrieved".to_string(), Some("lost".to_string()))]
+//! );
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 

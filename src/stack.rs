@@ -259,6 +259,8 @@ const RETRIEVED: u8 = 2;
 const ENDED_PANICKED: u8 = 4;
 /// The task has an entry in the side table.
 const HAS_EXTRA: u8 = 8;
+/// The main task of `asyncio::run`: the panic hook lets its panics through.
+const MAIN: u8 = 16;
 
 /// What a task with frames, a panic or a debug backtrace keeps in the side
 /// table.
@@ -371,13 +373,22 @@ impl TaskStack {
         }
     }
 
+    /// This is the main task of `asyncio::run`.
+    pub(crate) fn mark_main(&self) {
+        self.flags.fetch_or(MAIN, Ordering::AcqRel);
+    }
+
+    fn is_main(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & MAIN != 0
+    }
+
     /// The panic (if any) was seen by someone: no "never retrieved" report.
     pub(crate) fn mark_retrieved(&self) {
         self.flags.fetch_or(RETRIEVED, Ordering::AcqRel);
     }
 
-    /// Debug mode: the task ended panicking. Reports the panic as never
-    /// retrieved if the `Task` handle is already gone unobserved.
+    /// The task ended panicking. Reports the panic as never retrieved if the
+    /// `Task` handle is already gone unobserved.
     pub(crate) fn ended_panicked(&self, task: &TaskRef) {
         let prev = self.flags.fetch_or(ENDED_PANICKED, Ordering::AcqRel);
         if prev & (HANDLE_DROPPED | RETRIEVED) == HANDLE_DROPPED {
@@ -385,8 +396,8 @@ impl TaskStack {
         }
     }
 
-    /// Debug mode: the `Task` handle is being dropped. Reports the panic as
-    /// never retrieved if the task already ended panicking unobserved.
+    /// The `Task` handle is being dropped. Reports the panic as never
+    /// retrieved if the task already ended panicking unobserved.
     pub(crate) fn handle_dropped(&self, task: &TaskRef) {
         let prev = self.flags.fetch_or(HANDLE_DROPPED, Ordering::AcqRel);
         if prev & (ENDED_PANICKED | RETRIEVED) == ENDED_PANICKED {
@@ -411,9 +422,34 @@ fn report_unretrieved(task: &TaskRef) {
 
 // ------------------------------------------------------------- panic hook
 
-/// Installs (once) a panic hook that records the panic's location in the
-/// task of ours being polled on the panicking thread, then calls the hook
-/// that was there before.
+/// Where the task panicked, if it ended panicking and the panic hook saw it.
+pub(crate) fn panic_location(task: &TaskRef) -> Option<Frame> {
+    if task.core().header().state() & PANICKED == 0 {
+        return None;
+    }
+    let extra = extra_of(task)?;
+    let st = extra.lock();
+    st.panic.as_deref().cloned()
+}
+
+/// Installs (once) the crate's panic hook, which works as asyncio's
+/// "exceptions belong to the task":
+///
+/// - a panic while a task of ours is being polled (or its future dropped)
+///   records its location in the task (the last frame of
+///   [`TaskRef::get_stack`]) and is **not** passed on to the hook that was
+///   there before: nothing is printed. The panic is the task's error; who
+///   awaits the task sees it, and a panic nobody sees is reported through
+///   the exception handler when the task's last `Task` handle is gone
+///   ("Task exception was never retrieved");
+/// - any other panic (outside our tasks, in the main task of
+///   `asyncio::run`, whose panic goes on to `run`'s caller, or in a done
+///   callback) goes to the previous hook unchanged.
+///
+/// A hook the user installs later replaces this one: panics in tasks are
+/// then printed by that hook and their location is not recorded (no
+/// `<panic>` frame), but they are still the tasks' errors and still
+/// reported when never retrieved.
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
     // `set_hook` panics on a panicking thread (a task created from a `Drop`
@@ -424,26 +460,28 @@ fn install_panic_hook() {
     ONCE.call_once(|| {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if let Some(at) = info.location() {
-                core::try_with_current(|cur| {
-                    if let Some(task) = cur {
-                        let frame = Frame {
-                            name: Cow::Borrowed("<panic>"),
-                            file: Cow::Owned(at.file().to_owned()),
-                            line: at.line(),
-                            column: at.column(),
-                        };
-                        // try_lock: never wait inside a panic hook.
-                        let stack = &task.core().header().stack;
-                        if let Some(extra) = stack.extra_or_insert(task.id(), false) {
-                            if let Ok(mut st) = extra.state.try_lock() {
-                                st.panic = Some(Box::new(frame));
-                            }
+            let in_task = core::try_with_current(|cur| {
+                let task = cur?;
+                let stack = &task.core().header().stack;
+                if let Some(at) = info.location() {
+                    let frame = Frame {
+                        name: Cow::Borrowed("<panic>"),
+                        file: Cow::Owned(at.file().to_owned()),
+                        line: at.line(),
+                        column: at.column(),
+                    };
+                    // try_lock: never wait inside a panic hook.
+                    if let Some(extra) = stack.extra_or_insert(task.id(), false) {
+                        if let Ok(mut st) = extra.state.try_lock() {
+                            st.panic = Some(Box::new(frame));
                         }
                     }
-                });
+                }
+                Some(!stack.is_main())
+            });
+            if in_task.flatten() != Some(true) {
+                prev(info);
             }
-            prev(info);
         }));
     });
 }

@@ -363,3 +363,78 @@ async fn a_panicking_discarded_output_loses_no_callback() {
         ["Exception in the destructor of a discarded task result"]
     );
 }
+
+/// A done callback gets a `&TaskRef` and reads the outcome through it, as
+/// asyncio's callbacks call `fut.result()` / `fut.exception()`: returned,
+/// panicked and cancelled tasks, and a wrong output type.
+#[test]
+fn a_done_callback_reads_the_outcome_through_the_task_ref() {
+    type Seen = (
+        asyncio::Result<String>,
+        asyncio::Result<u8>,
+        asyncio::Result<Option<asyncio::Error>>,
+    );
+    fn look(t: &TaskRef) -> Seen {
+        (t.result_as::<String>(), t.result_as::<u8>(), t.exception())
+    }
+    asyncio::Runner::new().worker_threads(2).run(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(&str, Seen)>();
+        let returned = asyncio::create_task(async { "ok".to_string() });
+        let panicked = asyncio::create_task(async { panic!("bad input") });
+        let (_gate, wait) = tokio::sync::oneshot::channel::<()>();
+        let cancelled = asyncio::create_task(async move {
+            let _ = wait.await;
+            String::new()
+        });
+        for (label, task) in [
+            ("returned", &returned),
+            ("panicked", &panicked),
+            ("cancelled", &cancelled),
+        ] {
+            let tx = tx.clone();
+            task.add_done_callback(move |t| {
+                let _ = tx.send((label, look(t)));
+            });
+        }
+        drop(tx);
+        cancelled.cancel();
+        let mut seen = std::collections::HashMap::new();
+        while let Some((label, s)) = rx.recv().await {
+            seen.insert(label, s);
+        }
+
+        let (s, wrong, e) = &seen["returned"];
+        assert_eq!(s.as_deref().unwrap(), "ok");
+        assert!(wrong.as_ref().unwrap_err().is_invalid_state());
+        assert!(e.as_ref().unwrap().is_none());
+
+        let (s, _, e) = &seen["panicked"];
+        assert!(s.as_ref().unwrap_err().is_panic());
+        let e = e.as_ref().unwrap().as_ref().unwrap();
+        assert!(e.is_panic() && e.to_string().contains("bad input"), "{e}");
+
+        let (s, _, e) = &seen["cancelled"];
+        assert!(s.as_ref().unwrap_err().is_cancelled());
+        assert!(e.as_ref().unwrap_err().is_cancelled());
+
+        // Still readable afterwards, by value and by reference.
+        assert_eq!(returned.to_ref().result_as::<String>().unwrap(), "ok");
+        assert_eq!(returned.await.unwrap(), "ok");
+        let _ = panicked.await;
+    });
+}
+
+/// `result_as` on a pending task, and after an await took the output:
+/// `InvalidState`, as `Task::result`.
+#[test]
+fn result_as_is_invalid_state_while_pending_and_after_the_output_was_taken() {
+    asyncio::Runner::new().current_thread().run(async {
+        let mut task = asyncio::create_task(async { 1u32 });
+        let r = task.to_ref();
+        assert!(r.result_as::<u32>().unwrap_err().is_invalid_state());
+        assert!(r.exception().unwrap_err().is_invalid_state());
+        assert_eq!((&mut task).await.unwrap(), 1);
+        assert!(r.result_as::<u32>().unwrap_err().is_invalid_state());
+        assert!(r.exception().unwrap().is_none());
+    });
+}

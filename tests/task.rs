@@ -255,7 +255,7 @@ async fn a_destructor_panicking_during_cancel_ends_the_task_panicked() {
         asyncio::sleep(10).await;
     });
     asyncio::sleep(0).await;
-    task.cancel();
+    assert!(task.cancel(), "pending: the cancel is accepted");
     match (&mut task).await {
         Err(Error::Panicked(e)) => assert_eq!(e.message(), "cleanup failed"),
         other => panic!("unexpected {other:?}"),
@@ -391,4 +391,64 @@ fn spawn_on_from_a_plain_thread() {
     .join()
     .unwrap();
     assert_eq!(rt.block_on(async { task.await }).unwrap(), "remote");
+}
+
+/// A task that awaits its own `Task` (by reference, then by value) gets
+/// `InvalidState` at once instead of hanging, is not cancelled for it, and
+/// goes on to return (asyncio raises `RuntimeError: Task cannot await on
+/// itself`).
+#[test]
+fn a_task_awaiting_itself_gets_invalid_state_instead_of_hanging() {
+    for runner in [
+        asyncio::Runner::new().current_thread(),
+        asyncio::Runner::new().worker_threads(2),
+    ] {
+        runner.run(async {
+            let (tx, rx) = tokio::sync::oneshot::channel::<asyncio::Task<Vec<String>>>();
+            let task = asyncio::create_task(async move {
+                let mut me = rx.await.unwrap();
+                let mut seen = Vec::new();
+                let err = (&mut me).await.unwrap_err();
+                assert!(err.is_invalid_state(), "{err:?}");
+                seen.push(err.to_string());
+                assert!(!me.cancelled() && !me.done());
+                let err = me.await.unwrap_err(); // by value: no cancel either
+                assert!(err.is_invalid_state(), "{err:?}");
+                seen.push(err.to_string());
+                assert!(
+                    seen.iter()
+                        .all(|m| m.contains("Task cannot await on itself"))
+                );
+                seen
+            });
+            let watch = task.to_ref();
+            tx.send(task)
+                .unwrap_or_else(|_| panic!("the task is waiting"));
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+            watch.add_done_callback(move |t| {
+                let _ = done_tx.send(t.cancelled());
+            });
+            assert!(!done_rx.await.unwrap(), "the task was cancelled");
+            // The task returned; its only handle went with it.
+            assert!(watch.done() && !watch.cancelled());
+            assert!(watch.exception().unwrap().is_none());
+        });
+    }
+}
+
+/// A `cancel()` that returned `true` ends the task cancelled, unless the
+/// task panics before the cancel takes effect: a panic wins over a cancel
+/// request (as an exception raised while handling the cancel does in
+/// asyncio), here a panic in the same poll as the task's own `cancel()`.
+#[tokio::test(start_paused = true)]
+async fn a_panic_after_an_accepted_cancel_ends_the_task_panicked() {
+    let mut task = asyncio::create_task(async {
+        assert!(asyncio::current_task().unwrap().cancel());
+        panic!("after the cancel");
+    });
+    match (&mut task).await {
+        Err(Error::Panicked(e)) => assert_eq!(e.message(), "after the cancel"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(!task.cancelled());
 }

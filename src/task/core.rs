@@ -66,8 +66,22 @@
 //!    the header drops. The "panic retrieved" flag is set by every path that
 //!    hands the panic out (`take_output`, `result`, `exception`) and by
 //!    `cancel` (asyncio F-10). Only when `Header::debug` is set does the
-//!    harness time each poll (`poll_timed`) and `complete` check for a panic
-//!    nobody will see (`TaskStack::ended_panicked`).
+//!    harness time each poll (`poll_timed`). Only a task that ended
+//!    panicking checks for a panic nobody will see
+//!    (`TaskStack::ended_panicked`), and dropping a `Task` costs one atomic
+//!    load unless the task is pending or panicked
+//!    (`TaskStack::handle_dropped`).
+//! 8. **No unwind leaves the harness.** Every piece of user code the harness
+//!    runs is contained: the poll, the future's destructor, a caught panic's
+//!    payload (which may itself panic as it is dropped: `drop_payload`), the
+//!    value of a future that panicked as it was dropped after returning,
+//!    the output discarded by a cancel, done callbacks. A panic of a
+//!    destructor is reported through the exception handler. As a backstop,
+//!    `as_current` restores the previous current task and puts the core back
+//!    into the harness on any unwind, so that the harness, dropped by Tokio
+//!    after a panic, still ends the task (invariant 1; as for any harness
+//!    dropped unfinished, the end is `CANCELLED`) and `current_task()`
+//!    never stays on a task that is not being polled.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -86,7 +100,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::registry::{self, Slot};
 use super::{CallbackId, TaskId, TaskRef};
-use crate::debug::report_panic;
+use crate::debug::{drop_payload, report_panic};
 use crate::error::{CancelledError, Error, InvalidStateError, PanicError};
 use crate::stack::TaskStack;
 
@@ -290,6 +304,8 @@ pub(crate) trait AnyCore: Send + Sync + 'static {
     fn callback_count(&self) -> usize;
     /// The error the task ended with, if it ended with one.
     fn error(&self) -> Option<Error>;
+    /// `TaskRef::exception()` (marks the panic retrieved).
+    fn exception(&self) -> crate::Result<Option<Error>>;
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -340,7 +356,10 @@ impl<T: Send + 'static> Core<T> {
         self.set_canceller(Canceller::Abort(handle));
     }
 
+    /// The main task of `asyncio::run`: its panics go on to `run`'s caller,
+    /// so the panic hook lets them through (see `stack::install_panic_hook`).
     pub(crate) fn set_cancel_token(&self, token: CancellationToken) {
+        self.header.stack.mark_main();
         self.set_canceller(Canceller::Token(token));
     }
 
@@ -452,17 +471,13 @@ impl<T: Send + 'static> Core<T> {
         }
         if let Some(v) = discarded {
             // A value discarded because the task was cancelled as it
-            // returned: its destructor runs last, contained.
+            // returned: its destructor runs last, contained (invariant 8).
             if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
-                report_panic(
-                    "Exception in the destructor of a discarded task result",
-                    Some(&task),
-                    payload,
-                );
+                report_panic(DISCARDED_RESULT, Some(&task), payload);
             }
         }
         let header = task.core().header();
-        if header.debug && state == PANICKED {
+        if state == PANICKED {
             header.stack.ended_panicked(&task);
         }
         state
@@ -571,6 +586,10 @@ impl<T: Send + 'static> AnyCore for Core<T> {
         usize::from(removed.is_some())
     }
 
+    fn exception(&self) -> crate::Result<Option<Error>> {
+        Core::exception(self)
+    }
+
     fn error(&self) -> Option<Error> {
         match &self.lock().outcome {
             Outcome::Cancelled(e) => Some(Error::Cancelled(e.clone())),
@@ -668,51 +687,80 @@ pub(crate) fn try_with_current<R>(f: impl FnOnce(Option<&TaskRef>) -> R) -> Opti
         .ok()
 }
 
-/// Runs `f` with `core` as the current task (invariant 6: the `Arc` is
-/// moved in and out, never cloned). `f` must not unwind: callers catch.
-fn as_current<T: Send + 'static, R>(
-    core: Arc<Core<T>>,
-    f: impl FnOnce() -> R,
-) -> (Arc<Core<T>>, R) {
-    let mut task = Some(TaskRef::from_core(core));
+/// Runs `f` with the core in `slot` as the current task (invariant 6: the
+/// `Arc` is moved out of `slot` into `CURRENT` and back, never cloned).
+///
+/// `f` is not meant to unwind (callers contain user code under
+/// `catch_unwind`), but should it, a guard still puts the previous current
+/// task back and the core back into `slot` (invariant 8), so that the
+/// harness, dropped by Tokio after the panic, ends the task.
+fn as_current<T: Send + 'static, R>(slot: &mut Option<Arc<Core<T>>>, f: impl FnOnce() -> R) -> R {
+    /// Puts things back on the way out, returning or unwinding.
+    struct Restore<'a, T: Send + 'static> {
+        slot: &'a mut Option<Arc<Core<T>>>,
+        prev: Option<TaskRef>,
+    }
+    impl<T: Send + 'static> Drop for Restore<'_, T> {
+        fn drop(&mut self) {
+            let prev = self.prev.take();
+            if let Ok(Some(task)) = CURRENT.try_with(|c| c.replace(prev)) {
+                *self.slot = Some(task.into_typed());
+            }
+        }
+    }
+    let mut task = slot.take().map(|core| TaskRef::from_core(core));
     // `try_with`: a harness may be dropped while this thread's locals are
     // being destroyed (a runtime dropped from a thread-local destructor).
     let Ok(prev) = CURRENT.try_with(|c| c.replace(task.take())) else {
-        let out = f();
-        let task = task.expect("asyncio: not moved when the slot is gone");
-        return (task.into_typed(), out);
+        *slot = task.map(TaskRef::into_typed);
+        return f();
     };
-    let out = f();
-    let task = CURRENT
-        .with(|c| c.replace(prev))
-        .expect("asyncio: the current-task slot was emptied during a poll");
-    (task.into_typed(), out)
+    let _restore = Restore { slot, prev };
+    f()
 }
 
-/// Polls `fut` as task `core`: the task is current during the poll and a
-/// panic is caught.
+/// Polls `fut` as the task in `slot`: the task is current during the poll
+/// and a panic is caught.
 fn poll_as<T: Send + 'static, F: Future>(
-    core: Arc<Core<T>>,
+    slot: &mut Option<Arc<Core<T>>>,
     fut: Pin<&mut F>,
     cx: &mut Context<'_>,
-) -> (Arc<Core<T>>, std::thread::Result<Poll<F::Output>>) {
-    as_current(core, || catch_unwind(AssertUnwindSafe(|| fut.poll(cx))))
+) -> std::thread::Result<Poll<F::Output>> {
+    as_current(slot, || catch_unwind(AssertUnwindSafe(|| fut.poll(cx))))
 }
 
 /// [`poll_as`], timed in debug mode: a poll longer than the slow-callback
 /// threshold is reported (invariant 7). Debug off: one branch.
 fn poll_timed<T: Send + 'static, F: Future>(
-    core: Arc<Core<T>>,
+    slot: &mut Option<Arc<Core<T>>>,
     fut: Pin<&mut F>,
     cx: &mut Context<'_>,
-) -> (Arc<Core<T>>, std::thread::Result<Poll<F::Output>>) {
-    if !core.header.debug {
-        return poll_as(core, fut, cx);
+) -> std::thread::Result<Poll<F::Output>> {
+    if !slot.as_ref().is_some_and(|core| core.header.debug) {
+        return poll_as(slot, fut, cx);
     }
     let start = std::time::Instant::now();
-    let (core, res) = poll_as(core, fut, cx);
-    crate::debug::check_slow_poll(start.elapsed(), || TaskRef::from_core(core.clone()));
-    (core, res)
+    let res = poll_as(slot, fut, cx);
+    if let Some(core) = slot.as_ref() {
+        crate::debug::check_slow_poll(start.elapsed(), || TaskRef::from_core(core.clone()));
+    }
+    res
+}
+
+/// The error a caught panic becomes; its payload is dropped here, contained
+/// (a payload whose destructor panics is reported, invariant 8).
+fn panic_error(payload: Box<dyn Any + Send>) -> PanicError {
+    let err = PanicError::from_payload(&*payload);
+    drop_payload(payload, None);
+    err
+}
+
+/// Drops a value whose destructor is user code, containing (and reporting,
+/// as `what`, with the current task) a panic of that destructor.
+fn drop_contained<V>(value: V, what: &str) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        report_panic(what, current().as_ref(), payload);
+    }
 }
 
 impl TaskRef {
@@ -762,20 +810,26 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        let (Some(core), Some(fut)) = (this.core.take(), this.fut.as_mut().as_pin_mut()) else {
+        let (Some(_), Some(fut)) = (this.core.as_ref(), this.fut.as_mut().as_pin_mut()) else {
             return Poll::Ready(());
         };
-        let (core, res) = poll_timed(core, fut, cx);
-        let end = match res {
-            Ok(Poll::Pending) => {
-                *this.core = Some(core);
-                return Poll::Pending;
-            }
-            Ok(Poll::Ready(v)) => End::Returned(v),
-            Err(payload) => End::Panicked(PanicError::from_payload(&*payload)),
+        let res = match poll_timed(this.core, fut, cx) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            res => res,
         };
-        let (core, end) = as_current(core, || drop_future(this.fut, end));
-        core.complete(end);
+        // Everything that can run user code (the payload's and the future's
+        // destructors) runs contained, with the task current (invariant 8).
+        let end = as_current(this.core, || {
+            let end = match res {
+                Ok(Poll::Ready(v)) => End::Returned(v),
+                Ok(Poll::Pending) => unreachable!("asyncio: pending handled above"),
+                Err(payload) => End::Panicked(panic_error(payload)),
+            };
+            drop_future(this.fut, end)
+        });
+        if let Some(core) = this.core.take() {
+            core.complete(end);
+        }
         Poll::Ready(())
     }
 }
@@ -787,23 +841,37 @@ where
 {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
-        if let Some(core) = this.core.take() {
-            // Dropped unfinished: Tokio abort, or the runtime shutting down.
-            let (core, end) = as_current(core, || drop_future(this.fut, End::Dropped));
-            core.complete(end);
+        if this.core.is_some() {
+            // Dropped unfinished: Tokio abort, the runtime shutting down, or
+            // (invariant 8) a panic that escaped `poll` anyway.
+            let end = as_current(this.core, || drop_future(this.fut, End::Dropped));
+            if let Some(core) = this.core.take() {
+                core.complete(end);
+            }
         }
     }
 }
 
 /// Drops the user's future now (invariant 2). A destructor that panics is
 /// contained and becomes the task's end, as in asyncio an exception raised
-/// while a task handles its cancellation ends the task with that exception.
+/// while a task handles its cancellation ends the task with that exception;
+/// the value the future had returned, if any, is then dropped, contained too
+/// (invariant 8).
 fn drop_future<F, T>(mut fut: Pin<&mut Option<F>>, end: End<T>) -> End<T> {
     match catch_unwind(AssertUnwindSafe(|| fut.set(None))) {
         Ok(()) => end,
-        Err(payload) => End::Panicked(PanicError::from_payload(&*payload)),
+        Err(payload) => {
+            let err = panic_error(payload);
+            if let End::Returned(v) = end {
+                drop_contained(v, DISCARDED_RESULT);
+            }
+            End::Panicked(err)
+        }
     }
 }
+
+/// How a panic in the destructor of a task's discarded output is reported.
+const DISCARDED_RESULT: &str = "Exception in the destructor of a discarded task result";
 
 /// The main task of `asyncio::run`: driven by `block_on`, so its future need
 /// not be `Send` or `'static`; its output goes straight back to the caller.
@@ -834,43 +902,41 @@ impl<F: Future> Future for MainHarness<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let Some(core) = this.core.take() else {
+        let Some(core) = this.core.as_ref() else {
             return Poll::Ready(Err(MainEnd::Cancelled));
         };
         // Like an aborted Tokio task, a main task whose cancel was requested
         // is not polled again: `Drop` ends it cancelled.
-        let Some(fut) = this
-            .fut
-            .as_mut()
-            .as_pin_mut()
-            .filter(|_| core.header.state() & CANCEL_REQUESTED == 0)
-        else {
-            *this.core = Some(core);
+        let requested = core.header.state() & CANCEL_REQUESTED != 0;
+        let Some(fut) = this.fut.as_mut().as_pin_mut().filter(|_| !requested) else {
             return Poll::Ready(Err(MainEnd::Cancelled));
         };
-        let (core, res) = poll_timed(core, fut, cx);
-        let out = match res {
-            Ok(Poll::Pending) => {
-                *this.core = Some(core);
-                return Poll::Pending;
-            }
+        let out = match poll_timed(this.core, fut, cx) {
+            Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(v)) => {
-                match as_current(core, || drop_future(this.fut, End::Returned(()))) {
-                    (core, End::Panicked(e)) => {
+                let end = as_current(this.core, || drop_future(this.fut, End::Returned(())));
+                let Some(core) = this.core.take() else {
+                    return Poll::Ready(Err(MainEnd::Cancelled));
+                };
+                match end {
+                    End::Panicked(e) => {
                         let payload = Box::new(e.message().to_string());
                         core.complete(End::Panicked(e));
                         Err(MainEnd::Panicked(payload))
                     }
-                    (core, end) => match core.complete(end) {
+                    end => match core.complete(end) {
                         CANCELLED => Err(MainEnd::Cancelled),
                         _ => Ok(v),
                     },
                 }
             }
             Err(payload) => {
+                // The payload goes back to `run`'s caller, which resumes it.
                 let end = End::Panicked(PanicError::from_payload(&*payload));
-                let (core, end) = as_current(core, || drop_future(this.fut, end));
-                core.complete(end);
+                let end = as_current(this.core, || drop_future(this.fut, end));
+                if let Some(core) = this.core.take() {
+                    core.complete(end);
+                }
                 Err(MainEnd::Panicked(payload))
             }
         };
@@ -882,9 +948,11 @@ impl<F: Future> Future for MainHarness<F> {
 impl<F: Future> PinnedDrop for MainHarness<F> {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
-        if let Some(core) = this.core.take() {
-            let (core, end) = as_current(core, || drop_future(this.fut, End::Dropped));
-            core.complete(end);
+        if this.core.is_some() {
+            let end = as_current(this.core, || drop_future(this.fut, End::Dropped));
+            if let Some(core) = this.core.take() {
+                core.complete(end);
+            }
         }
     }
 }

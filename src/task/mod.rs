@@ -45,12 +45,12 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use self::core::{AnyCore, CANCEL_REQUESTED, CANCELLED, Core, Harness, PANICKED};
+use self::core::{AnyCore, CANCEL_REQUESTED, CANCELLED, Core, FINISHED, Harness, PANICKED};
 use crate::error::Error;
 
 /// A task's identity: unique in the process, never reused, `Display`s as a
@@ -166,6 +166,10 @@ impl TaskRef {
 
     /// Renames the task; works at any time, also after it ended. Like
     /// Python's `set_name(value)`, anything `Display` is accepted.
+    ///
+    /// tokio-console keeps the name the task had when it was spawned (see
+    /// [`Builder::name`]): Tokio's name is fixed at spawn, and a rename does
+    /// not reach it.
     ///
     /// ```
     /// asyncio::run(async {
@@ -309,10 +313,77 @@ impl TaskRef {
         }
     }
 
+    /// `true` when this task is the one being polled on this thread.
+    /// (`false` while the thread's locals are being destroyed: a `Join`
+    /// may be dropped from a thread-local destructor.)
+    pub(crate) fn is_current(&self) -> bool {
+        core::try_with_current(|cur| cur.is_some_and(|t| t.id() == self.id())).unwrap_or(false)
+    }
+
     /// `true` once the task has ended by panicking (crate-internal: asyncio's
     /// "finished with an exception", for `wait(FIRST_EXCEPTION)`).
     pub(crate) fn panicked(&self) -> bool {
         self.0.header().state() & PANICKED != 0
+    }
+
+    /// The error the task ended with, as [`Task::exception`]:
+    /// `Err(InvalidState)` while pending, `Err(Cancelled)` if it was
+    /// cancelled, `Ok(Some(Panicked))` if it panicked, `Ok(None)` if it
+    /// returned. Counts as seeing the panic: a task whose panic was read here
+    /// is not reported as "Task exception was never retrieved".
+    ///
+    /// This is how a done callback (which gets a `&TaskRef`) looks at the
+    /// outcome, as asyncio's callbacks call `fut.exception()`.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// asyncio::run(async {
+    ///     let seen = Arc::new(Mutex::new(None));
+    ///     let slot = seen.clone();
+    ///     let task = asyncio::create_task(async { panic!("bad input") });
+    ///     task.add_done_callback(move |t| {
+    ///         let e = t.exception().unwrap().expect("it panicked");
+    ///         *slot.lock().unwrap() = Some(e.to_string());
+    ///     });
+    ///     let _ = task.await;
+    ///     assert!(seen.lock().unwrap().as_deref().unwrap().contains("bad input"));
+    /// });
+    /// ```
+    pub fn exception(&self) -> crate::Result<Option<Error>> {
+        self.0.exception()
+    }
+
+    /// A clone of the task's output, read as a `T`, as [`Task::result`]:
+    /// `Err(InvalidState)` while pending, after an await took the output,
+    /// or when `T` is not the task's output type; `Err(Cancelled)` or
+    /// `Err(Panicked)` as the task ended.
+    ///
+    /// This is how a done callback (which gets a `&TaskRef`) reads the
+    /// result, as asyncio's callbacks call `fut.result()`. The output is
+    /// cloned under the task's lock: `T`'s `Clone` must not cancel the task
+    /// or add callbacks to it.
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let (tx, rx) = tokio::sync::oneshot::channel();
+    ///     let task = asyncio::create_task(async { 6 * 7 });
+    ///     task.add_done_callback(move |t| {
+    ///         let _ = tx.send((t.result_as::<i32>(), t.result_as::<String>()));
+    ///     });
+    ///     let (right, wrong) = rx.await.unwrap();
+    ///     assert_eq!(right.unwrap(), 42);
+    ///     assert!(wrong.unwrap_err().is_invalid_state()); // not the output type
+    ///     assert_eq!(task.await.unwrap(), 42);
+    /// });
+    /// ```
+    pub fn result_as<T: Clone + Send + 'static>(&self) -> crate::Result<T> {
+        match self.0.as_any().downcast_ref::<Core<T>>() {
+            Some(core) => core.result(),
+            None => Err(Error::InvalidState(crate::InvalidStateError::new(
+                "The task's output is not of the requested type.",
+            ))),
+        }
     }
 
     /// Unregisters a callback that has not run yet; returns how many were
@@ -468,10 +539,42 @@ fn schedule_drain(task: TaskRef) {
 ///   ends (its own task was cancelled, a `select!` or a timeout dropped it),
 ///   the task is cancelled, as an awaited asyncio task is.
 /// - `(&mut task).await` yields the same without that tie.
-/// - A `Task` dropped without being awaited keeps running.
+/// - A task that awaits its own `Task` (handed to it through a channel, say)
+///   gets `Err(InvalidState)` ("Task cannot await on itself") at once
+///   instead of waiting for its own end forever, and is not cancelled for it.
+/// - A `Task` dropped without being awaited keeps running. If it panics and
+///   nobody sees the panic (await, `result()`, `exception()`, `cancel()`),
+///   the panic is reported through the
+///   [exception handler](crate::set_exception_handler) as "Task exception was
+///   never retrieved" once the task ended and its last `Task` is gone;
+///   nothing is printed when the panic happens (see the crate docs, *Panics
+///   in tasks*).
 ///
 /// All [`TaskRef`] methods (`cancel`, `done`, `get_name`, callbacks, …) are
 /// available through `Deref`.
+///
+/// # Awaiting many tasks
+/// A `Task` is [`IntoFuture`], not a `Future`, so functions that take
+/// futures (`futures::future::join_all`, `FuturesUnordered`, `select_all`)
+/// need `IntoFuture::into_future` on each (which keeps the await-by-value tie:
+/// dropping the result cancels the pending tasks); or use
+/// [`gather`](crate::gather()), asyncio's way, which takes `Task`s as they are.
+///
+/// ```
+/// use std::future::IntoFuture;
+///
+/// asyncio::run(async {
+///     let tasks: Vec<asyncio::Task<u32>> =
+///         (1..=3).map(|i| asyncio::create_task(async move { i * 10 })).collect();
+///     let results = futures::future::join_all(tasks.into_iter().map(IntoFuture::into_future)).await;
+///     let values: Vec<u32> = results.into_iter().map(Result::unwrap).collect();
+///     assert_eq!(values, [10, 20, 30]);
+///
+///     let tasks: Vec<asyncio::Task<u32>> =
+///         (1..=3).map(|i| asyncio::create_task(async move { i })).collect();
+///     assert_eq!(asyncio::gather(tasks).await.unwrap(), [1, 2, 3]);
+/// });
+/// ```
 ///
 /// ```
 /// asyncio::run(async {
@@ -579,12 +682,22 @@ impl<T: Send + 'static> Task<T> {
     }
 
     /// Polls for the task's end; the output is taken when it is `Ready`.
+    ///
+    /// A task awaiting itself would wait forever: that is refused with
+    /// `InvalidState` (asyncio: `Task cannot await on itself`). Checked only
+    /// when the task is not done yet (one thread-local read), so an await
+    /// that finds its task done costs nothing more.
     pub(crate) fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<crate::Result<T>> {
         if let Some(join) = &mut self.join {
             // The harness never panics out and records every end itself, so
             // the `JoinError` (an abort) carries nothing we do not know.
-            let _ = ready!(Pin::new(join).poll(cx));
-            self.join = None;
+            match Pin::new(join).poll(cx) {
+                Poll::Ready(_) => self.join = None,
+                Poll::Pending if self.task.is_current() => {
+                    return Poll::Ready(Err(awaits_itself()));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
         }
         Poll::Ready(self.core().take_output())
     }
@@ -625,11 +738,13 @@ impl<T: fmt::Debug + Send + 'static> fmt::Debug for Task<T> {
 }
 
 impl<T> Drop for Task<T> {
-    /// Debug mode: a panic nobody saw is reported ("Task exception was never
-    /// retrieved"), now or when the task ends.
+    /// A panic nobody saw is reported ("Task exception was never
+    /// retrieved"), now or when the task ends. A task that ended without
+    /// panicking (the common case: it was awaited) costs one atomic load.
     fn drop(&mut self) {
         let header = self.task.core().header();
-        if header.debug {
+        // Pending or panicked: the only states with a report to come.
+        if header.state() & (FINISHED | CANCELLED) == 0 {
             header.stack.handle_dropped(&self.task);
         }
     }
@@ -699,10 +814,18 @@ impl<T: Send + 'static> Future for Join<T> {
 
 impl<T: Send + 'static> Drop for Join<T> {
     fn drop(&mut self) {
-        if !self.task.done() {
+        // A task that tried to await itself is not cancelled for it.
+        if !self.task.done() && !self.task.is_current() {
             self.task.cancel();
         }
     }
+}
+
+/// What awaiting a task from inside that same task gives.
+fn awaits_itself() -> Error {
+    Error::InvalidState(crate::InvalidStateError::new(
+        "Task cannot await on itself: it would wait for its own end forever.",
+    ))
 }
 
 impl<T: Send + 'static> fmt::Debug for Join<T> {
@@ -761,6 +884,34 @@ pub struct Builder {
 
 impl Builder {
     /// The task's name (anything `Display`, as Python's `str(name)`).
+    ///
+    /// # tokio-console
+    /// Built with `RUSTFLAGS="--cfg tokio_unstable"` and this crate's
+    /// `tracing` feature, every task is spawned through Tokio's
+    /// `task::Builder` with its name (`Task-N` when unnamed), and Tokio
+    /// records the line that called `spawn` / `create_task` as its spawn
+    /// location, so tokio-console shows both. The name is fixed at spawn: a
+    /// later [`set_name`](TaskRef::set_name) is not seen by Tokio. Without
+    /// that flag and feature nothing of this is compiled in. A program that
+    /// shows its tasks in tokio-console:
+    ///
+    /// ```text
+    /// # Cargo.toml
+    /// [dependencies]
+    /// asyncio = { version = "0.1", features = ["tracing"] }
+    /// console-subscriber = "0.4"
+    ///
+    /// // src/main.rs
+    /// fn main() {
+    ///     console_subscriber::init();
+    ///     asyncio::run(async {
+    ///         let t = asyncio::Task::builder().name("fetch").spawn(asyncio::sleep(60));
+    ///         let _ = t.await;
+    ///     });
+    /// }
+    ///
+    /// $ RUSTFLAGS="--cfg tokio_unstable" cargo run   # then run `tokio-console`
+    /// ```
     ///
     /// ```
     /// asyncio::run(async {
@@ -833,6 +984,10 @@ impl Builder {
         )
     }
 
+    /// `#[track_caller]` down to Tokio's spawn: with `tokio_unstable`, Tokio
+    /// (and tokio-console) record the user's call site as the spawn
+    /// location, not this file.
+    #[track_caller]
     fn spawn_with<F>(
         self,
         fut: F,
@@ -854,20 +1009,24 @@ impl Builder {
             runtime,
             debug,
         );
+        #[cfg(all(tokio_unstable, feature = "tracing"))]
+        let console_name = match console_name {
+            Some(name) => name.to_string(),
+            // Formatted only on this path: the default build pays nothing.
+            None => format!("Task-{}", core.header().id),
+        };
         let harness = Harness::new(core.clone(), fut);
         // With `--cfg tokio_unstable` and our `tracing` feature, the name
-        // reaches tokio-console through `tokio::task::Builder::name`.
+        // reaches tokio-console through `tokio::task::Builder::name`. It is
+        // fixed there at spawn: a later `set_name` does not reach Tokio.
         #[cfg(all(tokio_unstable, feature = "tracing"))]
-        let join = match console_name.as_deref() {
-            Some(name) => {
-                let builder = tokio::task::Builder::new().name(name);
-                match on {
-                    Some(handle) => builder.spawn_on(harness, handle),
-                    None => builder.spawn(harness),
-                }
-                .expect("asyncio: tokio::task::Builder could not spawn the task")
+        let join = {
+            let builder = tokio::task::Builder::new().name(&console_name);
+            match on {
+                Some(handle) => builder.spawn_on(harness, handle),
+                None => builder.spawn(harness),
             }
-            None => spawn_raw(harness, on),
+            .expect("asyncio: tokio::task::Builder could not spawn the task")
         };
         #[cfg(not(all(tokio_unstable, feature = "tracing")))]
         let join = spawn_raw(harness, on);
@@ -882,6 +1041,8 @@ impl Builder {
 }
 
 /// `handle.spawn(fut)`, or `tokio::spawn(fut)` without a handle.
+#[cfg(not(all(tokio_unstable, feature = "tracing")))]
+#[track_caller]
 fn spawn_raw<F>(fut: F, on: Option<&Handle>) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
