@@ -204,12 +204,15 @@ fn debug_off_no_unretrieved_report() {
     assert!(reports_for("lost-quiet").is_empty());
 }
 
-/// Creates a pending task. Never inlined, so that its name is in the
-/// creation backtrace in every profile (in release, the test's own function
-/// and its async block are inlined away and their names are not).
+/// Creates a pending task. Never inlined, and the call is not its last
+/// instruction (so not a tail call that replaces its frame), so that its name
+/// is in the creation backtrace in every profile: in release, the test's own
+/// function and its async block are inlined away and their names are not.
 #[inline(never)]
 fn spawn_pending_task_for_the_backtrace() -> asyncio::Task<()> {
-    asyncio::create_task(std::future::pending::<()>())
+    let task = asyncio::create_task(std::future::pending::<()>());
+    std::hint::black_box(&task);
+    task
 }
 
 /// Debug mode: print_stack and `{:#?}` show the creation backtrace, which
