@@ -10,8 +10,7 @@
 //! cancelled, a timeout or a `select!` gave up on it — leaves that task
 //! running to completion; its end can still be observed through a
 //! [`TaskRef`] taken before (`done()`, `cancelled()`, done callbacks). The
-//! inner task's own cancellation or panic comes back through the shield
-//!.
+//! inner task's own cancellation or panic comes back through the shield.
 
 use std::fmt;
 use std::future::Future;

@@ -103,8 +103,8 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 /// - `(done, pending)`: `done` in completion order (tasks already done when
 ///   the wait starts come first, in input order), `pending` in input order —
 ///   vectors of the very tasks given, where asyncio returns two sets;
-/// - [`FIRST_COMPLETED`]: returns once any task ended, a cancellation counts
-///; several may be done by then;
+/// - [`FIRST_COMPLETED`]: returns once any task ended, a cancellation counts;
+///   several may be done by then;
 /// - [`FIRST_EXCEPTION`]: returns once a task panicked (a cancellation does
 ///   not count), or when all are done; a task that had already panicked
 ///   makes it return at once;
@@ -113,10 +113,9 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 /// - a timeout returns the current split and cancels nothing; a zero
 ///   timeout yields once to the scheduler, then returns; a task done
 ///   at the timeout instant is in `done`;
-/// - tasks already done count as done at once, without advancing time
-///;
-/// - dropping the [`Wait`] (its awaiter was cancelled) cancels nothing
-///: the tasks go on running, detached;
+/// - tasks already done count as done at once, without advancing time;
+/// - dropping the [`Wait`] (its awaiter was cancelled) cancels nothing:
+///   the tasks go on running, detached;
 /// - empty input resolves to `(vec![], vec![])` at once (asyncio raises
 ///   `ValueError`; see `docs/differences.md`).
 ///

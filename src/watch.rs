@@ -103,8 +103,8 @@ pub(crate) struct Watch {
     shared: Arc<Shared>,
     /// `Wake::OnEveryCompletion` (`wait`) only: the callbacks to take back
     /// from the tasks still pending when the watch closes, so that calling
-    /// `wait` again and again on long-lived tasks leaves nothing behind
-    ///. `gather` leaves at most one callback per child.
+    /// `wait` again and again on long-lived tasks leaves nothing behind.
+    /// `gather` leaves at most one callback per child.
     registered: Vec<(TaskRef, CallbackId)>,
 }
 

@@ -291,7 +291,10 @@ fn worker_threads_runs_tasks_on_n_workers_in_parallel() {
                 assert!(all_arrived, "{n} tasks never ran at the same time");
                 threads.push(thread);
             }
-            (tokio::runtime::Handle::current().metrics().num_workers(), threads)
+            (
+                tokio::runtime::Handle::current().metrics().num_workers(),
+                threads,
+            )
         });
         assert_eq!(workers, n);
         let distinct: std::collections::HashSet<_> = threads.iter().collect();
@@ -304,11 +307,14 @@ fn worker_threads_runs_tasks_on_n_workers_in_parallel() {
 #[test]
 fn current_thread_undoes_worker_threads() {
     let caller = std::thread::current().id();
-    Runner::new().worker_threads(2).current_thread().run(async move {
-        let t = asyncio::create_task(async { std::thread::current().id() });
-        assert_eq!(t.await.unwrap(), caller);
-        assert_eq!(tokio::runtime::Handle::current().metrics().num_workers(), 1);
-    });
+    Runner::new()
+        .worker_threads(2)
+        .current_thread()
+        .run(async move {
+            let t = asyncio::create_task(async { std::thread::current().id() });
+            assert_eq!(t.await.unwrap(), caller);
+            assert_eq!(tokio::runtime::Handle::current().metrics().num_workers(), 1);
+        });
 }
 
 /// worker_threads(0) is refused with a message that says what to do.
