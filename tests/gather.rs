@@ -10,7 +10,7 @@ use asyncio::Error;
 use futures::FutureExt;
 use tokio::time::Instant;
 
-use common::settle;
+use common::{say_after, settle};
 
 /// The `say_after` gather example, reproduced exactly: three `say_after`
 /// tasks print `1-2-1-3-1-2-1-1-3-2-2-3-2-3-3-` and the gather returns
@@ -18,16 +18,7 @@ use common::settle;
 #[tokio::test(start_paused = true)]
 async fn say_after_example_prints_cpythons_output() {
     let out = Arc::new(Mutex::new(String::new()));
-    let say_after = |delay: u64, what: &'static str| {
-        let out = out.clone();
-        async move {
-            for _ in 0..5 {
-                asyncio::sleep(delay).await;
-                out.lock().unwrap().push_str(what);
-            }
-            "Done."
-        }
-    };
+    let say_after = |delay, what| say_after(&out, delay, what);
     let result = asyncio::gather([say_after(3, "3-"), say_after(1, "1-"), say_after(2, "2-")])
         .await
         .unwrap();

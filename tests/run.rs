@@ -1,9 +1,12 @@
 //! `asyncio::run` and `Runner`.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use asyncio::{ExceptionContext, Runner, Task, TaskRef};
+use common::say_after;
 
 /// Run returns main's value.
 #[test]
@@ -243,17 +246,12 @@ fn the_gather_example_prints_in_cpythons_order() {
     let o = out.clone();
     let result = asyncio::run(async move {
         tokio::time::pause();
-        let say_after = |delay: u64, what: &'static str| {
-            let o = o.clone();
-            async move {
-                for _ in 0..5 {
-                    asyncio::sleep(delay).await;
-                    o.lock().unwrap().push_str(what);
-                }
-                "Done."
-            }
-        };
-        asyncio::gather!(say_after(3, "3-"), say_after(1, "1-"), say_after(2, "2-")).await
+        asyncio::gather!(
+            say_after(&o, 3, "3-"),
+            say_after(&o, 1, "1-"),
+            say_after(&o, 2, "2-")
+        )
+        .await
     });
     assert_eq!(*out.lock().unwrap(), "1-2-1-3-1-2-1-1-3-2-2-3-2-3-3-");
     assert_eq!(result.unwrap(), ("Done.", "Done.", "Done."));
