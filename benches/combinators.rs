@@ -4,7 +4,7 @@
 //!
 //! - gather of N tasks vs a `JoinSet` and vs `futures::future::join_all` of
 //!   `JoinHandle`s, driven from `block_on` and from inside a spawned task
-//!   (where `join_all` goes quadratic: perf-baseline §3.2);
+//!   (where `join_all` goes quadratic);
 //! - `wait_for` on a ready future vs `tokio::time::timeout`;
 //! - `as_completed` (stream) vs `FuturesUnordered` of `JoinHandle`s.
 //!

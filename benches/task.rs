@@ -6,7 +6,7 @@
 //!    and `asyncio::run` both do. Criterion measures each variant; then an
 //!    interleaved A/B pass (raw, ours, raw, ours, ...) prints medians and the
 //!    ratio, because run-to-run drift on this machine is as large as the
-//!    budget (see `shared/perf-baseline.md` §5). Two *floors* run beside
+//!    budget (see `docs/performance.md`). Two *floors* run beside
 //!    them: raw Tokio plus only the shared state any task object with
 //!    asyncio's features needs (an outcome slot; then also a registry entry),
 //!    to show how much of the gap no design can remove.

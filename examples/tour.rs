@@ -1,5 +1,6 @@
-//! A tour of the crate: each section is the Rust twin of one Python snippet of
-//! the asyncio notes, in the same order.
+//! A tour of the crate: each section is the Rust twin of a short Python
+//! asyncio snippet, quoted above it. `asyncio::run` is asyncio's one-thread
+//! event loop, so the output comes in the order Python prints it.
 //!
 //! Run it with `cargo run --example tour`.
 
@@ -75,9 +76,9 @@ async fn say_after_5(delay: f64, what: &'static str) -> &'static str {
 
 async fn tour_gather() {
     section("gather");
-    // The notes wait 1, 2, 3 seconds; a tenth of that keeps the tour short.
+    // The Python waits 1, 2, 3 seconds; a tenth of that keeps the tour short.
     // Ties (two tasks due at the same instant) print in the order the timer
-    // fires them, which on a real clock may differ from the notes; the exact
+    // fires them, which on a real clock may differ from Python's; the exact
     // output is checked on Tokio's paused clock by tests/gather.rs.
     let result = asyncio::gather([
         say_after_5(0.3, "3-"),

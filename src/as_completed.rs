@@ -8,23 +8,23 @@
 //! | `async for t in as_completed(aws, timeout=5)` | `while let Some(r) = StreamExt::next(&mut as_completed(aws, 5)).await` |
 //!
 //! Semantics (checked by `tests/as_completed.rs`):
-//! - inputs are scheduled as tasks when `as_completed` is called (AC-01);
+//! - inputs are scheduled as tasks when `as_completed` is called;
 //! - the k-th iterator item *to be awaited* resolves to the k-th result to
-//!   complete, whatever order the items were taken in (AC-02); several items
-//!   may be awaited concurrently (AC-09), woken longest-waiting first, one
+//!   complete, whatever order the items were taken in; several items
+//!   may be awaited concurrently, woken longest-waiting first, one
 //!   wake-up per result; the stream yields the results in
-//!   completion order (AC-04) — `asyncio::Result<T>`, the task's own error
-//!   included, never a panic out of the iteration (AC-03);
-//! - as many items as inputs (AC-05); empty input ends at once (AC-12);
+//!   completion order — `asyncio::Result<T>`, the task's own error
+//!   included, never a panic out of the iteration;
+//! - as many items as inputs; empty input ends at once;
 //! - the timeout's clock starts at the first poll of an item or of the
 //!   stream; once it ran out, every remaining item resolves to
-//!   `Err(Timeout)` (AC-06) and the stream yields one `Err(Timeout)`, then
+//!   `Err(Timeout)` and the stream yields one `Err(Timeout)`, then
 //!   ends. Results that completed before the deadline was seen are still
 //!   handed out first. Nothing is cancelled by the timeout;
 //! - dropping the [`AsCompleted`] (and its items) part-way leaves the
 //!   remaining tasks running, detached, as in asyncio: keep a
 //!   [`TaskRef`](crate::TaskRef) (or cancel them) if they must not outlive it;
-//! - the iteration can be resumed after a `break` (AC-08).
+//! - the iteration can be resumed after a `break`.
 
 use std::collections::VecDeque;
 use std::fmt;

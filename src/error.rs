@@ -37,6 +37,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// `Clone + Send + Sync + 'static`: the same error can be handed to every
 /// awaiter of a task (asyncio hands out the same exception object).
 ///
+/// `Error` is a transparent wrapper: its `Display` is the part's (say
+/// `cancelled: shutting down`), and its [`source`](std::error::Error::source)
+/// is the part's source (none), so that an error report walking the source
+/// chain prints the message once.
+///
 /// ```
 /// use asyncio::Error;
 ///
@@ -115,13 +120,24 @@ impl fmt::Display for Error {
     }
 }
 
+/// Transparent: `Display` already is the part's message, so `source()` is
+/// the part's own source rather than the part (which would print the same
+/// message twice in a chain).
+///
+/// ```
+/// use std::error::Error as _;
+///
+/// let e = asyncio::Error::from(asyncio::PanicError::new("boom"));
+/// assert_eq!(e.to_string(), "task panicked: boom");
+/// assert!(e.source().is_none());
+/// ```
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Cancelled(e) => Some(e),
-            Error::Timeout(e) => Some(e),
-            Error::InvalidState(e) => Some(e),
-            Error::Panicked(e) => Some(e),
+            Error::Cancelled(e) => e.source(),
+            Error::Timeout(e) => e.source(),
+            Error::InvalidState(e) => e.source(),
+            Error::Panicked(e) => e.source(),
         }
     }
 }

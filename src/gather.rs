@@ -9,17 +9,16 @@
 //! | a coroutine raising `E` inside `gather` | [`try_gather`] over futures of `Result<U, E>` |
 //!
 //! Semantics (asyncio's, checked by `tests/gather.rs`):
-//! - inputs are scheduled as tasks when `gather` is *called* (GA-01);
-//! - results come in input order, whatever the completion order (GA-02);
+//! - inputs are scheduled as tasks when `gather` is *called*;
+//! - results come in input order, whatever the completion order;
 //! - the first child to panic or be cancelled, in completion order, ends the
-//!   gather with that error at once; the other children keep running (GA-06,
-//!   GA-09);
+//!   gather with that error at once; the other children keep running;
 //! - `.return_exceptions()` waits for every child and puts each error at its
-//!   child's position (GA-08, GA-10);
+//!   child's position;
 //! - dropping the gather before it finished (its awaiting task was cancelled,
-//!   a `select!` dropped it) cancels the children still pending (GA-11,
-//!   GA-13, GA-18); dropping it after it finished cancels nothing;
-//! - empty input: `Ok(vec![])` at the first poll (GA-03).
+//!   a `select!` dropped it) cancels the children still pending;
+//!   dropping it after it finished cancels nothing;
+//! - empty input: `Ok(vec![])` at the first poll.
 //!
 //! # How it waits
 //! Progress is followed in input order: the gather collects every finished
@@ -192,7 +191,7 @@ impl<C: Children> Engine<C> {
 impl<C: Children> Drop for Engine<C> {
     fn drop(&mut self) {
         if self.finished {
-            return; // resolved: siblings of a failure keep running (GA-06)
+            return; // resolved: siblings of a failure keep running
         }
         for i in self.cursor..self.children.len() {
             let task = self.children.task(i);

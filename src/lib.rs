@@ -164,3 +164,19 @@ pub use task::{
 pub use threads::{ConcurrentFuture, run_coroutine_threadsafe, to_thread};
 pub use wait::{ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, Wait, wait};
 pub use wait_for::{Awaitable, WaitFor, WaitTarget, wait_for};
+
+/// The Rust blocks of the README and of `docs/*.md`, compiled and run by
+/// `cargo test --doc` so that the documentation cannot go stale.
+#[cfg(doctest)]
+mod doc_files {
+    #[doc = include_str!("../README.md")]
+    mod readme {}
+    #[doc = include_str!("../docs/porting.md")]
+    mod porting {}
+    #[doc = include_str!("../docs/differences.md")]
+    mod differences {}
+    #[doc = include_str!("../docs/design.md")]
+    mod design {}
+    #[doc = include_str!("../docs/performance.md")]
+    mod performance {}
+}

@@ -16,9 +16,17 @@
 //! Tasks created during step 2 are not cancelled by `run` (asyncio abandons
 //! them too); they are dropped when the runtime shuts down.
 //!
+//! The runtime is a current-thread one by default, as asyncio's event loop
+//! runs on one thread: `main` and every task it creates run on the thread
+//! that called `run`, and they interleave only where one of them awaits. A
+//! task created with [`create_task`](crate::create_task) starts at its
+//! creator's next `await` that yields, in creation order, as in asyncio.
+//! [`Runner::worker_threads`] opts into Tokio's multi-thread scheduler, where
+//! tasks run in parallel on `n` workers (and `main` still on the calling
+//! thread).
+//!
 //! `main` runs on the thread that called `run` (inside `block_on`), so it
-//! need not be `Send` or `'static`; the tasks it creates run on the runtime's
-//! workers.
+//! need not be `Send` or `'static`.
 //!
 //! [`to_thread`]: https://docs.python.org/3/library/asyncio-task.html#asyncio.to_thread
 
@@ -32,8 +40,12 @@ use crate::debug::{ExceptionContext, call_exception_handler};
 use crate::task::core::{Core, MainEnd, MainHarness};
 use crate::{Error, Seconds, TaskRef};
 
-/// Runs `main` to completion on a new multi-thread runtime and returns its
+/// Runs `main` to completion on a new current-thread runtime and returns its
 /// output: asyncio's `asyncio.run(main())`. Same as `Runner::new().run(main)`.
+///
+/// Everything runs on the calling thread, as on asyncio's event loop: a task
+/// created by `main` first runs when `main` awaits something that is not
+/// ready. Use [`Runner::worker_threads`] for Tokio's multi-thread scheduler.
 ///
 /// # Panics
 /// - When called from inside a Tokio runtime, with
@@ -57,9 +69,12 @@ pub fn run<F: Future>(main: F) -> F::Output {
 
 /// Builds the runtime for [`run`]: asyncio's `asyncio.Runner`.
 ///
+/// By default the runtime is current-thread (asyncio's one-thread event
+/// loop); [`worker_threads`](Runner::worker_threads) switches to Tokio's
+/// multi-thread scheduler.
+///
 /// ```
 /// let out = asyncio::Runner::new()
-///     .current_thread()
 ///     .debug(false)
 ///     .run(async { asyncio::current_task().is_some() });
 /// assert!(out);
@@ -79,14 +94,15 @@ impl Default for Runner {
 }
 
 impl Runner {
-    /// A runner for a multi-thread runtime with Tokio's default worker count.
+    /// A runner for a current-thread runtime, in debug mode when the
+    /// environment has `ASYNCIO_DEBUG=1`, with a 300 s shutdown timeout.
     ///
     /// ```
     /// assert_eq!(asyncio::Runner::new().run(async { 1 }), 1);
     /// ```
     pub fn new() -> Self {
         Self {
-            current_thread: false,
+            current_thread: true,
             worker_threads: None,
             debug: None,
             shutdown_timeout: Duration::from_secs(300),
@@ -105,7 +121,8 @@ impl Runner {
     }
 
     /// A single-threaded runtime: everything runs on the calling thread, as
-    /// in asyncio.
+    /// in asyncio. This is the default; it undoes an earlier
+    /// [`worker_threads`](Runner::worker_threads).
     ///
     /// ```
     /// let caller = std::thread::current().id();
@@ -116,16 +133,24 @@ impl Runner {
     /// ```
     pub fn current_thread(mut self) -> Self {
         self.current_thread = true;
+        self.worker_threads = None;
         self
     }
 
-    /// A multi-thread runtime with `n` workers.
+    /// Tokio's multi-thread runtime with `n` workers: the tasks `main`
+    /// creates run in parallel on the workers (`main` itself stays on the
+    /// calling thread). Tasks then interleave in no fixed order; asyncio
+    /// programs that rely on its one-thread order want the default instead.
     ///
     /// # Panics
     /// If `n` is 0.
     ///
     /// ```
-    /// asyncio::Runner::new().worker_threads(2).run(async {});
+    /// let caller = std::thread::current().id();
+    /// asyncio::Runner::new().worker_threads(2).run(async move {
+    ///     let t = asyncio::create_task(async { std::thread::current().id() });
+    ///     assert_ne!(t.await.unwrap(), caller);
+    /// });
     /// ```
     pub fn worker_threads(mut self, n: usize) -> Self {
         assert!(

@@ -6,12 +6,11 @@
 //! | `wait_for(shield(task), 1)` | `wait_for(shield(task), 1)` |
 //!
 //! The input runs as a task of ours (a future is scheduled when `shield` is
-//! called, SH-01/SH-10). Dropping the [`Shield`] — its awaiting task was
+//! called). Dropping the [`Shield`] — its awaiting task was
 //! cancelled, a timeout or a `select!` gave up on it — leaves that task
-//! running to completion (SH-05); its end can still be observed through a
+//! running to completion; its end can still be observed through a
 //! [`TaskRef`] taken before (`done()`, `cancelled()`, done callbacks). The
-//! inner task's own cancellation or panic comes back through the shield
-//! (SH-03, SH-04).
+//! inner task's own cancellation or panic comes back through the shield.
 
 use std::fmt;
 use std::future::Future;

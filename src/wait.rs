@@ -7,8 +7,7 @@
 //! | `wait(tasks, return_when=FIRST_COMPLETED)` | `wait(tasks, FIRST_COMPLETED, None)` |
 //! | `wait(tasks, return_when=FIRST_EXCEPTION, timeout=10)` | `wait(tasks, FIRST_EXCEPTION, 10)` |
 //!
-//! Semantics: see [`wait`] (each bullet names the asyncio-semantics id
-//! its test in `tests/` checks).
+//! Semantics: see [`wait`]; each bullet there has a test in `tests/wait.rs`.
 
 use std::fmt;
 use std::future::Future;
@@ -103,21 +102,20 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 /// Semantics (checked by `tests/wait.rs`):
 /// - `(done, pending)`: `done` in completion order (tasks already done when
 ///   the wait starts come first, in input order), `pending` in input order —
-///   vectors of the very tasks given, where asyncio returns two sets (WA-01);
-/// - [`FIRST_COMPLETED`]: returns once any task ended, a cancellation counts
-///   (WA-08); several may be done by then (WA-13);
+///   vectors of the very tasks given, where asyncio returns two sets;
+/// - [`FIRST_COMPLETED`]: returns once any task ended, a cancellation counts;
+///   several may be done by then;
 /// - [`FIRST_EXCEPTION`]: returns once a task panicked (a cancellation does
 ///   not count), or when all are done; a task that had already panicked
-///   makes it return at once (WA-09);
-/// - [`ALL_COMPLETED`]: waits for every task (WA-10). Errors never come out
+///   makes it return at once;
+/// - [`ALL_COMPLETED`]: waits for every task. Errors never come out
 ///   of `wait`: they stay on the tasks in `done`;
-/// - a timeout returns the current split and cancels nothing (WA-11); a zero
-///   timeout yields once to the scheduler, then returns (WA-12); a task done
-///   at the timeout instant is in `done` (WA-14);
-/// - tasks already done count as done at once, without advancing time
-///   (WA-16);
-/// - dropping the [`Wait`] (its awaiter was cancelled) cancels nothing
-///   (WA-15): the tasks go on running, detached;
+/// - a timeout returns the current split and cancels nothing; a zero
+///   timeout yields once to the scheduler, then returns; a task done
+///   at the timeout instant is in `done`;
+/// - tasks already done count as done at once, without advancing time;
+/// - dropping the [`Wait`] (its awaiter was cancelled) cancels nothing:
+///   the tasks go on running, detached;
 /// - empty input resolves to `(vec![], vec![])` at once (asyncio raises
 ///   `ValueError`; see `docs/differences.md`).
 ///
@@ -234,7 +232,7 @@ impl<T: Send + 'static> Future for Wait<T> {
                         return Poll::Pending;
                     }
                     // Expired: let what the same timer tick woke run first,
-                    // so a task ending at the timeout instant is done (WA-14).
+                    // so a task ending at the timeout instant is done.
                     if !*this.yielded {
                         *this.yielded = true;
                         cx.waker().wake_by_ref();
@@ -289,7 +287,7 @@ mod tests {
 
     use crate::{FIRST_COMPLETED, Task};
 
-    /// asyncio WA-16: `wait` takes its callbacks back from the tasks still
+    /// `wait` takes its callbacks back from the tasks still
     /// pending, whether it finished (here: timed out) or was dropped, so a
     /// supervisor loop calling it again and again leaves nothing behind.
     #[tokio::test(start_paused = true)]

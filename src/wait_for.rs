@@ -8,8 +8,8 @@
 //! | `await wait_for(aw, None)` | `wait_for(aw, None).await` |
 //! | `except TimeoutError` | `Err(e) if e.is_timeout()` |
 //!
-//! Semantics: see [`wait_for`] (each bullet names the asyncio-semantics id
-//! its test in `tests/` checks).
+//! Semantics: see [`wait_for`]; each bullet there has a test in
+//! `tests/wait_for.rs`.
 
 use std::fmt;
 use std::future::Future;
@@ -148,7 +148,7 @@ impl<T: Send + 'static> WaitTarget for TaskTarget<T> {
 impl<T> Drop for TaskTarget<T> {
     fn drop(&mut self) {
         if !self.task.done() {
-            self.task.cancel(); // the awaiter went away (WF-07)
+            self.task.cancel(); // the awaiter went away
         }
     }
 }
@@ -162,25 +162,25 @@ impl<T> Drop for TaskTarget<T> {
 ///
 /// Semantics (Python 3.12, checked by `tests/wait_for.rs`):
 /// - a plain future is polled in place, inside the caller's task: no spawn,
-///   same [`current_task`](crate::current_task), may borrow (WF-08);
+///   same [`current_task`](crate::current_task), may borrow;
 /// - the clock starts at the first poll; the inner is polled before the
 ///   clock is looked at, so a result ready at the deadline is returned, not
-///   dropped (Python 3.11's choice, WF-09) and a ready future never reads the
+///   dropped (Python 3.11's choice) and a ready future never reads the
 ///   clock at all. When the timer fires, `wait_for` yields once and looks at
 ///   the inner again before cancelling it, so a task woken by the same timer
 ///   tick still delivers its result;
 /// - on timeout the inner is cancelled and the cancellation *finished*
 ///   before `Err(Timeout)` comes back: a future is dropped (its destructors
-///   run), a task is cancelled and awaited until it ended (WF-03). If the
+///   run), a task is cancelled and awaited until it ended. If the
 ///   task returned a value or panicked before the cancellation reached it,
-///   that is returned instead (WF-04, WF-05);
-/// - `None` (or an infinite timeout) waits forever, with no timer (WF-02);
+///   that is returned instead;
+/// - `None` (or an infinite timeout) waits forever, with no timer;
 /// - a zero or negative timeout polls the inner once: a ready result is
 ///   returned, otherwise the inner is cancelled and `Err(Timeout)` returned,
-///   with no timer (Tokio would round a zero timer up to 1 ms) (WF-06);
+///   with no timer (Tokio would round a zero timer up to 1 ms);
 /// - dropping the [`WaitFor`] (its awaiter was cancelled) drops the inner
-///   future, or cancels the inner task (WF-07); a task that is cancelled by
-///   someone else gives `Err(Cancelled)`, not `Err(Timeout)` (WF-12).
+///   future, or cancels the inner task; a task that is cancelled by
+///   someone else gives `Err(Cancelled)`, not `Err(Timeout)`.
 ///
 /// # Panics
 /// If `timeout` is NaN seconds; when a timer is needed and there is no Tokio

@@ -5,7 +5,7 @@
 //! Polling many `JoinHandle`s through `FuturesUnordered` (what `join_all` uses
 //! past 30 futures) goes quadratic when the caller is itself a task on the
 //! multi-thread runtime: Tokio's coop budget makes handles return `Pending`,
-//! and the set re-polls (tokio-notes §1.13, perf-baseline §3.2). Instead each
+//! and the set re-polls them all, every time one is woken. Instead each
 //! child gets one done callback (registered once, at the combinator's first
 //! poll) that records what the combinator needs — "child `i` failed" and, for
 //! `wait`, "child `i` completed" in completion order — and wakes it. The
@@ -103,8 +103,8 @@ pub(crate) struct Watch {
     shared: Arc<Shared>,
     /// `Wake::OnEveryCompletion` (`wait`) only: the callbacks to take back
     /// from the tasks still pending when the watch closes, so that calling
-    /// `wait` again and again on long-lived tasks leaves nothing behind
-    /// (asyncio WA-16). `gather` leaves at most one callback per child.
+    /// `wait` again and again on long-lived tasks leaves nothing behind.
+    /// `gather` leaves at most one callback per child.
     registered: Vec<(TaskRef, CallbackId)>,
 }
 

@@ -1,4 +1,4 @@
-//! `as_completed`: asyncio-semantics §9 (AC-xx).
+//! `as_completed`, as asyncio behaves.
 
 mod common;
 
@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use common::settle;
 
-/// AC-04: the iterator form yields results in completion order.
+/// The iterator form yields results in completion order.
 #[tokio::test(start_paused = true)]
 async fn iterator_yields_in_completion_order() {
     let start = Instant::now();
@@ -29,7 +29,7 @@ async fn iterator_yields_in_completion_order() {
     assert_eq!(seen, [(1, 1), (2, 2), (3, 3)]);
 }
 
-/// AC-03, AC-04: the stream form yields each task's result, errors
+/// The stream form yields each task's result, errors
 /// included, in completion order, without raising.
 #[tokio::test(start_paused = true)]
 async fn stream_yields_results_and_errors_in_completion_order() {
@@ -43,7 +43,7 @@ async fn stream_yields_results_and_errors_in_completion_order() {
     assert!(results[1].as_ref().unwrap_err().is_panic());
 }
 
-/// AC-02: the k-th item *awaited* gets the k-th result to complete,
+/// The k-th item *awaited* gets the k-th result to complete,
 /// whatever order the items were taken in.
 #[tokio::test(start_paused = true)]
 async fn results_bind_to_await_order() {
@@ -57,7 +57,7 @@ async fn results_bind_to_await_order() {
     assert_eq!(first.await, Ok('b'));
 }
 
-/// AC-06: after the timeout every remaining item is `Err(Timeout)`; results
+/// After the timeout every remaining item is `Err(Timeout)`; results
 /// completed before come first; nothing is cancelled.
 #[tokio::test(start_paused = true)]
 async fn timeout_turns_remaining_items_into_timeouts_and_cancels_nothing() {
@@ -77,7 +77,7 @@ async fn timeout_turns_remaining_items_into_timeouts_and_cancels_nothing() {
     assert!(!slow_ref.cancelled());
 }
 
-/// AC-06 (stream form): one `Err(Timeout)`, then the stream ends.
+/// The stream form: one `Err(Timeout)`, then the stream ends.
 #[tokio::test(start_paused = true)]
 async fn stream_yields_one_timeout_then_ends() {
     let mut s = asyncio::as_completed(
@@ -99,7 +99,7 @@ async fn stream_yields_one_timeout_then_ends() {
     assert_eq!(StreamExt::next(&mut s).await, None);
 }
 
-/// AC-07: a timeout that is not reached produces no error.
+/// A timeout that is not reached produces no error.
 #[tokio::test(start_paused = true)]
 async fn unused_timeout_produces_no_error() {
     let results: Vec<_> = StreamExt::collect(asyncio::as_completed(
@@ -110,7 +110,7 @@ async fn unused_timeout_produces_no_error() {
     assert_eq!(results, [Ok(1), Ok(2)]);
 }
 
-/// AC-12: empty input ends the iteration at once, with no error.
+/// Empty input ends the iteration at once, with no error.
 #[tokio::test(start_paused = true)]
 async fn empty_input_ends_at_once() {
     let mut it = asyncio::as_completed(Vec::<asyncio::Task<u8>>::new(), 1);
@@ -119,7 +119,7 @@ async fn empty_input_ends_at_once() {
     assert_eq!(StreamExt::next(&mut it).await, None);
 }
 
-/// AC-05: as many items as inputs.
+/// As many items as inputs.
 #[tokio::test(start_paused = true)]
 async fn as_many_items_as_inputs() {
     let it = asyncio::as_completed((0..4).map(|i| async move { i }), None);
@@ -132,7 +132,7 @@ async fn as_many_items_as_inputs() {
     assert_eq!(got, [0, 1, 2, 3]);
 }
 
-/// AC-08: iteration can be resumed after a `break`.
+/// Iteration can be resumed after a `break`.
 #[tokio::test(start_paused = true)]
 async fn iteration_resumes_after_break() {
     let mut it = asyncio::as_completed(
@@ -172,7 +172,7 @@ where
     results
 }
 
-/// AC-09: several items can be awaited concurrently.
+/// Several items can be awaited concurrently.
 #[tokio::test(start_paused = true)]
 async fn items_can_be_awaited_concurrently() {
     let it = asyncio::as_completed(
@@ -186,7 +186,7 @@ async fn items_can_be_awaited_concurrently() {
     assert_eq!(await_all_at_once(it).await, [1, 2, 3]);
 }
 
-/// AC-01: inputs are scheduled when `as_completed` is called; tasks done
+/// Inputs are scheduled when `as_completed` is called; tasks done
 /// before the call come first.
 #[tokio::test(start_paused = true)]
 async fn inputs_run_when_called_and_done_tasks_come_first() {
@@ -244,7 +244,7 @@ fn yielding_inputs() -> impl Iterator<Item = impl std::future::Future<Output = u
 /// exactly once.
 #[test]
 fn multi_thread_stream_delivers_each_result_once() {
-    asyncio::run(async {
+    asyncio::Runner::new().worker_threads(2).run(async {
         for _ in 0..50 {
             let stream = asyncio::as_completed(yielding_inputs(), None);
             let mut got: Vec<u32> =
@@ -290,7 +290,7 @@ impl<F: std::future::Future> std::future::Future for CountPolls<F> {
     }
 }
 
-/// AC-09 at scale: with many items awaited at once, each completion wakes
+/// At scale: with many items awaited at once, each completion wakes
 /// one waiting item, so the work is linear in the number of items (waking
 /// every waiter on each completion would poll about n²/2 times).
 #[tokio::test(start_paused = true)]
@@ -380,7 +380,7 @@ async fn a_woken_item_dropped_passes_its_wake_on() {
 /// wake-up lost between completions, claims and re-registrations).
 #[test]
 fn multi_thread_items_awaited_at_once_each_get_one_result() {
-    asyncio::run(async {
+    asyncio::Runner::new().worker_threads(2).run(async {
         for _ in 0..50 {
             let it = asyncio::as_completed(yielding_inputs(), None);
             assert_eq!(await_all_at_once(it).await, (0..200).collect::<Vec<_>>());

@@ -1,6 +1,6 @@
-//! Done callbacks: `add_done_callback` / `remove_done_callback` (F-06, F-08,
-//! TK-20) and the contract's extra promises (never under a lock, panics
-//! contained and reported).
+//! Done callbacks: `add_done_callback` / `remove_done_callback` as in
+//! asyncio, and what this crate promises beyond it (never under a lock,
+//! panics contained and reported).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,7 +31,7 @@ async fn until(mut cond: impl FnMut() -> bool) {
     panic!("condition never became true");
 }
 
-/// F-06 / TK-20: each registration runs exactly once, in registration order,
+/// Each registration runs exactly once, in registration order,
 /// after the task ended, and sees the task done — for every kind of end.
 #[tokio::test(start_paused = true)]
 async fn callbacks_run_once_in_order_after_every_kind_of_end() {
@@ -61,7 +61,7 @@ async fn callbacks_run_once_in_order_after_every_kind_of_end() {
     }
 }
 
-/// F-06: registering the same kind of callback twice gives two calls.
+/// Registering the same kind of callback twice gives two calls.
 #[tokio::test(start_paused = true)]
 async fn each_registration_is_one_call() {
     let calls = Arc::new(AtomicUsize::new(0));
@@ -76,7 +76,7 @@ async fn each_registration_is_one_call() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
-/// F-06: on a task already done, the callback is scheduled, never called
+/// On a task already done, the callback is scheduled, never called
 /// inside add_done_callback; it runs soon after.
 #[tokio::test(start_paused = true)]
 async fn on_a_done_task_the_callback_is_scheduled_not_inline() {
@@ -140,7 +140,7 @@ async fn a_callback_may_reenter_the_crate() {
     );
 }
 
-/// CT-15: inside a done callback there is no current task.
+/// Inside a done callback there is no current task.
 #[tokio::test(start_paused = true)]
 async fn no_current_task_inside_a_callback() {
     let seen = Arc::new(Mutex::new(None));
@@ -186,7 +186,7 @@ async fn a_panicking_callback_is_reported_and_contained() {
     );
 }
 
-/// F-08: remove_done_callback returns how many it removed (0 or 1); a removed
+/// `remove_done_callback` returns how many it removed (0 or 1); a removed
 /// callback never runs; an id from another task removes nothing; after the
 /// end nothing can be removed.
 #[tokio::test(start_paused = true)]

@@ -1,11 +1,11 @@
-//! `current_task()` and `all_tasks()` (CT-15, CT-16, CT-17).
+//! `current_task()` and `all_tasks()`.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use asyncio::{Task, TaskRef};
 
-/// CT-15: inside one of our tasks, current_task() is that task.
+/// Inside one of our tasks, current_task() is that task.
 #[tokio::test(start_paused = true)]
 async fn current_task_is_the_running_task() {
     let task = Task::builder()
@@ -27,7 +27,7 @@ fn current_task_is_none_outside_our_tasks() {
     });
 }
 
-/// CT-16: current_task() follows the task whose step is running as tasks
+/// `current_task()` follows the task whose step is running as tasks
 /// interleave.
 #[tokio::test(start_paused = true)]
 async fn current_task_switches_as_tasks_interleave() {
@@ -49,7 +49,7 @@ async fn current_task_switches_as_tasks_interleave() {
     assert_eq!(*seen.lock().unwrap(), ["a", "b", "a", "b"]);
 }
 
-/// CT-17: all_tasks() lists the pending tasks (the caller and tasks not yet
+/// `all_tasks()` lists the pending tasks (the caller and tasks not yet
 /// started included) and drops them once they end.
 #[tokio::test(start_paused = true)]
 async fn all_tasks_lists_exactly_the_pending_tasks() {

@@ -56,7 +56,8 @@ fn predicates_and_texts() {
             [c, t, i, p]
         );
         assert_eq!(e.to_string(), text);
-        assert!(std::error::Error::source(&e).is_some());
+        // Transparent: the message is in `Display`, not repeated as a source.
+        assert!(std::error::Error::source(&e).is_none());
     }
 }
 
@@ -80,4 +81,33 @@ fn seconds_table() {
 #[should_panic(expected = "invalid delay: NaN")]
 fn nan_seconds_panic() {
     let _ = f64::NAN.to_duration();
+}
+
+/// An error report that walks the `source()` chain (as `anyhow`'s `{:#}` or
+/// `eyre` reports do) prints each message once: `Error` is transparent, its
+/// `Display` is the part's and it does not return the part as its source.
+#[test]
+fn a_source_chain_prints_the_message_once() {
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut next = e.source();
+        while let Some(s) = next {
+            out.push_str(": ");
+            out.push_str(&s.to_string());
+            next = s.source();
+        }
+        out
+    }
+    let cases: [(Error, &str); 4] = [
+        (CancelledError::with_message("bye").into(), "cancelled: bye"),
+        (TimeoutError::new().into(), "timed out"),
+        (
+            InvalidStateError::new("Result is not set.").into(),
+            "Result is not set.",
+        ),
+        (PanicError::new("boom").into(), "task panicked: boom"),
+    ];
+    for (e, text) in cases {
+        assert_eq!(chain(&e), text);
+    }
 }

@@ -1,4 +1,4 @@
-//! `gather`, `gather!`, `try_gather`: asyncio-semantics §5 (GA-xx).
+//! `gather`, `gather!`, `try_gather`, as asyncio behaves.
 
 mod common;
 
@@ -10,24 +10,15 @@ use asyncio::Error;
 use futures::FutureExt;
 use tokio::time::Instant;
 
-use common::settle;
+use common::{say_after, settle};
 
-/// The gather example of the asyncio notes, reproduced exactly: three
-/// `say_after` tasks print `1-2-1-3-1-2-1-1-3-2-2-3-2-3-3-` and the gather
-/// returns `['Done.', 'Done.', 'Done.']` in input order (GA-02).
+/// The `say_after` gather example, reproduced exactly: three `say_after`
+/// tasks print `1-2-1-3-1-2-1-1-3-2-2-3-2-3-3-` and the gather returns
+/// `['Done.', 'Done.', 'Done.']` in input order, as CPython prints.
 #[tokio::test(start_paused = true)]
-async fn say_after_example_prints_the_notes_output() {
+async fn say_after_example_prints_cpythons_output() {
     let out = Arc::new(Mutex::new(String::new()));
-    let say_after = |delay: u64, what: &'static str| {
-        let out = out.clone();
-        async move {
-            for _ in 0..5 {
-                asyncio::sleep(delay).await;
-                out.lock().unwrap().push_str(what);
-            }
-            "Done."
-        }
-    };
+    let say_after = |delay, what| say_after(&out, delay, what);
     let result = asyncio::gather([say_after(3, "3-"), say_after(1, "1-"), say_after(2, "2-")])
         .await
         .unwrap();
@@ -38,7 +29,7 @@ async fn say_after_example_prints_the_notes_output() {
     );
 }
 
-/// GA-02: results in argument order whatever the completion order.
+/// Results in argument order whatever the completion order.
 #[tokio::test(start_paused = true)]
 async fn results_in_input_order_whatever_completion_order() {
     let r = asyncio::gather([
@@ -50,7 +41,7 @@ async fn results_in_input_order_whatever_completion_order() {
     assert_eq!(r, Ok(vec![1, 2, 3]));
 }
 
-/// GA-01: inputs are scheduled as tasks when gather is called; they run
+/// Inputs are scheduled as tasks when gather is called; they run
 /// even if the gather is never awaited.
 #[tokio::test(start_paused = true)]
 async fn inputs_run_when_gather_is_called_even_if_never_awaited() {
@@ -72,7 +63,7 @@ async fn inputs_run_when_gather_is_called_even_if_never_awaited() {
     assert!(children.iter().all(|c| c.done() && !c.cancelled()));
 }
 
-/// GA-03: empty input resolves to `Ok(vec![])` at the first poll.
+/// Empty input resolves to `Ok(vec![])` at the first poll.
 #[tokio::test(start_paused = true)]
 async fn empty_input_is_ok_empty_at_once() {
     let g = asyncio::gather(Vec::<asyncio::Task<u8>>::new());
@@ -80,7 +71,7 @@ async fn empty_input_is_ok_empty_at_once() {
     assert_eq!(asyncio::gather!().now_or_never(), Some(Ok(())));
 }
 
-/// GA-16: when every child is already done, gather resolves at its first
+/// When every child is already done, gather resolves at its first
 /// poll.
 #[tokio::test(start_paused = true)]
 async fn all_children_done_resolves_at_first_poll() {
@@ -91,7 +82,7 @@ async fn all_children_done_resolves_at_first_poll() {
     assert_eq!(asyncio::gather([a, b]).now_or_never(), Some(Ok(vec![1, 2])));
 }
 
-/// GA-06, GA-07: the first panic ends the gather at once with that error;
+/// The first panic ends the gather at once with that error;
 /// the other children keep running and finish.
 #[tokio::test(start_paused = true)]
 async fn first_panic_returns_at_once_and_siblings_keep_running() {
@@ -117,7 +108,7 @@ async fn first_panic_returns_at_once_and_siblings_keep_running() {
     assert_eq!(start.elapsed(), Duration::from_secs(10));
 }
 
-/// GA-06: "first" is in completion order, not input order.
+/// "first" is in completion order, not input order.
 #[tokio::test(start_paused = true)]
 async fn first_error_is_first_in_completion_order() {
     let late = asyncio::create_task(async {
@@ -134,7 +125,7 @@ async fn first_error_is_first_in_completion_order() {
     }
 }
 
-/// GA-09: a child cancelled from outside ends the gather with
+/// A child cancelled from outside ends the gather with
 /// `Err(Cancelled)`, carrying the child's message.
 #[tokio::test(start_paused = true)]
 async fn child_cancelled_from_outside_ends_gather_with_cancelled() {
@@ -150,7 +141,7 @@ async fn child_cancelled_from_outside_ends_gather_with_cancelled() {
     }
 }
 
-/// GA-08, GA-10: with `return_exceptions`, gather waits for every child
+/// With `return_exceptions`, gather waits for every child
 /// and puts each error at its child's position.
 #[tokio::test(start_paused = true)]
 async fn return_exceptions_waits_for_all_and_places_errors() {
@@ -173,7 +164,7 @@ async fn return_exceptions_waits_for_all_and_places_errors() {
     assert!(matches!(&results[3], Err(Error::Cancelled(_))));
 }
 
-/// GA-11: dropping an unfinished gather cancels the children still
+/// Dropping an unfinished gather cancels the children still
 /// pending, and only those.
 #[tokio::test(start_paused = true)]
 async fn dropping_unfinished_gather_cancels_pending_children() {
@@ -195,7 +186,7 @@ async fn dropping_unfinished_gather_cancels_pending_children() {
     assert!(refs[1].cancelled() && refs[2].cancelled());
 }
 
-/// GA-13: cancelling the task that awaits a gather cancels every child.
+/// Cancelling the task that awaits a gather cancels every child.
 #[tokio::test(start_paused = true)]
 async fn cancelling_the_awaiting_task_cancels_all_children() {
     let g = asyncio::gather((0..5).map(|i| asyncio::sleep_with(10, i)));
@@ -210,7 +201,7 @@ async fn cancelling_the_awaiting_task_cancels_all_children() {
     }
 }
 
-/// GA-18: a gather dropped before its children started: their bodies never
+/// A gather dropped before its children started: their bodies never
 /// run.
 #[tokio::test(start_paused = true)]
 async fn gather_dropped_before_children_start_never_runs_them() {
@@ -224,7 +215,7 @@ async fn gather_dropped_before_children_start_never_runs_them() {
     assert!(!ran.load(Ordering::SeqCst));
 }
 
-/// GA-06: a gather that already failed cancels nothing when dropped.
+/// A gather that already failed cancels nothing when dropped.
 #[tokio::test(start_paused = true)]
 async fn dropping_after_the_first_error_leaves_siblings_running() {
     let slow = asyncio::create_task(asyncio::sleep_with(5, 1));
@@ -237,7 +228,7 @@ async fn dropping_after_the_first_error_leaves_siblings_running() {
     assert!(!slow_ref.cancelled());
 }
 
-/// GA-01 (inputs): tasks and plain futures are accepted; spawned children
+/// Tasks and plain futures are accepted; spawned children
 /// are tasks of ours, with names, listed by `all_tasks`.
 #[tokio::test(start_paused = true)]
 async fn tasks_and_futures_are_accepted_and_children_are_our_tasks() {
@@ -255,7 +246,7 @@ async fn tasks_and_futures_are_accepted_and_children_are_our_tasks() {
     assert_eq!(g.await.unwrap(), [2]);
 }
 
-/// GA-17: gathering shields: cancelling the gather cancels the wrappers
+/// Gathering shields: cancelling the gather cancels the wrappers
 /// (here: the tasks running the shields), not the shielded tasks.
 #[tokio::test(start_paused = true)]
 async fn cancelling_a_gather_of_shields_spares_the_shielded_tasks() {
@@ -273,7 +264,7 @@ async fn cancelling_a_gather_of_shields_spares_the_shielded_tasks() {
     assert!(!inner_ref.cancelled());
 }
 
-/// `gather!` mixes output types; results in argument order (GA-02).
+/// `gather!` mixes output types; results in argument order.
 #[tokio::test(start_paused = true)]
 async fn gather_macro_mixes_types_in_argument_order() {
     let t = asyncio::create_task(asyncio::sleep_with(0.3, "task"));
@@ -305,8 +296,8 @@ async fn gather_macro_takes_twelve_arguments() {
     assert_eq!(r, (1, 2, 3, 4, 5, 6, 7, 8, 9, "10", 11.0, '1'));
 }
 
-/// `gather!`: the first panic ends it at once, siblings keep running
-/// (GA-06); dropping it unfinished cancels the pending children (GA-11).
+/// `gather!`: the first panic ends it at once, siblings keep running;
+/// dropping it unfinished cancels the pending children.
 #[tokio::test(start_paused = true)]
 async fn gather_macro_has_gather_semantics() {
     let slow = asyncio::create_task(asyncio::sleep_with(5, 1u8));
@@ -354,7 +345,7 @@ async fn try_gather_collects_ok_values_in_input_order() {
 }
 
 /// `try_gather`: the first `Err` (completion order) ends it at once, like a
-/// raised exception in gather; siblings keep running (GA-06).
+/// raised exception in gather; siblings keep running.
 #[tokio::test(start_paused = true)]
 async fn try_gather_first_err_ends_it_and_siblings_keep_running() {
     let start = Instant::now();
@@ -439,7 +430,7 @@ async fn cancellation_tree_outer_gather_wait_for_shield() {
 #[test]
 fn multi_thread_races_end_correctly() {
     for _ in 0..50 {
-        asyncio::run(async {
+        asyncio::Runner::new().worker_threads(2).run(async {
             let g = asyncio::create_task(async {
                 let mut tasks: Vec<asyncio::Task<u32>> = (0..64)
                     .map(|i| asyncio::create_task(async move { i }))
@@ -466,7 +457,7 @@ fn multi_thread_races_end_correctly() {
 /// runtime completes (the case where `join_all` goes quadratic).
 #[test]
 fn large_gather_inside_a_task_completes() {
-    asyncio::run(async {
+    asyncio::Runner::new().worker_threads(2).run(async {
         let n = 20_000u32;
         let t =
             asyncio::create_task(
@@ -476,7 +467,7 @@ fn large_gather_inside_a_task_completes() {
     });
 }
 
-/// GA-08 for `gather!`: `.return_exceptions()` waits for every child and
+/// For `gather!`: `.return_exceptions()` waits for every child and
 /// puts each outcome at its position, whatever the types.
 #[tokio::test(start_paused = true)]
 async fn gather_macro_return_exceptions() {
@@ -521,7 +512,7 @@ async fn return_exceptions_after_a_partial_poll_keeps_results() {
 }
 
 /// Dropping an unfinished `gather!(..).return_exceptions()` cancels the
-/// children still pending (GA-13).
+/// children still pending.
 #[tokio::test(start_paused = true)]
 async fn dropping_gather_macro_return_exceptions_cancels_pending() {
     let slow = asyncio::create_task(asyncio::sleep(10));

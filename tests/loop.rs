@@ -36,7 +36,7 @@ async fn loop_wraps_the_runtime_handle() {
     assert_eq!(Loop::from(here.clone()).handle().id(), here.id());
 }
 
-/// EV/F-14: `call_soon` callbacks run soon, in scheduling order on a
+/// `call_soon` callbacks run soon, in scheduling order on a
 /// current-thread runtime, outside any task (current_task() is None).
 #[tokio::test]
 async fn call_soon_runs_in_order_outside_tasks() {

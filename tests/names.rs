@@ -1,4 +1,4 @@
-//! Names, coroutine names and reprs (CT-04, CT-05, TK-24, TK-25, TK-27).
+//! Names, coroutine names and reprs.
 
 use asyncio::Task;
 
@@ -7,7 +7,7 @@ async fn named_coroutine() -> u32 {
     7
 }
 
-/// CT-05: an unnamed task is `Task-N`, N from one process-wide counter that
+/// An unnamed task is `Task-N`, N from one process-wide counter that
 /// only grows, across runtimes and runs.
 #[test]
 fn automatic_names_come_from_one_growing_counter() {
@@ -21,7 +21,7 @@ fn automatic_names_come_from_one_growing_counter() {
     assert_eq!(child.get_name(), format!("Task-{}", child.id()));
 }
 
-/// CT-04 / TK-24: explicit names are stored as their `Display` text, and
+/// Explicit names are stored as their `Display` text, and
 /// set_name works at any time, also after the end.
 #[tokio::test(start_paused = true)]
 async fn explicit_names_and_set_name() {
@@ -35,7 +35,7 @@ async fn explicit_names_and_set_name() {
     assert_eq!(t.to_ref().get_name(), "after the end");
 }
 
-/// TK-25: get_coro names the future's type, also after completion.
+/// `get_coro` names the future's type, also after completion.
 #[tokio::test(start_paused = true)]
 async fn get_coro_names_the_future() {
     let mut t = asyncio::create_task(named_coroutine());
@@ -44,7 +44,7 @@ async fn get_coro_names_the_future() {
     assert!(t.get_coro().contains("named_coroutine"));
 }
 
-/// TK-27: the repr in each state: pending, cancelling, finished (with the
+/// The repr in each state: pending, cancelling, finished (with the
 /// result where `T: Debug`, with the exception after a panic), cancelled;
 /// always with the creation site.
 #[tokio::test(start_paused = true)]

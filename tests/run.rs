@@ -1,11 +1,14 @@
-//! `asyncio::run` and `Runner` (RUN-01..RUN-12).
+//! `asyncio::run` and `Runner`.
+
+mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use asyncio::{ExceptionContext, Runner, Task, TaskRef};
+use common::say_after;
 
-/// RUN-01: run returns main's value.
+/// Run returns main's value.
 #[test]
 fn run_returns_mains_value() {
     assert_eq!(asyncio::run(async { 40 + 2 }), 42);
@@ -24,7 +27,7 @@ fn main_may_borrow_and_be_not_send() {
     assert_eq!(out, "hello 5");
 }
 
-/// RUN-02: a panic in main comes out of run unchanged (same payload).
+/// A panic in main comes out of run unchanged (same payload).
 #[test]
 #[should_panic(expected = "main failed")]
 fn a_panic_in_main_propagates() {
@@ -34,7 +37,7 @@ fn a_panic_in_main_propagates() {
     });
 }
 
-/// RUN-03: run inside a running runtime panics with asyncio's message.
+/// Run inside a running runtime panics with asyncio's message.
 #[tokio::test]
 #[should_panic(expected = "asyncio::run() cannot be called from a running event loop")]
 async fn run_inside_a_runtime_panics() {
@@ -48,7 +51,7 @@ async fn runner_run_inside_a_runtime_panics() {
     Runner::new().run(async {});
 }
 
-/// RUN-08: main runs as a task of ours, listed in all_tasks.
+/// Main runs as a task of ours, listed in all_tasks.
 #[test]
 fn main_is_a_task() {
     asyncio::run(async {
@@ -68,7 +71,7 @@ fn cancelling_main_panics_out_of_run() {
     });
 }
 
-/// RUN-09/RUN-10: at the end of run, leftover tasks are cancelled once and
+/// At the end of run, leftover tasks are cancelled once and
 /// awaited (their destructors have run when run returns); also when main
 /// panicked.
 #[test]
@@ -104,7 +107,7 @@ fn leftover_tasks_are_cancelled_and_awaited() {
     }
 }
 
-/// RUN-09(c): a leftover that ends with a panic while being cancelled is
+/// A leftover that ends with a panic while being cancelled is
 /// reported to the exception handler; one that just ends cancelled is not.
 #[test]
 fn a_leftover_panicking_during_shutdown_is_reported() {
@@ -143,7 +146,7 @@ fn a_leftover_panicking_during_shutdown_is_reported() {
     );
 }
 
-/// RUN-11: a task created while the leftovers are being cancelled is not
+/// A task created while the leftovers are being cancelled is not
 /// waited for; run still returns.
 #[test]
 fn tasks_created_during_shutdown_do_not_block_run() {
@@ -164,7 +167,7 @@ fn tasks_created_during_shutdown_do_not_block_run() {
     });
 }
 
-/// RUN-05: every run builds a new runtime; runs can follow each other.
+/// Every run builds a new runtime; runs can follow each other.
 #[test]
 fn runs_follow_each_other() {
     let a = asyncio::run(async { tokio::runtime::Handle::current().id() });
@@ -182,13 +185,134 @@ fn current_thread_runner() {
     });
 }
 
-/// Runner::worker_threads sets the worker count.
+/// `asyncio::run` is asyncio's one-thread event loop: a task created by main
+/// runs on the calling thread and not before main reaches an `await` that
+/// yields, however long main keeps busy first; created tasks then start in
+/// creation order.
 #[test]
-fn worker_threads_runner() {
-    let workers = Runner::new()
-        .worker_threads(3)
-        .run(async { tokio::runtime::Handle::current().metrics().num_workers() });
-    assert_eq!(workers, 3);
+fn run_starts_a_child_only_when_its_creator_awaits() {
+    let caller = std::thread::current().id();
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let l = log.clone();
+    asyncio::run(async move {
+        let push = |l: &Arc<Mutex<Vec<String>>>, s: &str| l.lock().unwrap().push(s.to_owned());
+        let children: Vec<Task<()>> = ["a", "b"]
+            .into_iter()
+            .map(|name| {
+                let l = l.clone();
+                asyncio::create_task(async move {
+                    assert_eq!(std::thread::current().id(), caller);
+                    push(&l, &format!("{name} starts"));
+                })
+            })
+            .collect();
+        // On a multi-thread runtime the children would run in this pause.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        push(&l, "main awaits");
+        asyncio::sleep(0).await;
+        push(&l, "main resumes");
+        for c in children {
+            c.await.unwrap();
+        }
+    });
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["main awaits", "a starts", "b starts", "main resumes"]
+    );
+}
+
+/// A port of an asyncio program, run with `asyncio::run` as the Python one
+/// is, prints in the same order as CPython 3.13 does:
+///
+/// ```python
+/// async def say_after(delay, what):
+///     for i in range(5):
+///         await asyncio.sleep(delay)
+///         print(what, end='')
+///     return "Done."
+///
+/// async def main():
+///     print(await asyncio.gather(
+///         say_after(3, '3-'), say_after(1, '1-'), say_after(2, '2-')))
+///
+/// asyncio.run(main())
+/// # 1-2-1-3-1-2-1-1-3-2-2-3-2-3-3-['Done.', 'Done.', 'Done.']
+/// ```
+///
+/// Tokio's paused clock makes the timing exact.
+#[test]
+fn the_gather_example_prints_in_cpythons_order() {
+    let out: Arc<Mutex<String>> = Arc::default();
+    let o = out.clone();
+    let result = asyncio::run(async move {
+        tokio::time::pause();
+        asyncio::gather!(
+            say_after(&o, 3, "3-"),
+            say_after(&o, 1, "1-"),
+            say_after(&o, 2, "2-")
+        )
+        .await
+    });
+    assert_eq!(*out.lock().unwrap(), "1-2-1-3-1-2-1-1-3-2-2-3-2-3-3-");
+    assert_eq!(result.unwrap(), ("Done.", "Done.", "Done."));
+}
+
+/// Runner::worker_threads(n) gives n workers that really run tasks in
+/// parallel: n tasks that each wait until all n have arrived all get there,
+/// each on its own thread, none on the calling thread (which drives main).
+#[test]
+fn worker_threads_runs_tasks_on_n_workers_in_parallel() {
+    let caller = std::thread::current().id();
+    for n in [1, 3] {
+        let (workers, threads) = Runner::new().worker_threads(n).run(async move {
+            let arrived = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
+            let tasks: Vec<Task<(bool, std::thread::ThreadId)>> = (0..n)
+                .map(|_| {
+                    let arrived = arrived.clone();
+                    asyncio::create_task(async move {
+                        // Blocks this worker until n tasks are in here at once.
+                        let (count, cv) = &*arrived;
+                        let mut c = count.lock().unwrap();
+                        *c += 1;
+                        cv.notify_all();
+                        let (c, timeout) = cv
+                            .wait_timeout_while(c, std::time::Duration::from_secs(30), |c| *c < n)
+                            .unwrap();
+                        drop(c);
+                        (!timeout.timed_out(), std::thread::current().id())
+                    })
+                })
+                .collect();
+            let mut threads = Vec::new();
+            for t in tasks {
+                let (all_arrived, thread) = t.await.unwrap();
+                assert!(all_arrived, "{n} tasks never ran at the same time");
+                threads.push(thread);
+            }
+            (
+                tokio::runtime::Handle::current().metrics().num_workers(),
+                threads,
+            )
+        });
+        assert_eq!(workers, n);
+        let distinct: std::collections::HashSet<_> = threads.iter().collect();
+        assert_eq!(distinct.len(), n);
+        assert!(!distinct.contains(&caller));
+    }
+}
+
+/// `current_thread()` after `worker_threads(n)` goes back to one thread.
+#[test]
+fn current_thread_undoes_worker_threads() {
+    let caller = std::thread::current().id();
+    Runner::new()
+        .worker_threads(2)
+        .current_thread()
+        .run(async move {
+            let t = asyncio::create_task(async { std::thread::current().id() });
+            assert_eq!(t.await.unwrap(), caller);
+            assert_eq!(tokio::runtime::Handle::current().metrics().num_workers(), 1);
+        });
 }
 
 /// worker_threads(0) is refused with a message that says what to do.
@@ -198,7 +322,7 @@ fn zero_worker_threads_panics() {
     let _ = Runner::new().worker_threads(0);
 }
 
-/// RUN-13: shutdown gives blocking threads a bounded grace period: a thread
+/// Shutdown gives blocking threads a bounded grace period: a thread
 /// that never finishes does not keep run from returning.
 #[test]
 fn shutdown_timeout_bounds_the_wait_for_blocking_threads() {

@@ -1,4 +1,4 @@
-//! `shield`: asyncio-semantics §7 (SH-xx).
+//! `shield`, as asyncio behaves.
 
 mod common;
 
@@ -10,13 +10,13 @@ use tokio::time::Instant;
 
 use common::settle;
 
-/// SH-02: the inner result comes through the shield.
+/// The inner result comes through the shield.
 #[tokio::test(start_paused = true)]
 async fn result_comes_through() {
     assert_eq!(asyncio::shield(asyncio::sleep_with(1, 42)).await, Ok(42));
 }
 
-/// SH-03: the inner panic comes through the shield.
+/// The inner panic comes through the shield.
 #[tokio::test(start_paused = true)]
 async fn panic_comes_through() {
     let r = asyncio::shield(async {
@@ -27,7 +27,7 @@ async fn panic_comes_through() {
     assert!(matches!(r, Err(Error::Panicked(p)) if p.message() == "inner failure"));
 }
 
-/// SH-04: the inner task's cancellation comes through the shield (the
+/// The inner task's cancellation comes through the shield (the
 /// message is kept: see docs/differences.md).
 #[tokio::test(start_paused = true)]
 async fn inner_cancellation_comes_through() {
@@ -42,7 +42,7 @@ async fn inner_cancellation_comes_through() {
     }
 }
 
-/// SH-05: dropping the shield leaves the inner task running to completion;
+/// Dropping the shield leaves the inner task running to completion;
 /// it is observed through a `TaskRef`.
 #[tokio::test(start_paused = true)]
 async fn dropping_the_shield_leaves_the_inner_running() {
@@ -53,7 +53,7 @@ async fn dropping_the_shield_leaves_the_inner_running() {
     assert!(inner.done() && !inner.cancelled());
 }
 
-/// SH-05, SH-06: cancelling the task that awaits the shield: that task ends
+/// Cancelling the task that awaits the shield: that task ends
 /// cancelled, the inner runs on to completion.
 #[tokio::test(start_paused = true)]
 async fn cancelling_the_awaiter_spares_the_inner() {
@@ -70,7 +70,7 @@ async fn cancelling_the_awaiter_spares_the_inner() {
     assert_eq!(start.elapsed(), Duration::from_secs(3));
 }
 
-/// SH-01: a shield of an already-done task resolves at its first poll.
+/// A shield of an already-done task resolves at its first poll.
 #[tokio::test(start_paused = true)]
 async fn already_done_inner_resolves_at_once() {
     let t = asyncio::create_task(async { 5 });
@@ -78,7 +78,7 @@ async fn already_done_inner_resolves_at_once() {
     assert_eq!(asyncio::shield(t).now_or_never(), Some(Ok(5)));
 }
 
-/// SH-10, SH-01: a plain future is run as a separate task, scheduled when
+/// A plain future is run as a separate task, scheduled when
 /// `shield` is called.
 #[tokio::test(start_paused = true)]
 async fn plain_future_runs_as_a_separate_task() {
@@ -93,7 +93,7 @@ async fn plain_future_runs_as_a_separate_task() {
     assert!(me.await.unwrap());
 }
 
-/// SH-09: shielding a gather: cancelling the awaiter cancels neither the
+/// Shielding a gather: cancelling the awaiter cancels neither the
 /// gather nor its children.
 #[tokio::test(start_paused = true)]
 async fn shielding_a_gather_keeps_it_and_its_children_alive() {

@@ -1,11 +1,11 @@
-//! `sleep` / `sleep_with` (SL-01..SL-06), on Tokio's paused clock.
+//! `sleep` / `sleep_with`, on Tokio's paused clock.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// SL-01: sleep_with returns its value once the delay has passed; floats,
+/// Sleep_with returns its value once the delay has passed; floats,
 /// integers and Durations are all seconds.
 #[tokio::test(start_paused = true)]
 async fn sleep_waits_the_delay_and_returns_the_value() {
@@ -18,7 +18,7 @@ async fn sleep_waits_the_delay_and_returns_the_value() {
     assert_eq!(start.elapsed(), Duration::from_millis(3750));
 }
 
-/// SL-02: sleep(0) yields exactly once and never touches the timer (the
+/// Sleep(0) yields exactly once and never touches the timer (the
 /// paused clock does not move); negative delays behave the same.
 #[tokio::test(start_paused = true)]
 async fn sleep_zero_yields_once_without_the_timer() {
@@ -40,7 +40,7 @@ async fn sleep_zero_yields_once_without_the_timer() {
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
 
-/// SL-02: sleep(0) never completes without suspending.
+/// Sleep(0) never completes without suspending.
 #[tokio::test(start_paused = true)]
 async fn sleep_zero_suspends() {
     use std::future::Future;
@@ -51,14 +51,14 @@ async fn sleep_zero_suspends() {
     assert_eq!(s.as_mut().poll(&mut cx), std::task::Poll::Ready(1));
 }
 
-/// SL-03: NaN is refused with a clear message.
+/// NaN is refused with a clear message.
 #[test]
 #[should_panic(expected = "invalid delay: NaN (not a number)")]
 fn nan_panics() {
     drop(asyncio::sleep(f64::NAN));
 }
 
-/// SL-06: building a sleep needs no runtime, and its deadline is taken at the
+/// Building a sleep needs no runtime, and its deadline is taken at the
 /// first poll, not when it was built.
 #[test]
 fn sleep_is_lazy() {
@@ -83,7 +83,7 @@ async fn infinite_sleep_never_ends() {
     assert!(forever.await.is_err());
 }
 
-/// SL-04: cancelling a sleeping task ends it promptly, at the current time.
+/// Cancelling a sleeping task ends it promptly, at the current time.
 #[tokio::test(start_paused = true)]
 async fn cancelling_a_sleeping_task_is_prompt() {
     let start = Instant::now();
@@ -94,7 +94,7 @@ async fn cancelling_a_sleeping_task_is_prompt() {
     assert_eq!(start.elapsed(), Duration::from_secs(1));
 }
 
-/// SL-05: sleep(0) is a cancellation point.
+/// Sleep(0) is a cancellation point.
 #[tokio::test(start_paused = true)]
 async fn sleep_zero_is_a_cancellation_point() {
     let t = asyncio::create_task(async {

@@ -1,4 +1,5 @@
-//! get_stack / print_stack / dump_tasks (asyncio TK-21..TK-23, adapted: see
+//! get_stack / print_stack / dump_tasks (asyncio's `Task.get_stack` /
+//! `Task.print_stack`, adapted: see
 //! docs/differences.md "Stacks and debug mode").
 
 use std::future::pending;
@@ -27,7 +28,7 @@ async fn leaf(rx: oneshot::Receiver<()>) {
 
 /// The spawn site is always the first frame, exact file and line, for
 /// create_task and Builder::spawn alike; a task not suspended in a marked
-/// await shows only it (TK-21: a pending task shows its own frame).
+/// await shows only it (asyncio: a pending task shows its own frame).
 #[tokio::test]
 async fn spawn_site_is_the_first_frame() {
     let la = line!() + 1;
@@ -49,7 +50,7 @@ async fn spawn_site_is_the_first_frame() {
 }
 
 /// Nested marked awaits give nested frames, oldest first; a marked future
-/// that completes leaves the stack (TK-21: the live stack follows the task).
+/// that completes leaves the stack (asyncio: the live stack follows the task).
 #[tokio::test]
 async fn nested_framed_awaits_give_nested_frames() {
     let (tx1, rx1) = oneshot::channel::<()>();
@@ -107,7 +108,7 @@ async fn own_stack_while_running() {
     assert_eq!(names(&stack)[1..], ["me"]);
 }
 
-/// `limit` keeps the newest frames; 0 gives none (TK-22).
+/// `limit` keeps the newest frames; 0 gives none.
 #[tokio::test]
 async fn limit_keeps_the_newest_frames() {
     let task = asyncio::create_task(async {
@@ -159,7 +160,7 @@ async fn siblings_do_not_mix_frames() {
 }
 
 /// A task that panicked shows the marked awaits it panicked in and the
-/// panic's location last (TK-21: a failed task shows its traceback).
+/// panic's location last (asyncio: a failed task shows its traceback).
 #[tokio::test]
 async fn panic_location_is_the_last_frame() {
     let spawn_line = line!() + 1;
@@ -221,7 +222,7 @@ fn printed(task: &asyncio::TaskRef, limit: Option<usize>) -> Vec<String> {
         .collect()
 }
 
-/// print_stack's three layouts, line by line (TK-23).
+/// print_stack's three layouts, line by line.
 #[tokio::test]
 async fn print_stack_layouts() {
     let task = Task::builder().name("printer").spawn(async {

@@ -1,6 +1,5 @@
 //! The `Task` object: scheduling, cancellation, result/exception, awaiting.
-//! Each test names the asyncio behaviour it pins down (ids from
-//! `asyncio-semantics.md`).
+//! Each test's name is the asyncio behaviour it pins down.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,7 +23,7 @@ impl Drop for DropProbe {
     }
 }
 
-/// CT-03: the task is scheduled at once but its body starts only when the
+/// The task is scheduled at once but its body starts only when the
 /// creator yields.
 #[tokio::test(start_paused = true)]
 async fn body_starts_when_the_creator_yields() {
@@ -37,7 +36,7 @@ async fn body_starts_when_the_creator_yields() {
     task.await.unwrap();
 }
 
-/// CT-03 / F-14: tasks start in creation order (single-threaded runtime).
+/// Tasks start in creation order (single-threaded runtime).
 #[tokio::test(start_paused = true)]
 async fn tasks_start_in_fifo_creation_order() {
     let order = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -53,7 +52,7 @@ async fn tasks_start_in_fifo_creation_order() {
     assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4]);
 }
 
-/// TK-06: a task cancelled before its first step never runs its body and
+/// A task cancelled before its first step never runs its body and
 /// ends cancelled.
 #[tokio::test(start_paused = true)]
 async fn cancel_before_start_never_runs_the_body() {
@@ -67,7 +66,7 @@ async fn cancel_before_start_never_runs_the_body() {
     assert!(task.cancelled() && task.done());
 }
 
-/// TK-01: cancel() is true on every call while pending, false once done.
+/// Cancel() is true on every call while pending, false once done.
 #[tokio::test(start_paused = true)]
 async fn cancel_returns_true_while_pending_false_when_done() {
     let mut task = asyncio::create_task(asyncio::sleep(10));
@@ -82,7 +81,7 @@ async fn cancel_returns_true_while_pending_false_when_done() {
     assert!(!finished.cancelled());
 }
 
-/// TK-02: cancel() only requests; cancelled() and done() stay false until
+/// Cancel() only requests; cancelled() and done() stay false until
 /// the task has actually ended.
 #[tokio::test(start_paused = true)]
 async fn cancelled_and_done_stay_false_until_the_end() {
@@ -96,8 +95,8 @@ async fn cancelled_and_done_stay_false_until_the_end() {
     assert!(task.cancelled() && task.done());
 }
 
-/// TK-12: the message given to cancel_with reaches the CancelledError;
-/// cancel() without one gives none. TK-13: the last message given wins here.
+/// The message given to cancel_with reaches the CancelledError;
+/// cancel() without one gives none. The last message given wins here.
 #[tokio::test(start_paused = true)]
 async fn cancel_message_round_trip() {
     let mut task = asyncio::create_task(asyncio::sleep(10));
@@ -121,7 +120,7 @@ async fn cancel_message_round_trip() {
     }
 }
 
-/// TK-07: a task that cancels itself and then returns without awaiting ends
+/// A task that cancels itself and then returns without awaiting ends
 /// cancelled; the value is discarded (and dropped).
 #[tokio::test(start_paused = true)]
 async fn self_cancel_then_return_ends_cancelled() {
@@ -172,7 +171,7 @@ async fn the_future_is_dropped_before_the_task_is_done() {
     }
 }
 
-/// F-03 / TK-19: result() and exception() in every state.
+/// Result() and exception() in every state.
 #[tokio::test(start_paused = true)]
 async fn result_and_exception_in_every_state() {
     // pending
@@ -277,7 +276,7 @@ async fn dropping_a_by_value_await_cancels_the_task() {
     assert!(r.cancelled());
 }
 
-/// TK-10-like: cancelling an outer task that awaits an inner task by value
+/// Cancelling an outer task that awaits an inner task by value
 /// cancels the inner one too.
 #[tokio::test(start_paused = true)]
 async fn cancelling_the_awaiter_cancels_the_awaited_task() {
@@ -369,7 +368,7 @@ async fn many_tasks_each_output_once() {
     assert_eq!(count.load(Ordering::Relaxed), 10_000);
 }
 
-/// CT-01: creating a task outside a runtime panics with a message that says
+/// Creating a task outside a runtime panics with a message that says
 /// what to do.
 #[test]
 #[should_panic(expected = "no running event loop")]

@@ -1,5 +1,5 @@
 //! `asyncio::run_coroutine_threadsafe` and `ConcurrentFuture`:
-//! asyncio-semantics section 13 (RC-xx).
+//! asyncio's behaviour, from another thread than the loop's.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +16,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// RC-01: callable from a plain thread that belongs to no runtime; the
+/// Callable from a plain thread that belongs to no runtime; the
 /// coroutine runs as a task of ours on the loop (current_task is set, the
 /// creation site is the call).
 #[test]
@@ -37,7 +37,7 @@ fn rc01_from_a_plain_thread() {
     assert_eq!(value, Some(where_));
 }
 
-/// RC-01: the task is listed by `all_tasks()` on its runtime while pending.
+/// The task is listed by `all_tasks()` on its runtime while pending.
 #[test]
 fn rc01_task_is_listed_on_its_loop() {
     let rt = runtime();
@@ -50,7 +50,7 @@ fn rc01_task_is_listed_on_its_loop() {
     assert!(fut.result(None).unwrap_err().is_cancelled());
 }
 
-/// RC-03: the value comes back; the coroutine's panic is re-raised as
+/// The value comes back; the coroutine's panic is re-raised as
 /// `Err(Panicked)` with its message.
 #[test]
 fn rc03_value_and_panic() {
@@ -65,7 +65,7 @@ fn rc03_value_and_panic() {
     }
 }
 
-/// RC-04: `result(timeout)` running out gives `Err(Timeout)` and does not
+/// `result(timeout)` running out gives `Err(Timeout)` and does not
 /// cancel the task; `result` can be called again and gets the value.
 #[test]
 fn rc04_timeout_leaves_task_running() {
@@ -86,7 +86,7 @@ fn rc04_timeout_leaves_task_running() {
     assert_eq!(fut.result(10).unwrap(), "late");
 }
 
-/// RC-04: `cancel()` from the thread cancels the task in the loop and returns
+/// `cancel()` from the thread cancels the task in the loop and returns
 /// true; no pending task remains; `result` gives `Err(Cancelled)`.
 #[test]
 fn rc04_cancel_from_thread() {
@@ -125,7 +125,7 @@ fn cancel_true_when_already_cancelled_false_when_finished() {
     assert!(!done.cancelled());
 }
 
-/// RC-05: a task cancelled inside the loop makes the future cancelled and
+/// A task cancelled inside the loop makes the future cancelled and
 /// `result()` gives `Err(Cancelled)` with the message.
 #[test]
 fn rc05_cancelled_inside_the_loop() {

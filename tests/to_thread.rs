@@ -1,10 +1,10 @@
-//! `asyncio::to_thread`: asyncio-semantics section 12 (TT-xx).
+//! `asyncio::to_thread`, as asyncio behaves.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::Duration;
 
-/// TT-01: the closure's value comes back to the awaiter, and it ran on
+/// The closure's value comes back to the awaiter, and it ran on
 /// another thread than the awaiting one.
 #[test]
 fn tt01_returns_the_value_from_another_thread() {
@@ -18,7 +18,7 @@ fn tt01_returns_the_value_from_another_thread() {
     });
 }
 
-/// TT-02: the closure's panic reaches the awaiter as `Err(Panicked)` with
+/// The closure's panic reaches the awaiter as `Err(Panicked)` with
 /// its message, and the runtime keeps working.
 #[test]
 fn tt02_panic_becomes_panicked_error() {
@@ -34,7 +34,7 @@ fn tt02_panic_becomes_panicked_error() {
     });
 }
 
-/// TT-03: the closure is called exactly once.
+/// The closure is called exactly once.
 #[test]
 fn tt03_called_exactly_once() {
     let calls = Arc::new(AtomicUsize::new(0));
@@ -47,7 +47,7 @@ fn tt03_called_exactly_once() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
-/// TT-04: concurrent calls run concurrently (4 closures meet at a barrier:
+/// Concurrent calls run concurrently (4 closures meet at a barrier:
 /// run one after the other, they would never get past it).
 #[test]
 fn tt04_concurrent_calls_run_concurrently() {
@@ -70,7 +70,7 @@ fn tt04_concurrent_calls_run_concurrently() {
     });
 }
 
-/// TT-05 (our equivalent of copying the context): inside the closure,
+/// (Our equivalent of copying the context) Inside the closure,
 /// `current_task()` is the task that awaited `to_thread`, with its name; it
 /// is gone again once the closure returned (the pool thread is reused).
 #[test]
@@ -95,7 +95,7 @@ fn tt05_calling_task_visible_in_closure() {
     });
 }
 
-/// TT-05: the scope is restored also when the closure panics.
+/// The scope is restored also when the closure panics.
 #[test]
 fn tt05_scope_restored_after_panic() {
     asyncio::Runner::new().worker_threads(1).run(async {
@@ -120,7 +120,7 @@ fn create_task_inside_closure_uses_callers_runtime() {
     });
 }
 
-/// TT-06: cancelling the awaiting task ends it at once, but the thread is not
+/// Cancelling the awaiting task ends it at once, but the thread is not
 /// interrupted: the closure runs to its end.
 #[test]
 fn tt06_cancel_does_not_stop_the_thread() {
@@ -144,7 +144,7 @@ fn tt06_cancel_does_not_stop_the_thread() {
     );
 }
 
-/// TT-07: `to_thread` is lazy (nothing runs until it is awaited) and needs a
+/// `to_thread` is lazy (nothing runs until it is awaited) and needs a
 /// running loop when awaited.
 #[test]
 fn tt07_lazy_until_awaited() {
@@ -157,7 +157,7 @@ fn tt07_lazy_until_awaited() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
-/// TT-07: awaited outside a runtime: asyncio's "no running event loop".
+/// Awaited outside a runtime: asyncio's "no running event loop".
 #[test]
 #[should_panic(expected = "no running event loop")]
 fn tt07_outside_runtime_panics() {

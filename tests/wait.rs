@@ -1,4 +1,4 @@
-//! `wait`: asyncio-semantics §8 (WA-xx).
+//! `wait`, as asyncio behaves.
 
 mod common;
 
@@ -25,7 +25,7 @@ fn values(tasks: &[Task<u32>]) -> Vec<u32> {
     tasks.iter().map(|t| t.result().unwrap()).collect()
 }
 
-/// WA-01, WA-10: ALL_COMPLETED waits for every task; `done` is in
+/// ALL_COMPLETED waits for every task; `done` is in
 /// completion order, errors stay on the tasks.
 #[tokio::test(start_paused = true)]
 async fn all_completed_waits_for_every_task_done_in_completion_order() {
@@ -39,7 +39,7 @@ async fn all_completed_waits_for_every_task_done_in_completion_order() {
     assert_eq!(done[2].result(), Ok(3));
 }
 
-/// WA-08: FIRST_COMPLETED returns when any task ends; `pending` keeps input
+/// FIRST_COMPLETED returns when any task ends; `pending` keeps input
 /// order.
 #[tokio::test(start_paused = true)]
 async fn first_completed_returns_on_the_first_end() {
@@ -53,7 +53,7 @@ async fn first_completed_returns_on_the_first_end() {
     assert_eq!(values(&done), [3, 5]);
 }
 
-/// WA-08: a cancellation counts as a completion for FIRST_COMPLETED.
+/// A cancellation counts as a completion for FIRST_COMPLETED.
 #[tokio::test(start_paused = true)]
 async fn first_completed_counts_a_cancellation() {
     let a = sleeper(5.0, 1);
@@ -67,7 +67,7 @@ async fn first_completed_counts_a_cancellation() {
     assert!(!pending[0].done());
 }
 
-/// WA-09: FIRST_EXCEPTION returns on a panic; a cancellation does not
+/// FIRST_EXCEPTION returns on a panic; a cancellation does not
 /// count.
 #[tokio::test(start_paused = true)]
 async fn first_exception_fires_on_a_panic_not_on_a_cancellation() {
@@ -83,7 +83,7 @@ async fn first_exception_fires_on_a_panic_not_on_a_cancellation() {
     assert_eq!(pending.len(), 1);
 }
 
-/// WA-09: with no failure FIRST_EXCEPTION behaves as ALL_COMPLETED.
+/// With no failure FIRST_EXCEPTION behaves as ALL_COMPLETED.
 #[tokio::test(start_paused = true)]
 async fn first_exception_without_failure_waits_for_all() {
     let start = Instant::now();
@@ -93,7 +93,7 @@ async fn first_exception_without_failure_waits_for_all() {
     assert_eq!((values(&done), pending.len()), (vec![1, 2], 0));
 }
 
-/// WA-09: a task that already panicked makes FIRST_EXCEPTION return at once.
+/// A task that already panicked makes FIRST_EXCEPTION return at once.
 #[tokio::test(start_paused = true)]
 async fn first_exception_returns_at_once_on_an_earlier_panic() {
     let bad = panicker(0.0);
@@ -104,7 +104,7 @@ async fn first_exception_returns_at_once_on_an_earlier_panic() {
     assert_eq!((done.len(), pending.len()), (1, 1));
 }
 
-/// WA-11: a timeout returns the current split and cancels nothing.
+/// A timeout returns the current split and cancels nothing.
 #[tokio::test(start_paused = true)]
 async fn timeout_returns_the_split_and_cancels_nothing() {
     let start = Instant::now();
@@ -117,7 +117,7 @@ async fn timeout_returns_the_split_and_cancels_nothing() {
     assert_eq!(late.await, Ok(10));
 }
 
-/// WA-12: a zero timeout yields once, then returns the current split,
+/// A zero timeout yields once, then returns the current split,
 /// without advancing time.
 #[tokio::test(start_paused = true)]
 async fn zero_timeout_returns_after_one_yield() {
@@ -129,7 +129,7 @@ async fn zero_timeout_returns_after_one_yield() {
     assert_eq!(pending.len(), 1);
 }
 
-/// WA-16: tasks already done count as done at once, without advancing
+/// Tasks already done count as done at once, without advancing
 /// time.
 #[tokio::test(start_paused = true)]
 async fn already_done_tasks_count_at_once() {
@@ -145,14 +145,14 @@ async fn already_done_tasks_count_at_once() {
     assert_eq!((values(&done), pending.len()), (vec![1, 2], 0));
 }
 
-/// WA-14: a task ending at the timeout instant is in `done`.
+/// A task ending at the timeout instant is in `done`.
 #[tokio::test(start_paused = true)]
 async fn a_task_ending_at_the_timeout_instant_is_done() {
     let (done, pending) = asyncio::wait([sleeper(1.0, 1)], ALL_COMPLETED, 1).await;
     assert_eq!((done.len(), pending.len()), (1, 0));
 }
 
-/// WA-15: cancelling the task that awaits `wait` cancels none of the tasks.
+/// Cancelling the task that awaits `wait` cancels none of the tasks.
 #[tokio::test(start_paused = true)]
 async fn cancelling_the_awaiter_cancels_nothing() {
     let a = sleeper(5.0, 1);
@@ -165,7 +165,7 @@ async fn cancelling_the_awaiter_cancels_nothing() {
     assert!(!r.cancelled());
 }
 
-/// WA-03 (difference): empty input resolves to two empty vectors at once.
+/// (Difference) Empty input resolves to two empty vectors at once.
 #[tokio::test(start_paused = true)]
 async fn empty_input_is_two_empty_vectors() {
     for when in [FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED] {
@@ -176,7 +176,7 @@ async fn empty_input_is_two_empty_vectors() {
     }
 }
 
-/// WA-06: any iterable (an iterator, a generator-like `map`) and plain
+/// Any iterable (an iterator, a generator-like `map`) and plain
 /// futures are accepted; futures become tasks of ours.
 #[tokio::test(start_paused = true)]
 async fn any_iterator_and_plain_futures_are_accepted() {
@@ -190,7 +190,7 @@ async fn any_iterator_and_plain_futures_are_accepted() {
     assert!(done.iter().all(|t| t.get_name().starts_with("Task-")));
 }
 
-/// WA-17: the constants are the `ReturnWhen` variants, displayed with
+/// The constants are the `ReturnWhen` variants, displayed with
 /// asyncio's names; ALL_COMPLETED is the default.
 #[test]
 fn constants_match_asyncio() {
@@ -207,7 +207,7 @@ fn constants_match_asyncio() {
 /// `done` / `pending`, and ALL_COMPLETED never misses a completion.
 #[test]
 fn multi_thread_races_split_every_task_once() {
-    asyncio::run(async {
+    asyncio::Runner::new().worker_threads(2).run(async {
         for _ in 0..100 {
             let tasks: Vec<Task<u32>> = (0..32)
                 .map(|i| {

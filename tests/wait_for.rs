@@ -1,4 +1,4 @@
-//! `wait_for`: asyncio-semantics §6 (WF-xx), Python 3.12 behaviour.
+//! `wait_for`: Python 3.12 behaviour.
 
 mod common;
 
@@ -22,7 +22,7 @@ impl Drop for DropFlag {
     }
 }
 
-/// WF-01: the result of the inner comes back; its error too.
+/// The result of the inner comes back; its error too.
 #[tokio::test(start_paused = true)]
 async fn returns_the_result_and_propagates_the_error() {
     assert_eq!(asyncio::wait_for(asyncio::sleep_with(1, 5), 2).await, Ok(5));
@@ -30,7 +30,7 @@ async fn returns_the_result_and_propagates_the_error() {
     assert!(asyncio::wait_for(bad, 2).await.unwrap_err().is_panic());
 }
 
-/// WF-02: `None` waits forever, with no timer.
+/// `None` waits forever, with no timer.
 #[tokio::test(start_paused = true)]
 async fn none_waits_forever() {
     let start = Instant::now();
@@ -46,7 +46,7 @@ async fn none_waits_forever() {
     );
 }
 
-/// WF-03: on timeout a plain future is dropped (its destructors have run)
+/// On timeout a plain future is dropped (its destructors have run)
 /// before `Err(Timeout)` comes back, at the deadline.
 #[tokio::test(start_paused = true)]
 async fn timeout_drops_the_future_before_returning() {
@@ -66,7 +66,7 @@ async fn timeout_drops_the_future_before_returning() {
     assert_eq!(start.elapsed(), Duration::from_millis(1500));
 }
 
-/// WF-03: on timeout a task is cancelled and has *ended* when `Err(Timeout)`
+/// On timeout a task is cancelled and has *ended* when `Err(Timeout)`
 /// comes back.
 #[tokio::test(start_paused = true)]
 async fn timeout_cancels_the_task_and_waits_for_its_end() {
@@ -82,8 +82,8 @@ async fn timeout_cancels_the_task_and_waits_for_its_end() {
     assert!(dropped.load(Ordering::SeqCst));
 }
 
-/// WF-09 (3.11 choice, kept by the contract): a result ready at the
-/// deadline is returned, not lost.
+/// A result ready at the deadline is returned, not lost (Python 3.11's
+/// choice, kept here; see `docs/differences.md`).
 #[tokio::test(start_paused = true)]
 async fn result_ready_at_the_deadline_is_returned() {
     assert_eq!(
@@ -95,7 +95,7 @@ async fn result_ready_at_the_deadline_is_returned() {
     assert_eq!(asyncio::wait_for(task, 1).await, Ok(8));
 }
 
-/// WF-06: a zero timeout returns a ready result (future ready at once, task
+/// A zero timeout returns a ready result (future ready at once, task
 /// already done), without advancing time.
 #[tokio::test(start_paused = true)]
 async fn zero_timeout_returns_a_ready_result() {
@@ -108,7 +108,7 @@ async fn zero_timeout_returns_a_ready_result() {
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
 
-/// WF-06: a zero (or negative) timeout on a pending inner cancels it and
+/// A zero (or negative) timeout on a pending inner cancels it and
 /// returns `Err(Timeout)` at once, with no timer (Tokio would round a zero
 /// timer up to 1 ms).
 #[tokio::test(start_paused = true)]
@@ -128,7 +128,7 @@ async fn zero_timeout_on_a_pending_inner_times_out_at_once() {
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
 
-/// WF-08: a plain future is polled in place: inside the caller's task, no
+/// A plain future is polled in place: inside the caller's task, no
 /// new task, and it may be neither `Send` nor `'static`.
 #[tokio::test(start_paused = true)]
 async fn plain_future_runs_in_the_callers_task() {
@@ -153,7 +153,7 @@ async fn plain_future_runs_in_the_callers_task() {
     assert_eq!(asyncio::wait_for(async { **borrowed }, 1).await, Ok(7));
 }
 
-/// WF-07: cancelling the awaiter cancels the inner: a task is cancelled, a
+/// Cancelling the awaiter cancels the inner: a task is cancelled, a
 /// future dropped.
 #[tokio::test(start_paused = true)]
 async fn cancelling_the_awaiter_cancels_the_inner() {
@@ -184,7 +184,7 @@ async fn cancelling_the_awaiter_cancels_the_inner() {
     assert!(dropped.load(Ordering::SeqCst));
 }
 
-/// WF-12: an inner task cancelled by someone else gives `Err(Cancelled)`,
+/// An inner task cancelled by someone else gives `Err(Cancelled)`,
 /// not `Err(Timeout)`.
 #[tokio::test(start_paused = true)]
 async fn inner_cancelled_by_someone_else_is_cancelled_not_timeout() {
@@ -199,7 +199,7 @@ async fn inner_cancelled_by_someone_else_is_cancelled_not_timeout() {
     }
 }
 
-/// WF-11: `wait_for(shield(task), t)` times out, the task runs on; also
+/// `wait_for(shield(task), t)` times out, the task runs on; also
 /// with `t = 0`.
 #[tokio::test(start_paused = true)]
 async fn shielded_task_survives_the_timeout() {
@@ -228,7 +228,7 @@ async fn the_clock_starts_at_the_first_poll() {
     );
 }
 
-/// WF-03: on timeout, a task running a gather is cancelled (which cancels
+/// On timeout, a task running a gather is cancelled (which cancels
 /// the gather's child); `wait_for` returns only after the task ended, at the
 /// deadline.
 #[tokio::test(start_paused = true)]
@@ -245,7 +245,7 @@ async fn returns_only_once_the_task_ended() {
 /// gives either its value or a timeout after its end, never a lost wakeup.
 #[test]
 fn multi_thread_deadline_races() {
-    asyncio::run(async {
+    asyncio::Runner::new().worker_threads(2).run(async {
         for i in 0..200u64 {
             let task = asyncio::create_task(asyncio::sleep_with(Duration::from_micros(i * 5), i));
             let r = task.to_ref();

@@ -60,7 +60,7 @@ pub async fn ours_spawn_await(n: usize) {
 //
 // What any task object with asyncio's features costs on top of raw Tokio,
 // whatever its design: the floor under the 1.15x target. Each floor is raw
-// Tokio plus only the shared state the contract cannot do without.
+// Tokio plus only the shared state the public API cannot do without.
 
 /// Floor 1: one shared object per task that keeps the outcome after the
 /// await (`Task.result()`, `done()` from any `TaskRef`), written by the task

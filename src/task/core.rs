@@ -65,7 +65,7 @@
 //!    while `CURRENT` is set, or at creation in debug mode) and removed when
 //!    the header drops. The "panic retrieved" flag is set by every path that
 //!    hands the panic out (`take_output`, `result`, `exception`) and by
-//!    `cancel` (asyncio F-10). Only when `Header::debug` is set does the
+//!    `cancel`. Only when `Header::debug` is set does the
 //!    harness time each poll (`poll_timed`). Only a task that ended
 //!    panicking checks for a panic nobody will see
 //!    (`TaskStack::ended_panicked`), and dropping a `Task` costs one atomic
@@ -511,7 +511,7 @@ impl<T: Send + 'static> AnyCore for Core<T> {
     }
 
     fn cancel(&self, msg: Option<Arc<str>>) -> bool {
-        // asyncio (F-10): cancel() counts as retrieving the exception.
+        // asyncio: cancel() counts as retrieving the exception.
         self.header.stack.mark_retrieved();
         let mut inner = self.lock();
         let state = self.header.state();

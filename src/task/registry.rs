@@ -7,7 +7,8 @@
 //! (round robin, kept in a thread-local), so two workers spawning at the same
 //! time lock different shards: there is no lock that all workers share on the
 //! spawn path. The task remembers its `(shard, slot)` pair, so leaving the
-//! registry is O(1) with no hashing, from whatever thread the task ends on.
+//! registry is O(1) with no hashing, from whatever thread drops the task's
+//! last handle (usually the one that awaited it, see the invariants below).
 //!
 //! `all_tasks` is the slow path: it locks the shards one after the other and
 //! filters by runtime id. It never holds two shard locks at once and never

@@ -1,6 +1,36 @@
-//! Helpers shared by the combinator tests.
+//! Helpers shared by the combinator and runner tests (each test binary uses
+//! some of them).
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use asyncio::TaskRef;
+
+/// The `say_after` coroutine of asyncio's classic `gather` example, printing
+/// into `out`:
+///
+/// ```python
+/// async def say_after(delay, what):
+///     for i in range(5):
+///         await asyncio.sleep(delay)
+///         print(what, end='')
+///     return "Done."
+/// ```
+pub fn say_after(
+    out: &Arc<Mutex<String>>,
+    delay: u64,
+    what: &'static str,
+) -> impl Future<Output = &'static str> + Send + 'static {
+    let out = out.clone();
+    async move {
+        for _ in 0..5 {
+            asyncio::sleep(delay).await;
+            out.lock().unwrap().push_str(what);
+        }
+        "Done."
+    }
+}
 
 /// Waits until `t` ended, through a done callback: no busy loop, so the
 /// paused clock can advance.
