@@ -237,7 +237,7 @@ impl<T: Send + 'static> Notify for Shared<T> {
 
 impl<T: Send + 'static> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.state)
     }
 
     /// Done callback of task `i`: one result more; the first item in line

@@ -150,10 +150,7 @@ where
     H: Fn(&ExceptionContext) + Send + Sync + 'static,
 {
     let handler = handler.map(|h| Arc::new(h) as Handler);
-    let old = std::mem::replace(
-        &mut *HANDLER.write().unwrap_or_else(|e| e.into_inner()),
-        handler,
-    );
+    let old = std::mem::replace(&mut *crate::lock::write(&HANDLER), handler);
     // Dropped unlocked: what the old handler owns may report in its `Drop`.
     drop(old);
 }
@@ -230,7 +227,7 @@ pub(crate) fn drop_payload(payload: Box<dyn Any + Send>, task: Option<&TaskRef>)
 /// asyncio::call_exception_handler(asyncio::ExceptionContext::new("custom report"));
 /// ```
 pub fn call_exception_handler(context: ExceptionContext) {
-    let handler = HANDLER.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let handler = crate::lock::read(&HANDLER).clone();
     let outcome = catch_unwind(AssertUnwindSafe(|| match handler {
         Some(h) => h(&context),
         None => eprintln!("asyncio: {context}"),
@@ -271,7 +268,7 @@ thread_local! {
 
 /// Records (`Some`) or forgets (`None`) a runner's debug setting.
 pub(crate) fn set_runtime_debug(runtime: tokio::runtime::Id, debug: Option<bool>) {
-    let mut table = RUNTIME_DEBUG.write().unwrap_or_else(|e| e.into_inner());
+    let mut table = crate::lock::write(&RUNTIME_DEBUG);
     table.retain(|(id, _)| *id != runtime);
     if let Some(on) = debug {
         table.push((runtime, on));
@@ -293,7 +290,7 @@ pub(crate) fn runtime_debug(runtime: tokio::runtime::Id) -> bool {
         }
     }
     let on = {
-        let table = RUNTIME_DEBUG.read().unwrap_or_else(|e| e.into_inner());
+        let table = crate::lock::read(&RUNTIME_DEBUG);
         match table.iter().find(|(id, _)| *id == runtime) {
             Some((_, on)) => *on,
             None => env_debug(),

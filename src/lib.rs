@@ -131,6 +131,7 @@ mod error;
 mod event_loop;
 mod gather;
 mod into_task;
+mod lock;
 mod runner;
 mod shield;
 mod sleep;

@@ -272,7 +272,7 @@ pub(crate) struct Extra {
 
 impl Extra {
     fn lock(&self) -> MutexGuard<'_, StackState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.state)
     }
 
     /// The creation backtrace (debug mode only).
@@ -314,7 +314,7 @@ fn table(id: TaskId) -> &'static Table {
 }
 
 fn lock_table(id: TaskId) -> MutexGuard<'static, HashMap<TaskId, Arc<Extra>>> {
-    table(id).lock().unwrap_or_else(|e| e.into_inner())
+    crate::lock::lock(table(id))
 }
 
 /// The stack part of a task's header: one byte of flags. The frames, the

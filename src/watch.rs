@@ -94,7 +94,7 @@ impl Shared {
     }
 
     fn order(&self) -> MutexGuard<'_, Vec<usize>> {
-        self.order.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.order)
     }
 }
 

@@ -347,7 +347,7 @@ impl<T: Send + 'static> Core<T> {
     fn lock(&self) -> MutexGuard<'_, Inner<T>> {
         // No user code runs under this lock, so it cannot be poisoned by a
         // user panic; recover anyway rather than cascade.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.inner)
     }
 
     /// Installs what cancels the task, once it is spawned. A cancel that came
@@ -498,15 +498,11 @@ impl<T: Send + 'static> AnyCore for Core<T> {
     }
 
     fn name(&self) -> Option<Arc<str>> {
-        self.name.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        crate::lock::lock(&self.name).clone()
     }
 
     fn set_name(&self, name: Arc<str>) {
-        let old = self
-            .name
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(name);
+        let old = crate::lock::lock(&self.name).replace(name);
         drop(old); // outside the lock
     }
 

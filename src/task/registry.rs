@@ -56,7 +56,7 @@ thread_local! {
 fn lock(shard: usize) -> std::sync::MutexGuard<'static, Slab> {
     // A panic never happens while a shard is locked (no user code runs under
     // it), but do not let a poisoned lock stop the registry either.
-    REGISTRY[shard].lock().unwrap_or_else(|e| e.into_inner())
+    crate::lock::lock(&REGISTRY[shard])
 }
 
 /// Where a task sits in the registry: the shard in the low bits, the index
