@@ -66,6 +66,13 @@ pub enum Error {
     InvalidState(InvalidStateError),
     /// The task panicked; the panic was caught and its message kept.
     Panicked(PanicError),
+    /// A task group's child failed with an `Err` of its own (see
+    /// [`TaskGroup::try_create_task`](crate::TaskGroup::try_create_task)), as
+    /// a raised exception fails an asyncio task.
+    Failed(FailedError),
+    /// A task group failed: every failure of its children and body (asyncio's
+    /// `ExceptionGroup`).
+    Group(ExceptionGroup),
 }
 
 impl Error {
@@ -107,6 +114,26 @@ impl Error {
     pub fn is_panic(&self) -> bool {
         matches!(self, Error::Panicked(_))
     }
+
+    /// `true` for [`Error::Failed`].
+    ///
+    /// ```
+    /// let io = std::io::Error::other("disk full");
+    /// assert!(asyncio::Error::from(asyncio::FailedError::new(io)).is_failed());
+    /// ```
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Error::Failed(_))
+    }
+
+    /// `true` for [`Error::Group`].
+    ///
+    /// ```
+    /// let group = asyncio::ExceptionGroup::new(vec![asyncio::PanicError::new("boom").into()]);
+    /// assert!(asyncio::Error::from(group).is_group());
+    /// ```
+    pub fn is_group(&self) -> bool {
+        matches!(self, Error::Group(_))
+    }
 }
 
 impl fmt::Display for Error {
@@ -116,6 +143,8 @@ impl fmt::Display for Error {
             Error::Timeout(e) => e.fmt(f),
             Error::InvalidState(e) => e.fmt(f),
             Error::Panicked(e) => e.fmt(f),
+            Error::Failed(e) => e.fmt(f),
+            Error::Group(e) => e.fmt(f),
         }
     }
 }
@@ -138,6 +167,8 @@ impl std::error::Error for Error {
             Error::Timeout(e) => e.source(),
             Error::InvalidState(e) => e.source(),
             Error::Panicked(e) => e.source(),
+            Error::Failed(e) => e.source(),
+            Error::Group(e) => e.source(),
         }
     }
 }
@@ -152,7 +183,8 @@ macro_rules! from_part {
     )*};
 }
 from_part!(CancelledError => Cancelled, TimeoutError => Timeout,
-           InvalidStateError => InvalidState, PanicError => Panicked);
+           InvalidStateError => InvalidState, PanicError => Panicked,
+           FailedError => Failed, ExceptionGroup => Group);
 
 /// The task was cancelled; carries the message given to
 /// [`cancel_with`](crate::TaskRef::cancel_with), if any.
@@ -319,3 +351,111 @@ impl fmt::Display for PanicError {
 }
 
 impl std::error::Error for PanicError {}
+
+/// A task failed with an error of its own: the `Err(e)` a
+/// [`TaskGroup::try_create_task`](crate::TaskGroup::try_create_task) child
+/// returned, kept type-erased (`Display` is `e`'s, `source()` is `e`'s
+/// source, [`downcast_ref`](Self::downcast_ref) gives `e` back).
+///
+/// Two `FailedError`s are equal when they carry the same error (one `Err`
+/// handed to several readers), not when their texts match.
+///
+/// ```
+/// let e = asyncio::FailedError::new(std::io::Error::other("disk full"));
+/// assert_eq!(e.to_string(), "disk full");
+/// assert_eq!(e.downcast_ref::<std::io::Error>().unwrap().kind(), std::io::ErrorKind::Other);
+/// assert!(e.downcast_ref::<std::fmt::Error>().is_none());
+/// assert_eq!(e.clone(), e);
+/// ```
+#[derive(Clone)]
+pub struct FailedError {
+    error: Arc<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl FailedError {
+    /// Wraps the error a task failed with.
+    pub fn new<E: std::error::Error + Send + Sync + 'static>(error: E) -> Self {
+        Self {
+            error: Arc::new(error),
+        }
+    }
+
+    /// The error, if it is an `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.error.downcast_ref::<E>()
+    }
+
+    /// The error, type-erased.
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.error
+    }
+}
+
+impl fmt::Debug for FailedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FailedError").field(&self.error).finish()
+    }
+}
+
+impl fmt::Display for FailedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl PartialEq for FailedError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.error, &other.error)
+    }
+}
+
+impl Eq for FailedError {}
+
+impl std::error::Error for FailedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+/// Every failure of a task group (asyncio's `ExceptionGroup`): the
+/// children's in the order they happened, then the body's; each
+/// [`Error::Panicked`] or [`Error::Failed`] (or a nested group's
+/// [`Error::Group`]).
+///
+/// ```
+/// use asyncio::{Error, ExceptionGroup, PanicError};
+///
+/// let g = ExceptionGroup::new(vec![PanicError::new("a").into(), PanicError::new("b").into()]);
+/// assert_eq!(g.errors().len(), 2);
+/// assert_eq!(g.to_string(), "unhandled errors in a TaskGroup (2 sub-exceptions)");
+/// let one = ExceptionGroup::new(vec![Error::from(PanicError::new("a"))]);
+/// assert_eq!(one.to_string(), "unhandled errors in a TaskGroup (1 sub-exception)");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExceptionGroup {
+    errors: Arc<[Error]>,
+}
+
+impl ExceptionGroup {
+    /// A group of the given failures, in order.
+    pub fn new(errors: Vec<Error>) -> Self {
+        Self {
+            errors: errors.into(),
+        }
+    }
+
+    /// The failures, in the order they happened (the body's last).
+    pub fn errors(&self) -> &[Error] {
+        &self.errors
+    }
+}
+
+impl fmt::Display for ExceptionGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.errors.len();
+        let s = if n == 1 { "" } else { "s" };
+        write!(f, "unhandled errors in a TaskGroup ({n} sub-exception{s})")
+    }
+}
+
+impl std::error::Error for ExceptionGroup {}

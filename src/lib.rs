@@ -133,6 +133,7 @@ mod gather;
 mod into_task;
 mod lock;
 mod runner;
+mod scope;
 mod shield;
 mod sleep;
 mod stack;
@@ -148,7 +149,10 @@ pub use debug::{
     set_slow_callback_duration, slow_callback_duration,
 };
 pub use duration::Seconds;
-pub use error::{CancelledError, Error, InvalidStateError, PanicError, Result, TimeoutError};
+pub use error::{
+    CancelledError, Error, ExceptionGroup, FailedError, InvalidStateError, PanicError, Result,
+    TimeoutError,
+};
 pub use event_loop::{CallbackHandle, Loop, TimerHandle, get_running_loop};
 pub use gather::{
     Gather, GatherTuple, ReturnExceptions, ReturnExceptionsTuple, TaskTuple, TryGather, gather,
@@ -156,6 +160,10 @@ pub use gather::{
 };
 pub use into_task::IntoTask;
 pub use runner::{Runner, run};
+pub use scope::{
+    CancelExt, Deadline, Finally, GroupBuilder, OnCancel, TaskGroup, TaskGroupRun, Timeout,
+    TimeoutRun, finally, on_cancel, task_group, timeout, timeout_at,
+};
 pub use shield::{Shield, shield};
 pub use sleep::{Sleep, sleep, sleep_with};
 pub use stack::{Frame, Framed, FramedExt, dump_tasks, framed, framed_as};

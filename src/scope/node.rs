@@ -1,0 +1,396 @@
+//! The cancel scope: the one mechanism behind a task's cancellation with
+//! cleanup, [`on_cancel`](crate::on_cancel) / [`finally`](crate::finally),
+//! [`timeout`](crate::timeout) scopes and a [`TaskGroup`](crate::TaskGroup)'s
+//! shutdown.
+//!
+//! # The model
+//! A cancel *scope* is a [`Node`]: a region of code that can be cancelled as
+//! a whole. Scopes nest the way the futures that make them are polled: each
+//! scope polls what it runs with itself as this thread's *current scope*
+//! (`enter`), and a scope polled for the first time inside another one
+//! *registers* with it, as its child. The scopes are:
+//!
+//! | scope | polls in place | cancelled on its own by |
+//! |---|---|---|
+//! | a task's root (one per task, made at the first registration) | (the task's future) | `TaskRef::cancel` |
+//! | `OnCancel` / `Finally` | the protected future | nothing: only by its parent |
+//! | a timeout scope (`Timeout::run`) | the future it limits | its deadline |
+//! | a task group (`task_group`) | the body (children are tasks, each with its own root) | the first failure |
+//!
+//! A cancellation is a *signal first, a drop after*: cancelling a scope marks
+//! it and, through the registered children, every scope under it, and wakes
+//! each one's poller. A scope that finds itself cancelled and has no live
+//! child left (every protected future under it has finished its cleanup)
+//! *drops what it runs*, and then reports: `OnCancel` runs its cleanup, a
+//! timeout scope returns `Err(Timeout)`, a group returns its errors, a task
+//! root ends the task cancelled. A scope cancelled *by its parent* (not on
+//! its own) does not report anything: it stays pending for ever and leaves
+//! its parent, which now has one live child less ("the cancellation goes
+//! on"). Children leave before their parent can finish, so cleanups run
+//! innermost first.
+//!
+//! A cleanup runs *shielded*: it is polled with no current scope, so nothing
+//! around it can cancel it, and an `OnCancel` or timeout scope inside it
+//! belongs to it alone.
+//!
+//! # States of one scope
+//! ```text
+//!                 cancel_own() / cancel_inherited()
+//!   ACTIVE ────────────────────────────────▶ CANCELLED (own and/or inherited)
+//!     │                                         │  live children == 0
+//!     │ what it runs returned                   ▼
+//!     └──────────────▶ finished ◀──────── dropped what it runs, reported
+//! ```
+//! Both flags only go from `false` to `true`; `live` counts the registered
+//! children, which leave through their [`Registration`]'s drop.
+//!
+//! # Invariants
+//! 1. **One lock a scope, never two at once.** A node's state is behind its
+//!    own mutex; no code holds two node locks, or a node lock and any other
+//!    lock of the crate. A cancellation is passed down *after* the parent's
+//!    lock is released, wakers are woken and the idle hook called after it,
+//!    and no user code (poll, destructor, cleanup) runs under a node lock.
+//! 2. **Registration and cancellation meet under the parent's lock.** A child
+//!    that registers with an already cancelled parent is cancelled
+//!    (inherited) by `register` itself; a child registered before the
+//!    parent's cancel is in the list the cancel walks. So no child misses a
+//!    cancellation of its parent.
+//! 3. **A scope drops what it runs only when no child is live.** It checks
+//!    `cancelled && live == 0` after every poll of what it runs (children
+//!    leave during that poll, in place), and a live child keeps it waiting.
+//!    A task root, which has no poller, is told instead: the last child to
+//!    leave a cancelled root calls its idle hook (which aborts the task).
+//! 4. **A cancelled scope's poller is always woken.** `cancel_*` takes the
+//!    stored waker and wakes it, and every poll stores the current one first
+//!    (`set_waker`), so a cancellation that lands between a poll's check and
+//!    its return is seen at the next poll.
+//! 5. **A value is never lost to a cancellation.** Every scope, when what it
+//!    runs returns a value, hands the value on (`OnCancel` returns it, a
+//!    timeout scope returns `Ok`, a group its body's value), whether or not
+//!    a cancellation came meanwhile; the cancellation then reaches the
+//!    enclosing code at its next suspension point.
+//! 6. **Cleanups run exactly once, unless dropped from outside.** An
+//!    `OnCancel` moves `Running → Cleaning → Done` once; its cleanup runs
+//!    only after its protected future was polled at least once and dropped
+//!    because of a cancellation (or, for `finally`, returned). A future
+//!    dropped by code outside the scopes (a `select!`, the runtime shutting
+//!    down) runs no cleanup.
+
+use std::cell::Cell;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+
+use tokio::time::Instant;
+
+/// Called, unlocked, when the last live child leaves a cancelled scope that
+/// has no poller of its own (a task's root: it aborts the task).
+pub(crate) type IdleHook = Arc<dyn Fn() + Send + Sync>;
+
+/// One cancel scope (see the module docs).
+pub(crate) struct Node {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Cancelled on its own (deadline, group failure, task cancel).
+    own: bool,
+    /// Cancelled because its parent was.
+    inherited: bool,
+    /// Registered children (a slab: `free` holds the empty slots).
+    children: Vec<Option<Arc<Node>>>,
+    free: Vec<usize>,
+    /// How many children are registered.
+    live: usize,
+    /// The poller's waker (invariant 4).
+    waker: Option<Waker>,
+    /// Invariant 3, for scopes without a poller.
+    idle: Option<IdleHook>,
+    /// A timeout scope's deadline (`None`: none), and a counter bumped by
+    /// every `reschedule`, so that the running scope re-arms its timer.
+    deadline: Option<Instant>,
+    generation: u64,
+    /// A timeout scope's deadline fired.
+    expired: bool,
+}
+
+/// What a scope sees of itself, read in one lock.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Status {
+    pub(crate) own: bool,
+    pub(crate) inherited: bool,
+    pub(crate) live: usize,
+}
+
+impl Status {
+    pub(crate) fn cancelled(self) -> bool {
+        self.own || self.inherited
+    }
+
+    /// Invariant 3: cancelled, and no child is still cleaning up.
+    pub(crate) fn must_drop(self) -> bool {
+        self.cancelled() && self.live == 0
+    }
+}
+
+impl Node {
+    pub(crate) fn new() -> Arc<Node> {
+        Arc::new(Node {
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// A scope without a poller: `idle` runs when it is cancelled and its
+    /// last live child leaves (invariant 3).
+    pub(crate) fn with_idle_hook(idle: IdleHook) -> Arc<Node> {
+        Arc::new(Node {
+            state: Mutex::new(State {
+                idle: Some(idle),
+                ..State::default()
+            }),
+        })
+    }
+
+    pub(crate) fn with_deadline(deadline: Option<Instant>) -> Arc<Node> {
+        Arc::new(Node {
+            state: Mutex::new(State {
+                deadline,
+                ..State::default()
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        crate::lock::lock(&self.state)
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        let s = self.lock();
+        Status {
+            own: s.own,
+            inherited: s.inherited,
+            live: s.live,
+        }
+    }
+
+    /// Stores the poller's waker (invariant 4).
+    pub(crate) fn set_waker(&self, waker: &Waker) {
+        let old = {
+            let mut s = self.lock();
+            match &s.waker {
+                Some(w) if w.will_wake(waker) => None,
+                _ => s.waker.replace(waker.clone()),
+            }
+        };
+        drop(old); // outside the lock
+    }
+
+    /// Makes `child` a child of `self` (invariant 2); it leaves when the
+    /// returned registration is dropped.
+    pub(crate) fn register(self: &Arc<Self>, child: &Arc<Node>) -> Registration {
+        let (slot, cancelled) = {
+            let mut s = self.lock();
+            let entry = Some(child.clone());
+            let slot = match s.free.pop() {
+                Some(i) => {
+                    s.children[i] = entry;
+                    i
+                }
+                None => {
+                    s.children.push(entry);
+                    s.children.len() - 1
+                }
+            };
+            s.live += 1;
+            (slot, s.own || s.inherited)
+        };
+        if cancelled {
+            child.cancel_inherited();
+        }
+        Registration {
+            parent: self.clone(),
+            slot,
+        }
+    }
+
+    /// Cancels this scope on its own account. `false` if it already was.
+    pub(crate) fn cancel_own(&self) -> bool {
+        self.cancel(true)
+    }
+
+    /// Cancels this scope because its parent was cancelled.
+    pub(crate) fn cancel_inherited(&self) -> bool {
+        self.cancel(false)
+    }
+
+    fn cancel(&self, own: bool) -> bool {
+        let (children, waker, idle) = {
+            let mut s = self.lock();
+            let flag = if own { s.own } else { s.inherited };
+            if flag {
+                return false;
+            }
+            let first = !(s.own || s.inherited);
+            if own {
+                s.own = true;
+            } else {
+                s.inherited = true;
+            }
+            if !first {
+                // The children were told by the first cancellation.
+                return true;
+            }
+            let children: Vec<Arc<Node>> = s.children.iter().flatten().cloned().collect();
+            let idle = (s.live == 0).then(|| s.idle.clone()).flatten();
+            (children, s.waker.take(), idle)
+        };
+        // Invariant 1: passed down, woken and reported unlocked.
+        for child in children {
+            child.cancel_inherited();
+        }
+        if let Some(w) = waker {
+            w.wake();
+        }
+        if let Some(idle) = idle {
+            idle();
+        }
+        true
+    }
+
+    /// The deadline and its generation (timeout scopes).
+    pub(crate) fn deadline(&self) -> (Option<Instant>, u64) {
+        let s = self.lock();
+        (s.deadline, s.generation)
+    }
+
+    /// Moves the deadline and wakes the poller, which re-arms its timer.
+    pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
+        let waker = {
+            let mut s = self.lock();
+            s.deadline = deadline;
+            s.generation += 1;
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// The deadline fired: cancels the scope on its own account.
+    pub(crate) fn expire(&self) {
+        self.lock().expired = true;
+        self.cancel_own();
+    }
+
+    pub(crate) fn expired(&self) -> bool {
+        self.lock().expired
+    }
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.status();
+        f.debug_struct("CancelScope")
+            .field("cancelled", &s.cancelled())
+            .field("live_children", &s.live)
+            .finish()
+    }
+}
+
+/// A child's place in its parent; dropping it leaves the parent.
+pub(crate) struct Registration {
+    parent: Arc<Node>,
+    slot: usize,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let (child, waker, idle) = {
+            let mut s = self.parent.lock();
+            let child = s.children[self.slot].take();
+            s.free.push(self.slot);
+            s.live -= 1;
+            let idle = s.live == 0 && (s.own || s.inherited);
+            // The poller re-checks after its poll anyway (invariant 3); a
+            // child leaving outside a poll (dropped elsewhere) wakes it.
+            let waker = if idle { s.waker.take() } else { None };
+            let hook = if idle { s.idle.clone() } else { None };
+            (child, waker, hook)
+        };
+        drop(child);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        if let Some(idle) = idle {
+            idle();
+        }
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("slot", &self.slot)
+            .finish()
+    }
+}
+
+// ------------------------------------------------------- the current scope
+
+/// What code polled now runs inside.
+#[derive(Clone)]
+enum Ctx {
+    /// A scope.
+    Scope(Arc<Node>),
+    /// A cleanup: nothing outside can cancel it.
+    Shielded,
+}
+
+thread_local! {
+    static CURRENT: Cell<Option<Ctx>> = const { Cell::new(None) };
+}
+
+/// Runs `f` (one poll) with `ctx` as the current scope, restoring the
+/// previous one afterwards, also on unwind.
+fn enter_ctx<R>(ctx: Ctx, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Ctx>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            let _ = CURRENT.try_with(|c| c.set(prev));
+        }
+    }
+    let _restore = Restore(CURRENT.with(|c| c.replace(Some(ctx))));
+    f()
+}
+
+/// One poll of what `node` runs.
+pub(crate) fn enter<R>(node: &Arc<Node>, f: impl FnOnce() -> R) -> R {
+    enter_ctx(Ctx::Scope(node.clone()), f)
+}
+
+/// One poll of a cleanup (shielded).
+pub(crate) fn enter_shielded<R>(f: impl FnOnce() -> R) -> R {
+    enter_ctx(Ctx::Shielded, f)
+}
+
+/// The scope a scope polled now belongs to: the current scope; in a task
+/// outside any scope, the task's root; else none (nothing can cancel it).
+pub(crate) fn current_parent() -> Option<Arc<Node>> {
+    let ctx = CURRENT.with(|c| {
+        let cur = c.take();
+        let out = cur.clone();
+        c.set(cur);
+        out
+    });
+    match ctx {
+        Some(Ctx::Scope(node)) => Some(node),
+        Some(Ctx::Shielded) => None,
+        None => task_root(),
+    }
+}
+
+/// The current task's root scope, made at the first call.
+fn task_root() -> Option<Arc<Node>> {
+    None
+}

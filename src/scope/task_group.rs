@@ -1,0 +1,594 @@
+//! `task_group(body)` and `TaskGroup` (asyncio 3.11's `async with
+//! asyncio.TaskGroup() as tg:`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use pin_project::{pin_project, pinned_drop};
+
+use super::node::{self, Node, Registration};
+use crate::error::{Error, ExceptionGroup, FailedError, PanicError};
+use crate::{Task, TaskId, TaskRef};
+
+/// Runs `body` with a new [`TaskGroup`] and waits until the body returned
+/// and every task of the group ended (asyncio's `async with TaskGroup() as
+/// tg:`). The body runs in place, in the caller's task; the group's
+/// children are tasks of their own ([`TaskGroup::create_task`]).
+///
+/// Resolves to `Ok(body's value)` when nothing failed. The first failure (a
+/// child panicking, a [`try_create_task`](TaskGroup::try_create_task) child
+/// returning `Err`, or the body panicking) cancels the body and every other
+/// child, waits for them (their [`on_cancel`](crate::on_cancel) cleanups
+/// included), and the group resolves to `Err(Error::Group(ExceptionGroup))`
+/// listing every failure: the children's in the order they happened, then
+/// the body's. A child that ends cancelled is not a failure. Cancelling the
+/// task that awaits the group cancels the body and every child and waits for
+/// them before the cancellation goes on.
+///
+/// When to use it instead of [`gather`](crate::gather): when the tasks
+/// belong together, so that one failing should stop the others and none may
+/// outlive the block.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let r = asyncio::task_group(|tg| async move {
+///     let a = tg.create_task(asyncio::sleep_with(1, "a"));
+///     let b = tg.create_task(asyncio::sleep_with(2, "b"));
+///     (a, b)
+/// })
+/// .await;
+/// let (a, b) = r.unwrap();
+/// assert_eq!((a.result().unwrap(), b.result().unwrap()), ("a", "b"));
+///
+/// let r = asyncio::task_group(|tg| async move {
+///     tg.create_task(async { panic!("boom") });
+///     asyncio::sleep(10).await; // cancelled by the failure
+/// })
+/// .await;
+/// let err = r.unwrap_err();
+/// assert_eq!(err.to_string(), "unhandled errors in a TaskGroup (1 sub-exception)");
+/// # }
+/// ```
+///
+/// # Cancel safety
+/// Dropping the future before it resolved (rather than cancelling its
+/// task) drops the body without its cleanups and cancels every child
+/// without waiting for them.
+///
+/// # Panics
+/// A panic of the body is caught and reported as one of the group's errors,
+/// not resumed. Polling again after it resolved panics.
+pub fn task_group<B, Fut>(body: B) -> TaskGroupRun<B, Fut>
+where
+    B: FnOnce(TaskGroup) -> Fut,
+    Fut: Future,
+{
+    TaskGroupRun {
+        group: TaskGroup {
+            shared: Arc::new(Shared {
+                node: Node::new(),
+                state: Mutex::new(State {
+                    phase: Phase::Open,
+                    children: HashMap::new(),
+                    live: 0,
+                    errors: Vec::new(),
+                    waker: None,
+                }),
+            }),
+        },
+        body: Some(body),
+        fut: None,
+        value: None,
+        body_error: None,
+        body_done: false,
+        reg: None,
+        started: false,
+        done: false,
+    }
+}
+
+/// A task group's handle: makes its children. A cheap `Clone`; the body and
+/// the children may keep it (a child may add siblings).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let n = asyncio::task_group(|tg| async move {
+///     let t = tg.clone();
+///     tg.create_task(async move {
+///         // a child adds a sibling: the group waits for it too
+///         t.create_task(asyncio::sleep(1));
+///     });
+///     1
+/// })
+/// .await;
+/// assert_eq!(n.unwrap(), 1);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TaskGroup {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// The body's scope.
+    node: Arc<Node>,
+    state: Mutex<State>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Open,
+    ShuttingDown,
+    Finished,
+}
+
+struct State {
+    phase: Phase,
+    /// The children still running (a finished child leaves at once).
+    children: HashMap<TaskId, TaskRef>,
+    /// Children created and not yet ended (reserved before the spawn, so a
+    /// child that ends before it is listed is still counted).
+    live: usize,
+    /// The children's failures, in the order they happened.
+    errors: Vec<Error>,
+    waker: Option<Waker>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        crate::lock::lock(&self.state)
+    }
+
+    /// Reserves a place for a child, or panics as asyncio raises.
+    fn reserve(&self) {
+        let mut s = self.lock();
+        match s.phase {
+            Phase::Open => s.live += 1,
+            Phase::ShuttingDown => {
+                drop(s);
+                panic!(
+                    "TaskGroup is shutting down: a task of the group failed or the group was cancelled; no new task can join it"
+                )
+            }
+            Phase::Finished => {
+                drop(s);
+                panic!(
+                    "TaskGroup is finished: create tasks inside the group's body or its tasks, while it runs"
+                )
+            }
+        }
+    }
+
+    /// Lists a spawned child; a child that joins a group already shutting
+    /// down is cancelled at once.
+    fn list(self: &Arc<Self>, task: &TaskRef) {
+        let cancel = {
+            let mut s = self.lock();
+            if !task.done() {
+                s.children.insert(task.id(), task.clone());
+            }
+            s.phase != Phase::Open
+        };
+        if cancel {
+            task.cancel();
+        }
+    }
+
+    /// A child ended (its done callback).
+    fn child_ended(self: &Arc<Self>, task: &TaskRef) {
+        let failure = match task.exception() {
+            Ok(Some(e)) => Some(e),
+            _ => None, // returned, or cancelled: not a failure
+        };
+        let (removed, waker, shutdown) = {
+            let mut s = self.lock();
+            let removed = s.children.remove(&task.id());
+            s.live -= 1;
+            let shutdown = match failure {
+                Some(e) => {
+                    s.errors.push(e);
+                    self.begin_shutdown(&mut s)
+                }
+                None => None,
+            };
+            (removed, s.waker.take(), shutdown)
+        };
+        drop(removed);
+        self.shutdown(shutdown);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Moves to shutting down (once); the children to cancel.
+    fn begin_shutdown(&self, s: &mut State) -> Option<Vec<TaskRef>> {
+        if s.phase != Phase::Open {
+            return None;
+        }
+        s.phase = Phase::ShuttingDown;
+        Some(s.children.values().cloned().collect())
+    }
+
+    /// Cancels the body's scope and the children (unlocked).
+    fn shutdown(&self, children: Option<Vec<TaskRef>>) {
+        let Some(children) = children else { return };
+        self.node.cancel_own();
+        for child in children {
+            child.cancel();
+        }
+    }
+}
+
+impl TaskGroup {
+    /// Creates a child task running `fut` (asyncio's `tg.create_task(coro)`).
+    /// The child fails the group if it panics.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let sum = asyncio::task_group(|tg| async move {
+    ///     let t = tg.create_task(async { 40 });
+    ///     t.await.unwrap() + 2
+    /// })
+    /// .await;
+    /// assert_eq!(sum.unwrap(), 42);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// With `TaskGroup is shutting down` after a failure (or while the group
+    /// is being cancelled), and `TaskGroup is finished` once the group
+    /// resolved, before anything is spawned; outside a Tokio runtime as
+    /// [`create_task`](crate::create_task) does.
+    #[track_caller]
+    pub fn create_task<F>(&self, fut: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.builder().spawn(fut)
+    }
+
+    /// Creates a child task running `fut`, whose `Err` fails it: `Ok(v)` is
+    /// the task's output `v`; `Err(e)` ends the task with
+    /// [`Error::Failed`] (`FailedError::downcast_ref::<E>()` gives `e`
+    /// back) and fails the group, as a raised exception does in asyncio.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use asyncio::Error;
+    ///
+    /// let r = asyncio::task_group(|tg| async move {
+    ///     tg.try_create_task(async { Err::<(), _>(std::io::Error::other("refused")) });
+    /// })
+    /// .await;
+    /// let Err(Error::Group(g)) = r else { panic!("expected a group error") };
+    /// let Error::Failed(e) = &g.errors()[0] else { panic!("expected a failure") };
+    /// assert_eq!(e.to_string(), "refused");
+    /// assert!(e.downcast_ref::<std::io::Error>().is_some());
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// As [`create_task`](Self::create_task).
+    #[track_caller]
+    pub fn try_create_task<F, T, E>(&self, fut: F) -> Task<T>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.builder().try_spawn(fut)
+    }
+
+    /// A builder for a named child (the same options as
+    /// [`Task::builder`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// asyncio::task_group(|tg| async move {
+    ///     let t = tg.builder().name("worker-1").spawn(async {});
+    ///     assert_eq!(t.get_name(), "worker-1");
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn builder(&self) -> GroupBuilder {
+        GroupBuilder {
+            group: self.clone(),
+            builder: Task::builder(),
+        }
+    }
+}
+
+impl fmt::Debug for TaskGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.shared.lock();
+        f.debug_struct("TaskGroup")
+            .field("phase", &s.phase)
+            .field("tasks", &s.live)
+            .field("errors", &s.errors.len())
+            .finish()
+    }
+}
+
+/// Makes a child of a task group with options (see
+/// [`TaskGroup::builder`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// asyncio::task_group(|tg| async move {
+///     let b: asyncio::GroupBuilder = tg.builder().name("x");
+///     assert_eq!(b.spawn(async { 1 }).await.unwrap(), 1);
+/// })
+/// .await
+/// .unwrap();
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until spawn is called"]
+pub struct GroupBuilder {
+    group: TaskGroup,
+    builder: crate::Builder,
+}
+
+impl GroupBuilder {
+    /// The child's name (see [`Builder::name`](crate::Builder::name)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// asyncio::task_group(|tg| async move {
+    ///     assert_eq!(tg.builder().name(7).spawn(async {}).get_name(), "7");
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn name(mut self, name: impl fmt::Display) -> Self {
+        self.builder = self.builder.name(name);
+        self
+    }
+
+    /// Creates the child (see [`TaskGroup::create_task`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let r = asyncio::task_group(|tg| async move {
+    ///     tg.builder().spawn(async { 5 }).await.unwrap()
+    /// })
+    /// .await;
+    /// assert_eq!(r.unwrap(), 5);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// As [`TaskGroup::create_task`].
+    #[track_caller]
+    pub fn spawn<F>(self, fut: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let shared = self.group.shared;
+        shared.reserve();
+        let task = self.builder.spawn(fut);
+        adopt(&shared, &task);
+        task
+    }
+
+    /// Creates a child whose `Err` fails it (see
+    /// [`TaskGroup::try_create_task`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let r = asyncio::task_group(|tg| async move {
+    ///     let t = tg.builder().name("ok").try_spawn(async { Ok::<_, std::io::Error>(1) });
+    ///     t.await.unwrap()
+    /// })
+    /// .await;
+    /// assert_eq!(r.unwrap(), 1);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// As [`TaskGroup::create_task`].
+    #[track_caller]
+    pub fn try_spawn<F, T, E>(self, fut: F) -> Task<T>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.spawn(async move {
+            match fut.await {
+                Ok(v) => v,
+                // Unwinds without the panic hook; the task core recognises
+                // the payload and ends the task with `Error::Failed`.
+                Err(e) => std::panic::resume_unwind(Box::new(FailedError::new(e))),
+            }
+        })
+    }
+}
+
+/// Watches a spawned child.
+fn adopt<T: Send + 'static>(shared: &Arc<Shared>, task: &Task<T>) {
+    let task = task.to_ref();
+    shared.list(&task);
+    let watcher = shared.clone();
+    task.add_done_callback(move |t| watcher.child_ended(t));
+}
+
+/// The future [`task_group`] returns.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let run: asyncio::TaskGroupRun<_, _> = asyncio::task_group(|_tg| async { 1 });
+/// assert_eq!(run.await.unwrap(), 1);
+/// # }
+/// ```
+#[pin_project(PinnedDrop)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct TaskGroupRun<B, Fut: Future> {
+    group: TaskGroup,
+    body: Option<B>,
+    #[pin]
+    fut: Option<Fut>,
+    value: Option<Fut::Output>,
+    body_error: Option<Error>,
+    body_done: bool,
+    reg: Option<Registration>,
+    started: bool,
+    done: bool,
+}
+
+impl<B, Fut> Future for TaskGroupRun<B, Fut>
+where
+    B: FnOnce(TaskGroup) -> Fut,
+    Fut: Future,
+{
+    type Output = crate::Result<Fut::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        assert!(!*this.done, "asyncio: TaskGroupRun polled after it resolved");
+        let shared = this.group.shared.clone();
+        let node = shared.node.clone();
+        if !*this.started {
+            *this.started = true;
+            if let Some(parent) = node::current_parent() {
+                *this.reg = Some(parent.register(&node));
+            }
+            if let Some(body) = this.body.take() {
+                let group = this.group.clone();
+                match catch_unwind(AssertUnwindSafe(|| node::enter(&node, || body(group)))) {
+                    Ok(fut) => this.fut.set(Some(fut)),
+                    Err(payload) => {
+                        *this.body_done = true;
+                        *this.body_error = Some(body_failure(&shared, payload));
+                    }
+                }
+            }
+        }
+        node.set_waker(cx.waker());
+        // Cancelled from outside (the awaiting task, an enclosing scope):
+        // shut down as after a failure.
+        if node.status().inherited {
+            let children = shared.begin_shutdown(&mut shared.lock());
+            shared.shutdown(children);
+        }
+        if !*this.body_done {
+            if !node.status().must_drop() {
+                let fut = this.fut.as_mut().as_pin_mut().expect("asyncio: group body missing");
+                let polled = catch_unwind(AssertUnwindSafe(|| node::enter(&node, || fut.poll(cx))));
+                match polled {
+                    Ok(Poll::Ready(v)) => {
+                        *this.value = Some(v);
+                        *this.body_done = true;
+                        this.fut.set(None);
+                    }
+                    Ok(Poll::Pending) => {}
+                    Err(payload) => {
+                        *this.body_done = true;
+                        drop_body(this.fut.as_mut());
+                        *this.body_error = Some(body_failure(&shared, payload));
+                    }
+                }
+            }
+            if !*this.body_done && node.status().must_drop() {
+                // Shutting down and every cleanup in the body ran.
+                *this.body_done = true;
+                drop_body(this.fut.as_mut());
+            }
+        }
+        let errors = {
+            let mut s = shared.lock();
+            if !*this.body_done || s.live > 0 {
+                s.waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            s.phase = Phase::Finished;
+            std::mem::take(&mut s.errors)
+        };
+        *this.done = true;
+        *this.reg = None;
+        let mut errors = errors;
+        errors.extend(this.body_error.take());
+        if !errors.is_empty() {
+            return Poll::Ready(Err(Error::Group(ExceptionGroup::new(errors))));
+        }
+        match this.value.take() {
+            Some(v) => Poll::Ready(Ok(v)),
+            None => {
+                // Cancelled from outside with nothing failed: the
+                // cancellation goes on to the enclosing scope.
+                *this.done = false;
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// The body panicked: the error it counts as, and the group shuts down.
+fn body_failure(shared: &Arc<Shared>, payload: Box<dyn std::any::Any + Send>) -> Error {
+    let err = Error::Panicked(PanicError::from_payload(&*payload));
+    super::drop_reported(payload, "Exception in the destructor of a panic payload");
+    let children = shared.begin_shutdown(&mut shared.lock());
+    shared.shutdown(children);
+    err
+}
+
+/// Drops the body, containing a panic of its destructor (reported).
+fn drop_body<Fut>(mut fut: Pin<&mut Option<Fut>>) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| fut.set(None))) {
+        let err = Error::Panicked(PanicError::from_payload(&*payload));
+        super::report(
+            "Exception in the destructor of a task group's body",
+            Some(err),
+        );
+        super::drop_reported(payload, "Exception in the destructor of a panic payload");
+    }
+}
+
+#[pinned_drop]
+impl<B, Fut: Future> PinnedDrop for TaskGroupRun<B, Fut> {
+    fn drop(self: Pin<&mut Self>) {
+        let shared = &self.group.shared;
+        let children = {
+            let mut s = shared.lock();
+            if s.phase == Phase::Finished {
+                return;
+            }
+            s.phase = Phase::Finished;
+            s.children.values().cloned().collect::<Vec<_>>()
+        };
+        // Dropped from outside: the children cannot be waited for, only
+        // cancelled.
+        for child in children {
+            child.cancel();
+        }
+    }
+}
+
+impl<B, Fut: Future> fmt::Debug for TaskGroupRun<B, Fut> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskGroupRun")
+            .field("group", &self.group)
+            .field("body_done", &self.body_done)
+            .finish()
+    }
+}

@@ -1,0 +1,409 @@
+//! Timeout scopes: `timeout(delay)` and `timeout_at(deadline)` (asyncio
+//! 3.11's `async with asyncio.timeout(…)`).
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pin_project::pin_project;
+use tokio::time::{Instant, Sleep};
+
+use super::node::{self, Node, Registration};
+use crate::Seconds;
+use crate::error::{Error, TimeoutError};
+
+/// A timeout scope whose deadline is `delay` from now (asyncio's
+/// `asyncio.timeout(delay)`, which also fixes the deadline when it is
+/// called). `delay` is anything [`Seconds`] accepts; `None` (or infinite
+/// seconds) means no deadline.
+///
+/// [`Timeout::run`] runs a future under it: at the deadline the future is
+/// cancelled (its [`on_cancel`](crate::on_cancel) cleanups run to their
+/// end), then `run` returns `Err(Timeout)`. Unlike `tokio::time::timeout`,
+/// the deadline can move while the future runs ([`Timeout::reschedule`]),
+/// from inside or from another task.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let r = asyncio::timeout(1).run(asyncio::sleep(10)).await;
+/// assert!(r.unwrap_err().is_timeout());
+/// let r = asyncio::timeout(1).run(asyncio::sleep_with(0.5, "ok")).await;
+/// assert_eq!(r.unwrap(), "ok");
+/// # }
+/// ```
+///
+/// # Panics
+/// On NaN seconds. The deadline is read from Tokio's clock: a paused clock
+/// (`start_paused`) is followed, if this is called inside that runtime.
+pub fn timeout(delay: impl Seconds) -> Timeout {
+    let deadline = delay
+        .to_duration()
+        .and_then(|d| Instant::now().checked_add(d));
+    Timeout::new(deadline)
+}
+
+/// A timeout scope with an absolute deadline (asyncio's
+/// `asyncio.timeout_at(when)`): a [`tokio::time::Instant`], a loop time in
+/// seconds as [`Loop::time`](crate::Loop::time) gives it (`f64`), or `None`
+/// for no deadline. See [`timeout`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let lp = asyncio::get_running_loop();
+/// let scope = asyncio::timeout_at(lp.time() + 5.0);
+/// let r = scope.run(asyncio::sleep(10)).await;
+/// assert!(r.unwrap_err().is_timeout());
+/// assert!(scope.expired());
+///
+/// let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+/// assert_eq!(asyncio::timeout_at(deadline).when(), Some(deadline));
+/// assert_eq!(asyncio::timeout_at(None).when(), None);
+/// # }
+/// ```
+///
+/// # Panics
+/// A loop time (`f64`) needs a running loop: outside a Tokio runtime it
+/// panics as [`get_running_loop`](crate::get_running_loop) does; a NaN loop
+/// time panics.
+pub fn timeout_at(deadline: impl Deadline) -> Timeout {
+    Timeout::new(deadline.to_instant())
+}
+
+/// What [`timeout_at`] and [`Timeout::reschedule`] accept as a deadline:
+/// a [`tokio::time::Instant`], `None` (no deadline), or a loop time in
+/// seconds (`f64`, as [`Loop::time`](crate::Loop::time) gives it; infinity
+/// means no deadline).
+///
+/// ```
+/// use asyncio::Deadline;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let now = tokio::time::Instant::now();
+/// assert_eq!(now.to_instant(), Some(now));
+/// assert_eq!(None::<tokio::time::Instant>.to_instant(), None);
+/// let lp = asyncio::get_running_loop();
+/// assert_eq!((lp.time() + 2.0).to_instant(), Some(now + std::time::Duration::from_secs(2)));
+/// assert_eq!(f64::INFINITY.to_instant(), None);
+/// # }
+/// ```
+pub trait Deadline {
+    /// The deadline as an instant of Tokio's clock, or `None` for none.
+    ///
+    /// # Panics
+    /// For a loop time: outside a runtime, or on NaN.
+    fn to_instant(self) -> Option<Instant>;
+}
+
+impl Deadline for Instant {
+    fn to_instant(self) -> Option<Instant> {
+        Some(self)
+    }
+}
+
+impl Deadline for Option<Instant> {
+    fn to_instant(self) -> Option<Instant> {
+        self
+    }
+}
+
+impl Deadline for f64 {
+    fn to_instant(self) -> Option<Instant> {
+        assert!(
+            !self.is_nan(),
+            "asyncio::timeout_at(when): when is NaN; pass a loop time such as loop.time() + 1.0, or None"
+        );
+        // Read both clocks together: the loop's time is Tokio's clock.
+        let now = Instant::now();
+        let delta = self - crate::get_running_loop().time();
+        if delta <= 0.0 {
+            let back = Duration::try_from_secs_f64(-delta).unwrap_or(Duration::MAX);
+            return Some(now.checked_sub(back).unwrap_or(now));
+        }
+        Duration::try_from_secs_f64(delta)
+            .ok()
+            .and_then(|d| now.checked_add(d))
+    }
+}
+
+/// A timeout scope: a deadline that cancels what [`run`](Self::run) runs.
+/// Made by [`timeout`] or [`timeout_at`]. A cheap `Clone` handle: clones
+/// share one scope, so another task can [`reschedule`](Self::reschedule)
+/// it or read [`expired`](Self::expired).
+///
+/// Nested scopes each report their own expiry. When an outer deadline fired
+/// too, an inner scope does not turn it into its own `Err(Timeout)`: the
+/// cancellation goes on to the outer scope, which reports it. A result that
+/// raced the deadline (ready at the poll that saw the deadline) is kept.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let scope = asyncio::timeout(1);
+/// let handle = scope.clone();
+/// let r = scope
+///     .run(async move {
+///         asyncio::sleep(0.5).await;
+///         handle.reschedule(handle.when().map(|t| t + std::time::Duration::from_secs(1)));
+///         asyncio::sleep(1).await; // 1.5 s in all: within the moved deadline
+///         "done"
+///     })
+///     .await;
+/// assert_eq!(r.unwrap(), "done");
+/// assert!(!scope.expired());
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Timeout {
+    node: Arc<Node>,
+    entered: Arc<AtomicBool>,
+}
+
+impl Timeout {
+    fn new(deadline: Option<Instant>) -> Timeout {
+        Timeout {
+            node: Node::with_deadline(deadline),
+            entered: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The deadline, or `None` if there is none.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let now = tokio::time::Instant::now();
+    /// assert_eq!(asyncio::timeout(2).when(), Some(now + std::time::Duration::from_secs(2)));
+    /// assert_eq!(asyncio::timeout(None::<std::time::Duration>).when(), None);
+    /// # }
+    /// ```
+    pub fn when(&self) -> Option<Instant> {
+        self.node.deadline().0
+    }
+
+    /// Moves the deadline (`None` removes it), before [`run`](Self::run) or
+    /// while it runs, from inside the future or from anywhere else. A
+    /// deadline already past fires at the scope's next poll. After the
+    /// deadline fired, the scope is cancelling or done: moving it changes
+    /// what [`when`](Self::when) says, nothing else.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let scope = asyncio::timeout(1);
+    /// scope.reschedule(None);
+    /// assert_eq!(scope.when(), None);
+    /// assert_eq!(scope.run(asyncio::sleep_with(5, 1)).await.unwrap(), 1);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// As [`timeout_at`], for a loop time.
+    pub fn reschedule(&self, deadline: impl Deadline) {
+        self.node.set_deadline(deadline.to_instant());
+    }
+
+    /// `true` once the deadline fired (whether or not the future then ended
+    /// with `Err(Timeout)`: it may have raced the deadline and won).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let scope = asyncio::timeout(0.5);
+    /// assert!(!scope.expired());
+    /// let _ = scope.run(asyncio::sleep(1)).await;
+    /// assert!(scope.expired());
+    /// # }
+    /// ```
+    pub fn expired(&self) -> bool {
+        self.node.expired()
+    }
+
+    /// Runs `fut` under this scope, polled in place (in the caller's task,
+    /// so it may borrow): `Ok(output)`, or, at the deadline, the
+    /// cancellation of `fut` (its cleanups run to their end) and then
+    /// `Err(Timeout)`. A zero or past deadline still polls `fut` once: a
+    /// future ready at once is returned.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let mut n = 0;
+    /// let r = asyncio::timeout(0).run(async { n += 1; n }).await;
+    /// assert_eq!(r.unwrap(), 1);
+    /// # }
+    /// ```
+    ///
+    /// # Cancel safety
+    /// Dropping the returned future drops `fut` without running its
+    /// cleanups (see [`on_cancel`](crate::on_cancel)).
+    ///
+    /// # Panics
+    /// A scope runs one future: a second `run` of the same scope (or of a
+    /// clone of it) panics with `Timeout has already been entered`. Polling
+    /// needs Tokio's timer (a runtime with time enabled) once `fut` is
+    /// pending with a deadline set.
+    pub fn run<F: IntoFuture>(&self, fut: F) -> TimeoutRun<F::IntoFuture> {
+        assert!(
+            !self.entered.swap(true, Ordering::AcqRel),
+            "Timeout has already been entered: a timeout scope runs one future; make another with asyncio::timeout()"
+        );
+        TimeoutRun {
+            node: self.node.clone(),
+            fut: Some(fut.into_future()),
+            sleep: None,
+            armed: None,
+            reg: None,
+            started: false,
+            state: RunState::Running,
+        }
+    }
+}
+
+impl fmt::Debug for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("when", &self.when())
+            .field("expired", &self.expired())
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum RunState {
+    Running,
+    /// Cancelled by an enclosing scope: pending for ever (see the
+    /// `scope` module docs).
+    Cancelled,
+    Done,
+}
+
+/// The future [`Timeout::run`] returns.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let scope = asyncio::timeout(1);
+/// let run: asyncio::TimeoutRun<_> = scope.run(async { 3 });
+/// assert_eq!(run.await.unwrap(), 3);
+/// # }
+/// ```
+#[pin_project(project = TimeoutRunProj)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct TimeoutRun<F> {
+    node: Arc<Node>,
+    #[pin]
+    fut: Option<F>,
+    #[pin]
+    sleep: Option<Sleep>,
+    /// The generation of the deadline the timer is armed for.
+    armed: Option<u64>,
+    reg: Option<Registration>,
+    started: bool,
+    state: RunState,
+}
+
+impl<F: Future> Future for TimeoutRun<F> {
+    type Output = crate::Result<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        match this.state {
+            RunState::Running => {}
+            RunState::Cancelled => return Poll::Pending,
+            RunState::Done => panic!("asyncio: TimeoutRun polled after it resolved"),
+        }
+        let node = this.node.clone();
+        node.set_waker(cx.waker());
+        // A result ready at this poll wins over the deadline (invariant 5).
+        if !node.status().must_drop() {
+            if let Some(fut) = this.fut.as_mut().as_pin_mut() {
+                if let Poll::Ready(v) = node::enter(&node, || fut.poll(cx)) {
+                    return this.done(Ok(v));
+                }
+            }
+        }
+        if !*this.started {
+            // Registered only once pending: a future ready at once costs no
+            // lock of the enclosing scope.
+            *this.started = true;
+            if let Some(parent) = node::current_parent() {
+                *this.reg = Some(parent.register(&node));
+            }
+        }
+        // The deadline, re-armed if it moved.
+        let (deadline, generation) = node.deadline();
+        if *this.armed != Some(generation) {
+            *this.armed = Some(generation);
+            match deadline {
+                Some(at) if at > Instant::now() => match this.sleep.as_mut().as_pin_mut() {
+                    Some(sleep) => sleep.reset(at),
+                    None => this.sleep.set(Some(tokio::time::sleep_until(at))),
+                },
+                Some(_) => {
+                    this.sleep.set(None);
+                    node.expire();
+                }
+                None => this.sleep.set(None),
+            }
+        }
+        if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
+            if sleep.poll(cx).is_ready() {
+                this.sleep.set(None);
+                node.expire();
+            }
+        }
+        let status = node.status();
+        if !status.cancelled() {
+            return Poll::Pending;
+        }
+        if !status.must_drop() {
+            // Cancelled with cleanups to run: poll again, so that the
+            // `OnCancel`s inside see it now (they were woken too).
+            if let Some(fut) = this.fut.as_mut().as_pin_mut() {
+                if let Poll::Ready(v) = node::enter(&node, || fut.poll(cx)) {
+                    return this.done(Ok(v));
+                }
+            }
+            if !node.status().must_drop() {
+                return Poll::Pending;
+            }
+        }
+        // Every cleanup inside ran: drop the future, then report.
+        this.fut.set(None);
+        this.sleep.set(None);
+        let status = node.status();
+        if status.inherited {
+            // The cancellation goes on to the enclosing scope.
+            *this.state = RunState::Cancelled;
+            *this.reg = None;
+            return Poll::Pending;
+        }
+        this.done(Err(Error::Timeout(TimeoutError::new())))
+    }
+}
+
+impl<F: Future> TimeoutRunProj<'_, F> {
+    fn done(&mut self, out: crate::Result<F::Output>) -> Poll<crate::Result<F::Output>> {
+        *self.state = RunState::Done;
+        self.fut.set(None);
+        self.sleep.set(None);
+        *self.reg = None;
+        Poll::Ready(out)
+    }
+}
+
+impl<F> fmt::Debug for TimeoutRun<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeoutRun")
+            .field("when", &self.node.deadline().0)
+            .field("expired", &self.node.expired())
+            .field("state", &self.state)
+            .finish()
+    }
+}
