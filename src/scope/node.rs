@@ -77,7 +77,7 @@
 //!    down) runs no cleanup.
 
 use std::cell::Cell;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 
 use tokio::time::Instant;
@@ -112,6 +112,9 @@ struct State {
     generation: u64,
     /// A timeout scope's deadline fired.
     expired: bool,
+    /// The scope this one is registered with (weak: the parent holds the
+    /// child while it is registered).
+    parent: Option<Weak<Node>>,
 }
 
 /// What a scope sees of itself, read in one lock.
@@ -204,6 +207,7 @@ impl Node {
             s.live += 1;
             (slot, s.own || s.inherited)
         };
+        child.lock().parent = Some(Arc::downgrade(self));
         if cancelled {
             child.cancel_inherited();
         }
@@ -280,6 +284,29 @@ impl Node {
     pub(crate) fn expire(&self) {
         self.lock().expired = true;
         self.cancel_own();
+    }
+
+    /// This scope's deadline is due: first fires every enclosing timeout
+    /// scope whose deadline is due too (outermost first), so that the
+    /// outermost one reports the expiry and the inner ones pass it on, as
+    /// asyncio converts only at the outermost scope; then fires this one.
+    pub(crate) fn expire_with_ancestors(&self, now: Instant) {
+        let mut due = Vec::new();
+        let mut next = self.lock().parent.as_ref().and_then(Weak::upgrade);
+        while let Some(node) = next {
+            let (deadline, parent) = {
+                let s = node.lock();
+                (s.deadline, s.parent.as_ref().and_then(Weak::upgrade))
+            };
+            if deadline.is_some_and(|d| d <= now) {
+                due.push(node);
+            }
+            next = parent;
+        }
+        for node in due.into_iter().rev() {
+            node.expire();
+        }
+        self.expire();
     }
 
     pub(crate) fn expired(&self) -> bool {

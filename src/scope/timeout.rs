@@ -347,7 +347,7 @@ impl<F: Future> Future for TimeoutRun<F> {
                 },
                 Some(_) => {
                     this.sleep.set(None);
-                    node.expire();
+                    node.expire_with_ancestors(Instant::now());
                 }
                 None => this.sleep.set(None),
             }
@@ -355,7 +355,7 @@ impl<F: Future> Future for TimeoutRun<F> {
         if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
             if sleep.poll(cx).is_ready() {
                 this.sleep.set(None);
-                node.expire();
+                node.expire_with_ancestors(Instant::now());
             }
         }
         let status = node.status();
