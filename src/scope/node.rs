@@ -75,6 +75,13 @@
 //!    because of a cancellation (or, for `finally`, returned). A future
 //!    dropped by code outside the scopes (a `select!`, the runtime shutting
 //!    down) runs no cleanup.
+//! 7. **No cleanup is promised that an abort would cut.** A task root whose
+//!    idle hook ran (the task is aborted: its future is dropped when the
+//!    current poll returns) is *doomed*, and so is a root made for a task
+//!    already cancelled; registering with a doomed scope is refused and
+//!    dooms the newcomer, and an `OnCancel` refused so never polls its
+//!    future (so it owes no cleanup). A timeout scope or group refused so
+//!    runs on without a parent until the abort drops it.
 
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -115,6 +122,9 @@ struct State {
     /// The scope this one is registered with (weak: the parent holds the
     /// child while it is registered).
     parent: Option<Weak<Node>>,
+    /// What this scope runs is about to be dropped from outside (its task
+    /// was aborted): a scope that registers now is refused (invariant 7).
+    doomed: bool,
 }
 
 /// What a scope sees of itself, read in one lock.
@@ -189,10 +199,16 @@ impl Node {
     }
 
     /// Makes `child` a child of `self` (invariant 2); it leaves when the
-    /// returned registration is dropped.
-    pub(crate) fn register(self: &Arc<Self>, child: &Arc<Node>) -> Registration {
+    /// returned registration is dropped. `Err(Doomed)` (and `child` doomed
+    /// too) if what `self` runs is being dropped from outside (invariant 7).
+    pub(crate) fn register(self: &Arc<Self>, child: &Arc<Node>) -> Result<Registration, Doomed> {
         let (slot, cancelled) = {
             let mut s = self.lock();
+            if s.doomed {
+                drop(s);
+                child.lock().doomed = true;
+                return Err(Doomed);
+            }
             let entry = Some(child.clone());
             let slot = match s.free.pop() {
                 Some(i) => {
@@ -211,10 +227,15 @@ impl Node {
         if cancelled {
             child.cancel_inherited();
         }
-        Registration {
+        Ok(Registration {
             parent: self.clone(),
             slot,
-        }
+        })
+    }
+
+    /// Marks a scope whose future is being dropped from outside.
+    pub(crate) fn doom(&self) {
+        self.lock().doomed = true;
     }
 
     /// Cancels this scope on its own account. `false` if it already was.
@@ -246,6 +267,9 @@ impl Node {
             }
             let children: Vec<Arc<Node>> = s.children.iter().flatten().cloned().collect();
             let idle = (s.live == 0).then(|| s.idle.clone()).flatten();
+            if idle.is_some() {
+                s.doomed = true;
+            }
             (children, s.waker.take(), idle)
         };
         // Invariant 1: passed down, woken and reported unlocked.
@@ -324,6 +348,10 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// [`Node::register`] refused: the parent's future is being dropped.
+#[derive(Debug)]
+pub(crate) struct Doomed;
+
 /// A child's place in its parent; dropping it leaves the parent.
 pub(crate) struct Registration {
     parent: Arc<Node>,
@@ -342,6 +370,9 @@ impl Drop for Registration {
             // child leaving outside a poll (dropped elsewhere) wakes it.
             let waker = if idle { s.waker.take() } else { None };
             let hook = if idle { s.idle.clone() } else { None };
+            if hook.is_some() {
+                s.doomed = true;
+            }
             (child, waker, hook)
         };
         drop(child);

@@ -225,8 +225,17 @@ where
             *this.started = true;
             if let Some(parent) = node::current_parent() {
                 let node = Node::new();
-                *this.reg = Some(parent.register(&node));
-                *this.node = Some(node);
+                match parent.register(&node) {
+                    Ok(reg) => {
+                        *this.reg = Some(reg);
+                        *this.node = Some(node);
+                    }
+                    Err(node::Doomed) => {
+                        // Invariant 7: about to be dropped; `fut` never runs.
+                        this.stage.set(Stage::Cancelled);
+                        return Poll::Pending;
+                    }
+                }
             }
         }
         loop {

@@ -471,7 +471,7 @@ where
         if !*this.started {
             *this.started = true;
             if let Some(parent) = node::current_parent() {
-                *this.reg = Some(parent.register(&node));
+                *this.reg = parent.register(&node).ok();
             }
             if let Some(body) = this.body.take() {
                 let group = this.group.clone();

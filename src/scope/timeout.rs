@@ -333,7 +333,7 @@ impl<F: Future> Future for TimeoutRun<F> {
             // lock of the enclosing scope.
             *this.started = true;
             if let Some(parent) = node::current_parent() {
-                *this.reg = Some(parent.register(&node));
+                *this.reg = parent.register(&node).ok();
             }
         }
         // The deadline, re-armed if it moved.

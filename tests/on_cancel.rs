@@ -1,0 +1,359 @@
+//! Cancellation that lets code clean up: `on_cancel`, `finally`,
+//! `TaskRef::cancel_requested`, and the rule that a returned value is never
+//! lost to a late cancel. Each test names the CPython test
+//! (`test_tasks.py::BaseTaskTests`, `test_taskgroups.py::TestTaskGroup`) it
+//! mirrors, where there is one. Timed tests on Tokio's paused clock; races
+//! on the multi-thread runtime.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use asyncio::{CancelExt, Error};
+use tokio::time::Instant;
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn log() -> Log {
+    Arc::new(Mutex::new(Vec::new()))
+}
+
+fn push(log: &Log, s: impl Into<String>) {
+    log.lock().unwrap().push(s.into());
+}
+
+fn entries(log: &Log) -> Vec<String> {
+    log.lock().unwrap().clone()
+}
+
+/// test_taskgroup_15 (the cleanup awaits; the task stays pending
+/// meanwhile), test_yield_future_passes_cancel (the handler runs, then the
+/// task ends cancelled).
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_task_runs_its_awaiting_cleanup_before_it_ends_cancelled() {
+    let t0 = Instant::now();
+    let log = log();
+    let l = log.clone();
+    let task = asyncio::create_task(asyncio::sleep(10).on_cancel(move || async move {
+        push(&l, "closing");
+        asyncio::sleep(1).await;
+        push(&l, "closed");
+    }));
+    asyncio::sleep(0.1).await;
+    assert!(task.cancel());
+    asyncio::sleep(0.5).await;
+    assert!(!task.done(), "done() is false while the cleanup runs");
+    assert_eq!(entries(&log), ["closing"]);
+    let err = task.await.unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!(entries(&log), ["closing", "closed"]);
+    assert_eq!(t0.elapsed(), Duration::from_millis(1100));
+}
+
+/// test_task_cancel_message_getter: the cleanup sees why it runs.
+#[tokio::test(start_paused = true)]
+async fn the_cleanup_sees_the_cancel_message() {
+    let log = log();
+    let l = log.clone();
+    let task = asyncio::create_task(asyncio::sleep(10).on_cancel(move || async move {
+        let me = asyncio::current_task().unwrap();
+        let e = me.cancel_requested().expect("a cancel was requested");
+        push(&l, e.message().unwrap_or("none"));
+    }));
+    asyncio::sleep(0.1).await;
+    assert_eq!(task.cancel_requested(), None);
+    task.cancel_with("shutting down");
+    assert_eq!(
+        task.cancel_requested().unwrap().message(),
+        Some("shutting down")
+    );
+    match task.await {
+        Err(Error::Cancelled(e)) => assert_eq!(e.message(), Some("shutting down")),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(entries(&log), ["shutting down"]);
+}
+
+/// `cancel_requested` is `None` once the task ended.
+#[tokio::test(start_paused = true)]
+async fn cancel_requested_is_none_after_the_end() {
+    let task = asyncio::create_task(asyncio::sleep(10));
+    asyncio::sleep(0).await;
+    task.cancel();
+    let r = task.to_ref();
+    let _ = task.await;
+    assert_eq!(r.cancel_requested(), None);
+}
+
+/// A further cancel while the cleanup runs does not interrupt it (CPython's
+/// would: a deliberate difference).
+#[tokio::test(start_paused = true)]
+async fn a_second_cancel_does_not_interrupt_the_cleanup() {
+    let log = log();
+    let l = log.clone();
+    let task = asyncio::create_task(asyncio::sleep(10).on_cancel(move || async move {
+        asyncio::sleep(1).await;
+        push(&l, "cleanup finished");
+    }));
+    asyncio::sleep(0.1).await;
+    assert!(task.cancel());
+    asyncio::sleep(0.5).await;
+    assert!(task.cancel(), "still pending: cancel() returns true");
+    assert!(!task.done());
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(entries(&log), ["cleanup finished"]);
+}
+
+/// test_cancel_yield: without any `on_cancel`, the future is dropped at its
+/// next suspension point, as before.
+#[tokio::test(start_paused = true)]
+async fn without_on_cancel_a_cancelled_task_is_dropped_at_once() {
+    let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = asyncio::create_task(async move {
+        let _guard = dropped_tx; // dropped with the future
+        asyncio::sleep(10).await;
+    });
+    asyncio::sleep(0.1).await;
+    task.cancel();
+    assert!(dropped_rx.await.is_err());
+    assert!(task.await.unwrap_err().is_cancelled());
+}
+
+/// Nested `on_cancel`s in a cancelled task: innermost cleanup first.
+#[tokio::test(start_paused = true)]
+async fn nested_cleanups_of_a_cancelled_task_run_innermost_first() {
+    let log = log();
+    let (a, b) = (log.clone(), log.clone());
+    let task = asyncio::create_task(
+        async move {
+            asyncio::sleep(10)
+                .on_cancel(move || async move {
+                    asyncio::sleep(0.1).await;
+                    push(&a, "inner");
+                })
+                .await;
+        }
+        .on_cancel(move || async move { push(&b, "outer") }),
+    );
+    asyncio::sleep(0.1).await;
+    task.cancel();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(entries(&log), ["inner", "outer"]);
+}
+
+/// `finally` in a cancelled task runs its cleanup once.
+#[tokio::test(start_paused = true)]
+async fn finally_cleans_up_once_when_the_task_is_cancelled() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let m = n.clone();
+    let task = asyncio::create_task(asyncio::sleep(10).finally(move || async move {
+        m.fetch_add(1, Ordering::SeqCst);
+    }));
+    asyncio::sleep(0.1).await;
+    task.cancel();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(n.load(Ordering::SeqCst), 1);
+}
+
+/// A cancel that arrives while a `finally` cleans up after a normal
+/// completion waits for the cleanup; the value is then kept by the
+/// `finally`, and the task ends cancelled at its next suspension point.
+#[tokio::test(start_paused = true)]
+async fn a_cancel_during_a_finally_after_completion_waits_for_the_cleanup() {
+    let log = log();
+    let l = log.clone();
+    let l2 = log.clone();
+    let task = asyncio::create_task(async move {
+        let v = asyncio::sleep_with(0.1, 5)
+            .finally(move || async move {
+                asyncio::sleep(1).await;
+                push(&l, "released");
+            })
+            .await;
+        push(&l2, format!("got {v}"));
+        asyncio::sleep(10).await;
+    });
+    asyncio::sleep(0.5).await;
+    task.cancel();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(entries(&log), ["released", "got 5"]);
+}
+
+/// Dropping an `OnCancel` from outside (here by `select!`) runs no cleanup.
+#[tokio::test(start_paused = true)]
+async fn an_outside_drop_runs_no_cleanup() {
+    let log = log();
+    let l = log.clone();
+    let task = asyncio::create_task(async move {
+        tokio::select! {
+            _ = asyncio::sleep(10).on_cancel(move || async move { push(&l, "cleanup") }) => {}
+            _ = asyncio::sleep(1) => {}
+        }
+    });
+    task.await.unwrap();
+    assert!(entries(&log).is_empty());
+}
+
+/// test_cancel_at_end: a task that cancels itself and then returns ends
+/// finished with its value (CPython: cancelled; a deliberate difference).
+#[tokio::test(start_paused = true)]
+async fn a_task_that_cancels_itself_and_returns_keeps_its_value() {
+    let task = asyncio::create_task(async {
+        asyncio::current_task().unwrap().cancel();
+        12
+    });
+    assert_eq!(task.await.unwrap(), 12);
+}
+
+/// test_cancel_current_task: a task that cancels itself and then awaits is
+/// cancelled at that await.
+#[tokio::test(start_paused = true)]
+async fn a_task_that_cancels_itself_and_awaits_is_cancelled() {
+    let task = asyncio::create_task(async {
+        asyncio::current_task().unwrap().cancel();
+        asyncio::sleep(0).await;
+        12
+    });
+    assert!(task.await.unwrap_err().is_cancelled());
+}
+
+/// The main task of `asyncio::run` cleans up too when it is cancelled.
+#[test]
+fn the_main_task_of_run_cleans_up_when_cancelled() {
+    let log = log();
+    let l = log.clone();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        asyncio::run(async move {
+            let me = asyncio::current_task().unwrap();
+            asyncio::create_task(async move {
+                asyncio::sleep(0.01).await;
+                me.cancel();
+            });
+            asyncio::sleep(10)
+                .on_cancel(move || async move {
+                    asyncio::sleep(0.01).await;
+                    push(&l, "main cleaned up");
+                })
+                .await;
+        })
+    }));
+    assert!(r.is_err(), "run() of a cancelled main task panics");
+    assert_eq!(entries(&log), ["main cleaned up"]);
+}
+
+/// No value is lost to a late cancel: a value returned while a cancel
+/// arrives from another thread is kept (a task running `queue.get()`
+/// cannot lose its item), on the multi-thread runtime.
+#[test]
+fn a_value_returned_as_a_cancel_arrives_is_never_lost() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (tx, rx) = std::sync::mpsc::channel::<u32>();
+        let rx = Arc::new(Mutex::new(rx));
+        let sent = 2000u32;
+        for i in 0..sent {
+            tx.send(i).unwrap();
+        }
+        let mut received = Vec::new();
+        let mut cancelled = 0;
+        for i in 0..sent {
+            let rx = rx.clone();
+            // Takes one item (like a queue's get) and returns it.
+            let task = asyncio::create_task(async move {
+                for _ in 0..i % 3 {
+                    tokio::task::yield_now().await;
+                }
+                rx.lock().unwrap().try_recv().ok()
+            });
+            let r = task.to_ref();
+            let canceller = std::thread::spawn(move || r.cancel());
+            match task.await {
+                Ok(Some(v)) => received.push(v),
+                Ok(None) => unreachable!("every task finds an item"),
+                Err(e) => {
+                    assert!(e.is_cancelled());
+                    cancelled += 1;
+                }
+            }
+            canceller.join().unwrap();
+        }
+        // Every item taken was handed back: none dropped with a cancelled task.
+        let left = std::iter::from_fn(|| rx.lock().unwrap().try_recv().ok()).count();
+        assert_eq!(received.len() + left, sent as usize);
+        assert_eq!(received.len() + cancelled, sent as usize);
+    });
+}
+
+/// Cancel racing completion racing cleanup, on the multi-thread runtime in
+/// a loop: every task ends exactly once; every protected future that
+/// started either returned or ran its cleanup, exactly once, never both.
+#[test]
+fn cancels_racing_completion_and_cleanup_end_each_task_once_and_clean_up_once() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let started = Arc::new(AtomicUsize::new(0));
+        let returned = Arc::new(AtomicUsize::new(0));
+        let cleaned = Arc::new(AtomicUsize::new(0));
+        let ended = Arc::new(AtomicUsize::new(0));
+        let n = 2000;
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let (s, r, c) = (started.clone(), returned.clone(), cleaned.clone());
+            let task = asyncio::create_task(async move {
+                async move {
+                    s.fetch_add(1, Ordering::SeqCst);
+                    for _ in 0..i % 4 {
+                        tokio::task::yield_now().await;
+                    }
+                    r.fetch_add(1, Ordering::SeqCst);
+                }
+                .on_cancel(move || async move {
+                    if i % 2 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                    c.fetch_add(1, Ordering::SeqCst);
+                })
+                .await;
+            });
+            let e = ended.clone();
+            task.add_done_callback(move |_| {
+                e.fetch_add(1, Ordering::SeqCst);
+            });
+            let r = task.to_ref();
+            let canceller = std::thread::spawn(move || {
+                if i % 3 != 0 {
+                    std::thread::yield_now();
+                }
+                r.cancel()
+            });
+            tasks.push((task, canceller));
+        }
+        for (task, canceller) in tasks {
+            canceller.join().unwrap();
+            let r = task.to_ref();
+            common::settle(&r).await;
+            drop(task);
+        }
+        let (done_cb, _rx) = tokio::sync::oneshot::channel::<()>();
+        drop(done_cb);
+        while ended.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(ended.load(Ordering::SeqCst), n);
+        assert_eq!(
+            returned.load(Ordering::SeqCst) + cleaned.load(Ordering::SeqCst),
+            started.load(Ordering::SeqCst)
+        );
+        assert!(asyncio::all_tasks().is_empty());
+    });
+}
