@@ -452,3 +452,120 @@ pub(crate) fn current_parent() -> Option<Arc<Node>> {
 fn task_root() -> Option<Arc<Node>> {
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A waker that counts its wakes.
+    fn counting_waker() -> (Waker, Arc<AtomicUsize>) {
+        struct Count(Arc<AtomicUsize>);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let n = Arc::new(AtomicUsize::new(0));
+        (Waker::from(Arc::new(Count(n.clone()))), n)
+    }
+
+    #[test]
+    fn a_cancel_reaches_every_registered_descendant_and_wakes_it() {
+        let root = Node::new();
+        let child = Node::new();
+        let grandchild = Node::new();
+        let _r1 = root.register(&child).unwrap();
+        let _r2 = child.register(&grandchild).unwrap();
+        let (w, woken) = counting_waker();
+        grandchild.set_waker(&w);
+        assert!(root.cancel_own());
+        assert!(!root.cancel_own(), "a second cancel changes nothing");
+        assert!(child.status().inherited && !child.status().own);
+        assert!(grandchild.status().inherited);
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_child_registering_with_a_cancelled_parent_is_cancelled_at_once() {
+        let root = Node::new();
+        root.cancel_own();
+        let child = Node::new();
+        let _r = root.register(&child).unwrap();
+        assert!(child.status().inherited);
+    }
+
+    #[test]
+    fn a_scope_must_drop_only_when_cancelled_and_no_child_is_live() {
+        let root = Node::new();
+        let child = Node::new();
+        let reg = root.register(&child).unwrap();
+        assert!(!root.status().must_drop());
+        root.cancel_own();
+        assert!(!root.status().must_drop(), "a live child is cleaning up");
+        let (w, woken) = counting_waker();
+        root.set_waker(&w);
+        drop(reg);
+        assert!(root.status().must_drop());
+        assert_eq!(woken.load(Ordering::SeqCst), 1, "the last child leaving wakes the poller");
+    }
+
+    #[test]
+    fn the_idle_hook_runs_once_the_cancelled_root_is_empty_and_dooms_it() {
+        let fired = Arc::new(AtomicUsize::new(0));
+        let f = fired.clone();
+        let root = Node::with_idle_hook(Arc::new(move || {
+            f.fetch_add(1, Ordering::SeqCst);
+        }));
+        let child = Node::new();
+        let reg = root.register(&child).unwrap();
+        root.cancel_own();
+        assert_eq!(fired.load(Ordering::SeqCst), 0);
+        drop(reg);
+        assert_eq!(fired.load(Ordering::SeqCst), 1);
+        let late = Node::new();
+        assert!(root.register(&late).is_err(), "a doomed root refuses newcomers");
+        let later = Node::new();
+        assert!(late.register(&later).is_err(), "and so does a scope it refused");
+    }
+
+    #[test]
+    fn an_empty_root_runs_its_idle_hook_at_the_cancel() {
+        let fired = Arc::new(AtomicUsize::new(0));
+        let f = fired.clone();
+        let root = Node::with_idle_hook(Arc::new(move || {
+            f.fetch_add(1, Ordering::SeqCst);
+        }));
+        root.cancel_own();
+        assert_eq!(fired.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn slots_are_reused() {
+        let root = Node::new();
+        for _ in 0..10 {
+            let child = Node::new();
+            let _r = root.register(&child).unwrap();
+        }
+        assert_eq!(root.lock().children.len(), 1);
+    }
+
+    #[test]
+    fn cancels_racing_registrations_on_threads_reach_every_child() {
+        for _ in 0..200 {
+            let root = Node::new();
+            let children: Vec<Arc<Node>> = (0..8).map(|_| Node::new()).collect();
+            let regs = std::thread::scope(|s| {
+                let r = root.clone();
+                let canceller = s.spawn(move || r.cancel_own());
+                let regs: Vec<_> = children.iter().map(|c| root.register(c).unwrap()).collect();
+                assert!(canceller.join().unwrap());
+                regs
+            });
+            for c in &children {
+                assert!(c.status().inherited, "invariant 2: no child misses the cancel");
+            }
+            drop(regs);
+        }
+    }
+}
