@@ -291,69 +291,77 @@ fn a_value_returned_as_a_cancel_arrives_is_never_lost() {
 }
 
 /// Cancel racing completion racing cleanup, on the multi-thread runtime in
-/// a loop: every task ends exactly once; every protected future that
-/// started either returned or ran its cleanup, exactly once, never both.
+/// a loop, each task's story recorded in its own flags: every task ends
+/// exactly once; no cleanup runs twice; a protected future that returned
+/// never cleans up; one that started and did not return cleans up.
 #[test]
 fn cancels_racing_completion_and_cleanup_end_each_task_once_and_clean_up_once() {
+    const STARTED: u8 = 1;
+    const RETURNED: u8 = 2;
+    const CLEANED: u8 = 4;
+    const TWICE: u8 = 8;
+    const ENDED: u8 = 16;
+    const ENDED_TWICE: u8 = 32;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let started = Arc::new(AtomicUsize::new(0));
-        let returned = Arc::new(AtomicUsize::new(0));
-        let cleaned = Arc::new(AtomicUsize::new(0));
-        let ended = Arc::new(AtomicUsize::new(0));
-        let n = 2000;
-        let mut tasks = Vec::new();
-        for i in 0..n {
-            let (s, r, c) = (started.clone(), returned.clone(), cleaned.clone());
-            let task = asyncio::create_task(async move {
-                async move {
-                    s.fetch_add(1, Ordering::SeqCst);
-                    for _ in 0..i % 4 {
-                        tokio::task::yield_now().await;
+        for round in 0..5 {
+            let n = 2000;
+            let flags: Arc<Vec<std::sync::atomic::AtomicU8>> =
+                Arc::new((0..n).map(|_| Default::default()).collect());
+            let mut tasks = Vec::new();
+            for i in 0..n {
+                let (f1, f2, f3) = (flags.clone(), flags.clone(), flags.clone());
+                let task = asyncio::create_task(async move {
+                    async move {
+                        f1[i].fetch_or(STARTED, Ordering::SeqCst);
+                        for _ in 0..(i + round) % 4 {
+                            tokio::task::yield_now().await;
+                        }
+                        f1[i].fetch_or(RETURNED, Ordering::SeqCst);
                     }
-                    r.fetch_add(1, Ordering::SeqCst);
-                }
-                .on_cancel(move || async move {
-                    if i % 2 == 0 {
-                        tokio::task::yield_now().await;
+                    .on_cancel(move || async move {
+                        if i % 2 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                        if f2[i].fetch_or(CLEANED, Ordering::SeqCst) & CLEANED != 0 {
+                            f2[i].fetch_or(TWICE, Ordering::SeqCst);
+                        }
+                    })
+                    .await;
+                });
+                task.add_done_callback(move |_| {
+                    if f3[i].fetch_or(ENDED, Ordering::SeqCst) & ENDED != 0 {
+                        f3[i].fetch_or(ENDED_TWICE, Ordering::SeqCst);
                     }
-                    c.fetch_add(1, Ordering::SeqCst);
-                })
-                .await;
-            });
-            let e = ended.clone();
-            task.add_done_callback(move |_| {
-                e.fetch_add(1, Ordering::SeqCst);
-            });
-            let r = task.to_ref();
-            let canceller = std::thread::spawn(move || {
-                if i % 3 != 0 {
-                    std::thread::yield_now();
-                }
-                r.cancel()
-            });
-            tasks.push((task, canceller));
+                });
+                let r = task.to_ref();
+                let canceller = std::thread::spawn(move || {
+                    if i % 3 != 0 {
+                        std::thread::yield_now();
+                    }
+                    r.cancel()
+                });
+                tasks.push((task, canceller));
+            }
+            for (task, canceller) in tasks {
+                canceller.join().unwrap();
+                let r = task.to_ref();
+                let _ = task.await;
+                common::settle(&r).await; // its done callbacks ran
+            }
+            for (i, f) in flags.iter().enumerate() {
+                let f = f.load(Ordering::SeqCst);
+                let story = format!("round {round}, task {i}: flags {f:#08b}");
+                assert!(f & ENDED != 0 && f & ENDED_TWICE == 0, "{story}");
+                assert!(f & TWICE == 0, "{story}");
+                assert!(f & RETURNED == 0 || f & CLEANED == 0, "{story}");
+                assert!(f & STARTED == 0 || f & (RETURNED | CLEANED) != 0, "{story}");
+            }
         }
-        for (task, canceller) in tasks {
-            canceller.join().unwrap();
-            let r = task.to_ref();
-            common::settle(&r).await;
-            drop(task);
-        }
-        let (done_cb, _rx) = tokio::sync::oneshot::channel::<()>();
-        drop(done_cb);
-        while ended.load(Ordering::SeqCst) < n {
-            tokio::task::yield_now().await;
-        }
-        assert_eq!(ended.load(Ordering::SeqCst), n);
-        assert_eq!(
-            returned.load(Ordering::SeqCst) + cleaned.load(Ordering::SeqCst),
-            started.load(Ordering::SeqCst)
-        );
         assert!(asyncio::all_tasks().is_empty());
     });
 }

@@ -87,12 +87,19 @@ async fn all_ended(counts: &Counts, n: usize) {
     }
 }
 
+/// Every task ended once; every protected future that started returned or
+/// cleaned up; no task did both or cleaned up twice (each task has one
+/// `on_cancel`, so the two together are at most one a task). A cleanup may
+/// run for a future that never started: the cancel came between the
+/// `on_cancel`'s registration and its future's first poll.
 fn check(counts: &Counts, n: usize) {
     assert_eq!(counts.ended.load(Ordering::SeqCst), n, "every task ended once");
     let started = counts.started.load(Ordering::SeqCst);
     let returned = counts.returned.load(Ordering::SeqCst);
     let cleaned = counts.cleaned.load(Ordering::SeqCst);
-    assert_eq!(returned + cleaned, started, "every started future returned or cleaned up, once");
+    assert!(returned <= started);
+    assert!(returned + cleaned >= started, "a started future neither returned nor cleaned up");
+    assert!(returned + cleaned <= n, "a task returned and cleaned up, or cleaned up twice");
 }
 
 #[test]
@@ -195,7 +202,8 @@ fn large_groups_with_failures_end_every_child_and_report_every_failure() {
         let failed = g.errors().len();
         assert!(failed >= 1);
         assert!(g.errors().iter().all(|e| e.is_panic()));
-        assert_eq!(returned + cleaned + failed, started);
+        assert!(returned + cleaned + failed >= started);
+        assert!(returned + cleaned + failed <= n);
         assert!(asyncio::all_tasks().is_empty());
     });
 }

@@ -12,8 +12,15 @@
 
 mod node;
 mod on_cancel;
+#[allow(dead_code)]
+mod root;
 mod task_group;
 mod timeout;
+
+#[allow(unused_imports)] // used by the task core once wired
+pub(crate) use node::Node;
+#[allow(unused_imports)]
+pub(crate) use root::{AbortFn, TaskRoot};
 
 pub use on_cancel::{CancelExt, Finally, OnCancel, finally, on_cancel};
 pub use task_group::{GroupBuilder, TaskGroup, TaskGroupRun, task_group};

@@ -71,10 +71,13 @@
 //!    enclosing code at its next suspension point.
 //! 6. **Cleanups run exactly once, unless dropped from outside.** An
 //!    `OnCancel` moves `Running → Cleaning → Done` once; its cleanup runs
-//!    only after its protected future was polled at least once and dropped
-//!    because of a cancellation (or, for `finally`, returned). A future
-//!    dropped by code outside the scopes (a `select!`, the runtime shutting
-//!    down) runs no cleanup.
+//!    once it was *entered* (first polled, and registered) and a
+//!    cancellation reached it before its future completed (or, for
+//!    `finally`, after the future returned) — also when the cancellation
+//!    came between the registration and the future's first poll, as
+//!    asyncio runs an `except CancelledError:` handler whose `try:` body was
+//!    cancelled at its first `await`. A future dropped by code outside the
+//!    scopes (a `select!`, the runtime shutting down) runs no cleanup.
 //! 7. **No cleanup is promised that an abort would cut.** A task root whose
 //!    idle hook ran (the task is aborted: its future is dropped when the
 //!    current poll returns) is *doomed*, and so is a root made for a task
@@ -236,6 +239,10 @@ impl Node {
     /// Marks a scope whose future is being dropped from outside.
     pub(crate) fn doom(&self) {
         self.lock().doomed = true;
+    }
+
+    pub(crate) fn is_doomed(&self) -> bool {
+        self.lock().doomed
     }
 
     /// Cancels this scope on its own account. `false` if it already was.
@@ -450,6 +457,7 @@ pub(crate) fn current_parent() -> Option<Arc<Node>> {
 
 /// The current task's root scope, made at the first call.
 fn task_root() -> Option<Arc<Node>> {
+    // Wired to the task core once the core's reorganisation has landed.
     None
 }
 
