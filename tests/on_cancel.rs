@@ -365,3 +365,49 @@ fn cancels_racing_completion_and_cleanup_end_each_task_once_and_clean_up_once() 
         assert!(asyncio::all_tasks().is_empty());
     });
 }
+
+/// test_yield_future_passes_cancel: awaiting a task by value inside a task
+/// that is cancelled cancels the awaited task and waits for its cleanup;
+/// the awaiter's own cleanup runs after it.
+#[tokio::test(start_paused = true)]
+async fn awaiting_a_task_by_value_passes_the_cancel_on_and_waits_for_its_cleanup() {
+    let t0 = Instant::now();
+    let log = log();
+    let (a, b) = (log.clone(), log.clone());
+    let inner = asyncio::create_task(asyncio::sleep(10).on_cancel(move || async move {
+        asyncio::sleep(1).await;
+        push(&a, "inner cleaned up");
+    }));
+    let inner_ref = inner.to_ref();
+    let outer = asyncio::create_task(
+        async move {
+            let _ = inner.await;
+            unreachable!("the inner task was cancelled");
+        }
+        .on_cancel(move || async move { push(&b, "outer cleaned up") }),
+    );
+    asyncio::sleep(0.1).await;
+    outer.cancel();
+    assert!(outer.await.unwrap_err().is_cancelled());
+    assert!(inner_ref.cancelled());
+    assert_eq!(entries(&log), ["inner cleaned up", "outer cleaned up"]);
+    assert_eq!(t0.elapsed(), Duration::from_millis(1100));
+}
+
+/// `(&mut task).await` does not pass the cancel on (asyncio's
+/// `await asyncio.wait([t])`, test_yield_wait_does_not_shield_cancel).
+#[tokio::test(start_paused = true)]
+async fn awaiting_a_task_by_reference_does_not_pass_the_cancel_on() {
+    let mut inner = asyncio::create_task(asyncio::sleep_with(1, 5));
+    let inner_ref = inner.to_ref();
+    let outer = asyncio::create_task(async move {
+        asyncio::sleep(10).on_cancel(|| async {}).await;
+        let _ = (&mut inner).await;
+    });
+    asyncio::sleep(0.1).await;
+    outer.cancel();
+    assert!(outer.await.unwrap_err().is_cancelled());
+    assert!(!inner_ref.cancelled());
+    common::settle(&inner_ref).await;
+    assert_eq!(inner_ref.result_as::<i32>().unwrap(), 5);
+}

@@ -10,6 +10,8 @@
 //! | `async with asyncio.timeout(d) as cm:` | [`timeout(d).run(f)`](timeout()), [`Timeout`] |
 //! | `async with asyncio.TaskGroup() as tg:` | [`task_group(\|tg\| …)`](task_group()), [`TaskGroup`] |
 
+#[allow(dead_code)]
+mod await_task;
 mod node;
 mod on_cancel;
 #[allow(dead_code)]
@@ -18,6 +20,8 @@ mod task_group;
 mod timeout;
 
 #[allow(unused_imports)] // used by the task core once wired
+pub(crate) use await_task::{AwaitAction, AwaitScope};
+#[allow(unused_imports)]
 pub(crate) use node::Node;
 #[allow(unused_imports)]
 pub(crate) use root::{AbortFn, TaskRoot};
