@@ -401,8 +401,8 @@ async fn awaiting_a_task_by_reference_does_not_pass_the_cancel_on() {
     let mut inner = asyncio::create_task(asyncio::sleep_with(1, 5));
     let inner_ref = inner.to_ref();
     let outer = asyncio::create_task(async move {
-        asyncio::sleep(10).on_cancel(|| async {}).await;
-        let _ = (&mut inner).await;
+        // A scope in the task, and the task awaited by reference beside it.
+        let _ = tokio::join!(asyncio::sleep(10).on_cancel(|| async {}), (&mut inner));
     });
     asyncio::sleep(0.1).await;
     outer.cancel();
