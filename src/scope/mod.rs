@@ -12,6 +12,8 @@
 
 #[allow(dead_code)]
 mod await_task;
+#[allow(dead_code)]
+mod in_scope;
 mod node;
 mod on_cancel;
 #[allow(dead_code)]
@@ -21,6 +23,8 @@ mod timeout;
 
 #[allow(unused_imports)] // used by the task core once wired
 pub(crate) use await_task::{AwaitAction, AwaitScope};
+#[allow(unused_imports)]
+pub(crate) use in_scope::InScope;
 #[allow(unused_imports)]
 pub(crate) use node::Node;
 #[allow(unused_imports)]
