@@ -179,7 +179,9 @@ fn main() {
         n,
         rounds,
         &[
-            ("CancellationToken + select!", &|n| time(|| raw_token_cleanup(n))),
+            ("CancellationToken + select!", &|n| {
+                time(|| raw_token_cleanup(n))
+            }),
             ("on_cancel", &|n| time(|| ours_on_cancel(n))),
         ],
     );

@@ -44,7 +44,9 @@ async fn worker(id: usize, conn: DuplexStream) {
     .on_cancel(move || async move {
         let mut conn = conn.lock().await;
         // The goodbye may await: the task is not done until it is written.
-        let _ = conn.write_all(format!("goodbye from worker {id}\n").as_bytes()).await;
+        let _ = conn
+            .write_all(format!("goodbye from worker {id}\n").as_bytes())
+            .await;
         let _ = conn.shutdown().await;
     })
     .await

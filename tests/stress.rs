@@ -93,13 +93,23 @@ async fn all_ended(counts: &Counts, n: usize) {
 /// run for a future that never started: the cancel came between the
 /// `on_cancel`'s registration and its future's first poll.
 fn check(counts: &Counts, n: usize) {
-    assert_eq!(counts.ended.load(Ordering::SeqCst), n, "every task ended once");
+    assert_eq!(
+        counts.ended.load(Ordering::SeqCst),
+        n,
+        "every task ended once"
+    );
     let started = counts.started.load(Ordering::SeqCst);
     let returned = counts.returned.load(Ordering::SeqCst);
     let cleaned = counts.cleaned.load(Ordering::SeqCst);
     assert!(returned <= started);
-    assert!(returned + cleaned >= started, "a started future neither returned nor cleaned up");
-    assert!(returned + cleaned <= n, "a task returned and cleaned up, or cleaned up twice");
+    assert!(
+        returned + cleaned >= started,
+        "a started future neither returned nor cleaned up"
+    );
+    assert!(
+        returned + cleaned <= n,
+        "a task returned and cleaned up, or cleaned up twice"
+    );
 }
 
 #[test]

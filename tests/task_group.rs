@@ -107,7 +107,10 @@ async fn the_first_failure_cancels_the_body_and_the_other_children() {
     })
     .await;
     let err = r.unwrap_err();
-    assert_eq!(err.to_string(), "unhandled errors in a TaskGroup (1 sub-exception)");
+    assert_eq!(
+        err.to_string(),
+        "unhandled errors in a TaskGroup (1 sub-exception)"
+    );
     assert_eq!(messages(&err), ["task panicked: child failed"]);
     assert!(sibling.lock().unwrap().as_ref().unwrap().cancelled());
     assert!(entries(&log).is_empty());
@@ -124,9 +127,7 @@ async fn every_failure_is_listed_children_in_order_then_the_body() {
             panic!("first");
         });
         // Fails while being cancelled (its cleanup panics).
-        tg.create_task(
-            asyncio::sleep(10).on_cancel(|| async { panic!("second, in cleanup") }),
-        );
+        tg.create_task(asyncio::sleep(10).on_cancel(|| async { panic!("second, in cleanup") }));
         asyncio::sleep(0.05).await;
         panic!("body");
     })
@@ -195,8 +196,7 @@ async fn a_failed_child_task_reports_error_failed() {
     let child: Arc<Mutex<Option<asyncio::Task<()>>>> = Arc::default();
     let c = child.clone();
     let _ = asyncio::task_group(move |tg| async move {
-        *c.lock().unwrap() =
-            Some(tg.try_create_task(async { Err::<(), _>(std::fmt::Error) }));
+        *c.lock().unwrap() = Some(tg.try_create_task(async { Err::<(), _>(std::fmt::Error) }));
     })
     .await;
     let task = child.lock().unwrap().take().unwrap();
@@ -353,7 +353,10 @@ async fn cancelling_the_awaiting_task_cancels_everything_and_waits() {
     let r = outer.to_ref();
     assert!(r.cancel());
     asyncio::sleep(0.9).await;
-    assert!(!r.done(), "the group is still waiting for the child's cleanup");
+    assert!(
+        !r.done(),
+        "the group is still waiting for the child's cleanup"
+    );
     let err = outer.await.unwrap_err();
     assert!(err.is_cancelled());
     let mut e = entries(&log);
@@ -390,7 +393,12 @@ fn failures_racing_completions_end_each_child_once_and_clean_up_once() {
             let cleaned = Arc::new(AtomicUsize::new(0));
             let polled = Arc::new(AtomicUsize::new(0));
             let returned = Arc::new(AtomicUsize::new(0));
-            let (e, c, p, rd) = (ended.clone(), cleaned.clone(), polled.clone(), returned.clone());
+            let (e, c, p, rd) = (
+                ended.clone(),
+                cleaned.clone(),
+                polled.clone(),
+                returned.clone(),
+            );
             let r = asyncio::task_group(move |tg| async move {
                 for i in 0..8 {
                     let (c, p, rd) = (c.clone(), p.clone(), rd.clone());
@@ -437,7 +445,10 @@ fn failures_racing_completions_end_each_child_once_and_clean_up_once() {
             // none did both or cleaned up twice (at most one a child). One
             // never polled may still clean up: the cancel came between its
             // registration and its first poll.
-            assert!(done >= polled && done <= 8, "round {round}: {done} vs {polled}");
+            assert!(
+                done >= polled && done <= 8,
+                "round {round}: {done} vs {polled}"
+            );
         }
         assert!(asyncio::all_tasks().is_empty());
     });

@@ -41,7 +41,9 @@ async fn timeout_at_takes_a_loop_time_and_when_reports_it() {
     let now = Instant::now();
     let scope = asyncio::timeout_at(lp.time() + 0.01);
     let when = scope.when().unwrap();
-    assert!(when.duration_since(now).abs_diff(Duration::from_millis(10)) < Duration::from_micros(1));
+    assert!(
+        when.duration_since(now).abs_diff(Duration::from_millis(10)) < Duration::from_micros(1)
+    );
     let r = scope.run(asyncio::sleep(10)).await;
     assert!(r.unwrap_err().is_timeout());
     assert!(scope.expired());
@@ -79,7 +81,13 @@ async fn a_zero_timeout_fires_at_the_first_suspension() {
     assert!(scope.run(asyncio::sleep(0)).await.unwrap_err().is_timeout());
     assert!(scope.expired());
     let scope = asyncio::timeout(0);
-    assert!(scope.run(asyncio::sleep(10)).await.unwrap_err().is_timeout());
+    assert!(
+        scope
+            .run(asyncio::sleep(10))
+            .await
+            .unwrap_err()
+            .is_timeout()
+    );
 }
 
 /// test_timeout_zero (no-yield case, verified on CPython): a block that
@@ -308,7 +316,10 @@ async fn a_timeout_inside_a_cleanup_limits_it() {
     let r = asyncio::timeout(1)
         .run(asyncio::sleep(10).on_cancel(|| async move {
             let r = asyncio::timeout(2).run(asyncio::sleep(100)).await;
-            push(&l, format!("goodbye timed out: {}", r.unwrap_err().is_timeout()));
+            push(
+                &l,
+                format!("goodbye timed out: {}", r.unwrap_err().is_timeout()),
+            );
         }))
         .await;
     assert!(r.unwrap_err().is_timeout());
@@ -389,8 +400,12 @@ async fn a_task_group_inside_a_scope_is_shut_down_at_the_deadline() {
     let c = children.clone();
     let r = scope
         .run(asyncio::task_group(move |tg| async move {
-            c.lock().unwrap().push(tg.create_task(asyncio::sleep(10)).to_ref());
-            c.lock().unwrap().push(tg.create_task(asyncio::sleep(10)).to_ref());
+            c.lock()
+                .unwrap()
+                .push(tg.create_task(asyncio::sleep(10)).to_ref());
+            c.lock()
+                .unwrap()
+                .push(tg.create_task(asyncio::sleep(10)).to_ref());
             asyncio::sleep(10).await;
         }))
         .await;

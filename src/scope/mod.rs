@@ -55,7 +55,10 @@ fn report(what: &str, exception: Option<Error>) {
 /// reported, and that second payload leaked (it could panic again).
 fn drop_reported(payload: Box<dyn Any + Send>, what: &str) {
     if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        report(what, Some(Error::Panicked(PanicError::from_payload(&*again))));
+        report(
+            what,
+            Some(Error::Panicked(PanicError::from_payload(&*again))),
+        );
         std::mem::forget(again);
     }
 }

@@ -515,7 +515,11 @@ mod tests {
         root.set_waker(&w);
         drop(reg);
         assert!(root.status().must_drop());
-        assert_eq!(woken.load(Ordering::SeqCst), 1, "the last child leaving wakes the poller");
+        assert_eq!(
+            woken.load(Ordering::SeqCst),
+            1,
+            "the last child leaving wakes the poller"
+        );
     }
 
     #[test]
@@ -532,9 +536,15 @@ mod tests {
         drop(reg);
         assert_eq!(fired.load(Ordering::SeqCst), 1);
         let late = Node::new();
-        assert!(root.register(&late).is_err(), "a doomed root refuses newcomers");
+        assert!(
+            root.register(&late).is_err(),
+            "a doomed root refuses newcomers"
+        );
         let later = Node::new();
-        assert!(late.register(&later).is_err(), "and so does a scope it refused");
+        assert!(
+            late.register(&later).is_err(),
+            "and so does a scope it refused"
+        );
     }
 
     #[test]
@@ -571,7 +581,10 @@ mod tests {
                 regs
             });
             for c in &children {
-                assert!(c.status().inherited, "invariant 2: no child misses the cancel");
+                assert!(
+                    c.status().inherited,
+                    "invariant 2: no child misses the cancel"
+                );
             }
             drop(regs);
         }

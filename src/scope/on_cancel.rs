@@ -244,7 +244,14 @@ where
                     let Some(node) = this.node.as_ref() else {
                         // Nothing can cancel it: a plain pass-through.
                         let v = std::task::ready!(fut.poll(cx));
-                        match finish(this.stage.as_mut(), this.cleanup, this.output, this.reg, *this.always, v) {
+                        match finish(
+                            this.stage.as_mut(),
+                            this.cleanup,
+                            this.output,
+                            this.reg,
+                            *this.always,
+                            v,
+                        ) {
                             Some(v) => return Poll::Ready(v),
                             None => continue,
                         }
@@ -253,7 +260,14 @@ where
                     if !node.status().must_drop() {
                         if let Poll::Ready(v) = node::enter(node, || fut.poll(cx)) {
                             // Invariant 5: the value wins.
-                            match finish(this.stage.as_mut(), this.cleanup, this.output, this.reg, *this.always, v) {
+                            match finish(
+                                this.stage.as_mut(),
+                                this.cleanup,
+                                this.output,
+                                this.reg,
+                                *this.always,
+                                v,
+                            ) {
                                 Some(v) => return Poll::Ready(v),
                                 None => continue,
                             }

@@ -92,6 +92,8 @@ impl TaskRoot {
 
 impl std::fmt::Debug for TaskRoot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskRoot").field("node", &self.node).finish()
+        f.debug_struct("TaskRoot")
+            .field("node", &self.node)
+            .finish()
     }
 }

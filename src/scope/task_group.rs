@@ -465,7 +465,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        assert!(!*this.done, "asyncio: TaskGroupRun polled after it resolved");
+        assert!(
+            !*this.done,
+            "asyncio: TaskGroupRun polled after it resolved"
+        );
         let shared = this.group.shared.clone();
         let node = shared.node.clone();
         if !*this.started {
@@ -493,7 +496,11 @@ where
         }
         if !*this.body_done {
             if !node.status().must_drop() {
-                let fut = this.fut.as_mut().as_pin_mut().expect("asyncio: group body missing");
+                let fut = this
+                    .fut
+                    .as_mut()
+                    .as_pin_mut()
+                    .expect("asyncio: group body missing");
                 let polled = catch_unwind(AssertUnwindSafe(|| node::enter(&node, || fut.poll(cx))));
                 match polled {
                     Ok(Poll::Ready(v)) => {
