@@ -36,7 +36,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-use crate::debug::{ExceptionContext, call_exception_handler};
+use crate::report::{ExceptionContext, call_exception_handler};
 use crate::task::core::{Core, MainEnd, MainHarness};
 use crate::{Error, Seconds, TaskRef};
 
@@ -209,10 +209,10 @@ impl Runner {
             .enable_all()
             .build()
             .expect("asyncio::run(): could not build the Tokio runtime");
-        let debug = self.debug.unwrap_or_else(crate::debug::env_debug);
+        let debug = self.debug.unwrap_or_else(crate::report::env_debug);
 
         let runtime = rt.handle().id();
-        crate::debug::set_runtime_debug(runtime, self.debug);
+        crate::report::set_runtime_debug(runtime, self.debug);
         let core = Core::<()>::new_registered(
             None,
             spawned_at,
@@ -233,7 +233,7 @@ impl Runner {
             end
         });
         rt.shutdown_timeout(self.shutdown_timeout);
-        crate::debug::set_runtime_debug(runtime, None);
+        crate::report::set_runtime_debug(runtime, None);
 
         match end {
             Ok(out) => out,

@@ -62,7 +62,7 @@ use std::task::{Context, Poll};
 
 use pin_project::{pin_project, pinned_drop};
 
-use crate::debug::{ExceptionContext, call_exception_handler};
+use crate::report::{ExceptionContext, call_exception_handler};
 use crate::task::core::{self, PANICKED};
 use crate::{Error, TaskId, TaskRef};
 

@@ -100,8 +100,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::registry::{self, Slot};
 use super::{CallbackId, TaskId, TaskRef};
-use crate::debug::{drop_payload, report_panic};
 use crate::error::{CancelledError, Error, InvalidStateError, PanicError};
+use crate::report::{drop_payload, report_panic};
 use crate::stack::TaskStack;
 
 // ---------------------------------------------------------------- state word
@@ -738,7 +738,7 @@ fn poll_timed<T: Send + 'static, F: Future>(
     let start = std::time::Instant::now();
     let res = poll_as(slot, fut, cx);
     if let Some(core) = slot.as_ref() {
-        crate::debug::check_slow_poll(start.elapsed(), || TaskRef::from_core(core.clone()));
+        crate::report::check_slow_poll(start.elapsed(), || TaskRef::from_core(core.clone()));
     }
     res
 }

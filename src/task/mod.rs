@@ -949,7 +949,7 @@ impl Builder {
         let (runtime, debug) = match parent {
             Some((Some(id), debug)) => (id, debug),
             _ => match Handle::try_current() {
-                Ok(handle) => (handle.id(), crate::debug::runtime_debug(handle.id())),
+                Ok(handle) => (handle.id(), crate::report::runtime_debug(handle.id())),
                 Err(_) => panic!(
                     "asyncio: no running event loop: create_task()/spawn() must be called \
                      inside a Tokio runtime (asyncio::run, #[tokio::main], or \
@@ -974,7 +974,7 @@ impl Builder {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let debug = crate::debug::runtime_debug(handle.id());
+        let debug = crate::report::runtime_debug(handle.id());
         self.spawn_with(
             fut,
             Location::caller(),

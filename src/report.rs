@@ -1,5 +1,6 @@
 //! Reports: the one replaceable exception handler (asyncio's
-//! `loop.set_exception_handler`) and the debug-mode switch.
+//! `loop.set_exception_handler`), the debug-mode switch and the debug-mode
+//! slow-poll check.
 //!
 //! Some failures have nobody to return an error to: a done callback that
 //! panics, a task whose panic nobody retrieved ("Task exception was never
