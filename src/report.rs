@@ -210,7 +210,7 @@ pub(crate) fn drop_payload(payload: Box<dyn Any + Send>, task: Option<&TaskRef>)
                 let mut ctx =
                     ExceptionContext::new("Exception in the destructor of a panic payload")
                         .with_exception(Error::Panicked(err));
-                if let Some(task) = task.cloned().or_else(crate::task::core::current) {
+                if let Some(task) = task.cloned().or_else(crate::task::current_task) {
                     ctx = ctx.with_task(task);
                 }
                 call_exception_handler(ctx);

@@ -37,7 +37,7 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use crate::report::{ExceptionContext, call_exception_handler};
-use crate::task::core::{Core, MainEnd, MainHarness};
+use crate::task::{Core, MainEnd, MainHarness};
 use crate::{Error, Seconds, TaskRef};
 
 /// Runs `main` to completion on a new current-thread runtime and returns its
@@ -246,7 +246,7 @@ impl Runner {
 /// Shutdown steps 1–3 (see the module docs).
 async fn cancel_leftovers(runtime: tokio::runtime::Id) {
     let leftovers: Vec<TaskRef> =
-        crate::task::registry::collect(|t| !t.done() && t.core().header().runtime == Some(runtime));
+        crate::task::collect(|t| !t.done() && t.core().header().runtime == Some(runtime));
     if leftovers.is_empty() {
         return;
     }
@@ -264,7 +264,7 @@ async fn cancel_leftovers(runtime: tokio::runtime::Id) {
     while rx.recv().await.is_some() {}
     for task in leftovers {
         if let Some(err @ Error::Panicked(_)) = task.core().error() {
-            task.core().header().stack.mark_retrieved();
+            task.core().header().diag.mark_retrieved();
             call_exception_handler(
                 ExceptionContext::new("unhandled exception during asyncio.run() shutdown")
                     .with_exception(err)

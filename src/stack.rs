@@ -63,7 +63,7 @@ use std::task::{Context, Poll};
 use pin_project::{pin_project, pinned_drop};
 
 use crate::report::{ExceptionContext, call_exception_handler};
-use crate::task::core::{self, PANICKED};
+use crate::task::with_current;
 use crate::{Error, TaskId, TaskRef};
 
 // -------------------------------------------------------------------- Frame
@@ -408,7 +408,7 @@ impl TaskStack {
 
 /// The task's side-table entry, for its creation backtrace (debug mode).
 pub(crate) fn extra_of(task: &TaskRef) -> Option<Arc<Extra>> {
-    task.core().header().stack.extra(task.id())
+    task.core().header().diag.extra(task.id())
 }
 
 fn report_unretrieved(task: &TaskRef) {
@@ -424,7 +424,7 @@ fn report_unretrieved(task: &TaskRef) {
 
 /// Where the task panicked, if it ended panicking and the panic hook saw it.
 pub(crate) fn panic_location(task: &TaskRef) -> Option<Frame> {
-    if task.core().header().state() & PANICKED == 0 {
+    if !task.core().header().state().is_panicked() {
         return None;
     }
     let extra = extra_of(task)?;
@@ -460,9 +460,9 @@ fn install_panic_hook() {
     ONCE.call_once(|| {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let in_task = core::try_with_current(|cur| {
+            let in_task = Some(with_current(|cur| {
                 let task = cur?;
-                let stack = &task.core().header().stack;
+                let stack = &task.core().header().diag;
                 if let Some(at) = info.location() {
                     let frame = Frame {
                         name: Cow::Borrowed("<panic>"),
@@ -478,7 +478,7 @@ fn install_panic_hook() {
                     }
                 }
                 Some(!stack.is_main())
-            });
+            }));
             if in_task.flatten() != Some(true) {
                 prev(info);
             }
@@ -639,11 +639,11 @@ impl<F: Future> Future for Framed<F> {
         let owner = std::ptr::from_ref::<Self>(&self) as usize;
         let this = self.project();
         let entry = this.entry;
-        let entered = core::with_current(|cur| {
+        let entered = with_current(|cur| {
             let task = cur?;
             let id = task.id();
             if entry.as_ref().is_none_or(|(tid, _)| *tid != id) {
-                let extra = task.core().header().stack.extra_or_insert(id, true)?;
+                let extra = task.core().header().diag.extra_or_insert(id, true)?;
                 *entry = Some((id, extra));
             }
             let (_, extra) = entry.as_ref()?;
@@ -690,7 +690,7 @@ impl<F> PinnedDrop for Framed<F> {
 /// a done task shows no await frames).
 fn leave(depth: u32, owner: usize, entry: Option<&(TaskId, Arc<Extra>)>) {
     let Some((id, extra)) = entry else { return };
-    if core::with_current(|cur| cur.is_some_and(|t| t.id() == *id)) {
+    if with_current(|cur| cur.is_some_and(|t| t.id() == *id)) {
         extra.clear(depth, owner);
     }
 }
@@ -722,8 +722,8 @@ impl TaskRef {
         let header = self.core().header();
         let state = header.state();
         let mut frames = vec![Frame::at(short_name(self.get_coro()), header.spawned_at)];
-        if !header.is_done() || state & PANICKED != 0 {
-            let extra = header.stack.extra(self.id());
+        if !header.is_done() || state.is_panicked() {
+            let extra = header.diag.extra(self.id());
             let st = extra.as_ref().map(|e| e.lock());
             let st = st.as_deref().unwrap_or(&EMPTY);
             let mut parent = 0;
@@ -736,7 +736,7 @@ impl TaskRef {
                     _ => break,
                 }
             }
-            if state & PANICKED != 0 {
+            if state.is_panicked() {
                 if let Some(p) = &st.panic {
                     frames.push((**p).clone());
                 }
@@ -772,7 +772,7 @@ impl TaskRef {
     pub fn print_stack(&self, limit: Option<usize>, out: &mut dyn Write) -> io::Result<()> {
         let frames = self.get_stack(limit);
         let header = self.core().header();
-        let panicked = header.state() & PANICKED != 0;
+        let panicked = header.state().is_panicked();
         if frames.is_empty() {
             writeln!(out, "No stack for {self}")?;
         } else if panicked {
