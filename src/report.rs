@@ -102,20 +102,17 @@ impl fmt::Display for ExceptionContext {
             write!(f, "\n{e}")?;
             // A task's panic: where it happened (recorded by the panic hook).
             if let (Error::Panicked(_), Some(task)) = (e, &self.task) {
-                if let Some(at) = crate::stack::panic_location(task) {
-                    write!(
-                        f,
-                        "\npanicked at {}:{}:{}",
-                        at.file(),
-                        at.line(),
-                        at.column()
-                    )?;
+                if let Some(at) = crate::task::diag::panic_location(task) {
+                    write!(f, "\npanicked at {}:{}:{}", at.file, at.line, at.column)?;
                 }
             }
         }
         // Debug mode: where the task came from (asyncio's "Object created at").
-        let extra = self.task.as_ref().and_then(crate::stack::extra_of);
-        if let Some(bt) = extra.as_deref().and_then(crate::stack::Extra::backtrace) {
+        let entry = self.task.as_ref().and_then(crate::task::diag::entry_of);
+        if let Some(bt) = entry
+            .as_deref()
+            .and_then(crate::task::diag::DiagEntry::backtrace)
+        {
             write!(f, "\ntask created at (most recent call first):\n{bt}")?;
         }
         Ok(())

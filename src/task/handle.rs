@@ -384,7 +384,7 @@ impl fmt::Debug for TaskRef {
     /// The repr; in debug mode, `{:#?}` adds the creation backtrace.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)?;
-        crate::stack::fmt_backtrace(self, f)
+        super::diag::fmt_backtrace(self, f)
     }
 }
 

@@ -216,7 +216,7 @@ impl<T: fmt::Debug + Send + 'static> fmt::Debug for Task<T> {
                 None => Ok(()),
             })
         })?;
-        crate::stack::fmt_backtrace(&self.task, f)
+        super::diag::fmt_backtrace(&self.task, f)
     }
 }
 
