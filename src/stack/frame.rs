@@ -43,7 +43,7 @@ impl Frame {
     /// What is at this location: the short type name of the future spawned
     /// or awaited there (`worker` for `worker()`, an `async` block takes the
     /// name of the function it is written in), a label given to
-    /// [`framed_as`], or `<panic>`.
+    /// [`framed_as`](crate::framed_as), or `<panic>`.
     ///
     /// ```
     /// async fn worker() {}

@@ -23,7 +23,7 @@ thread_local! {
 }
 
 /// Marks an await point: while the current task is suspended inside `fut`,
-/// its stack ([`TaskRef::get_stack`]) shows a frame with this call's location,
+/// its stack ([`TaskRef::get_stack`](crate::TaskRef::get_stack)) shows a frame with this call's location,
 /// named after `fut`'s type. Takes anything awaitable, tasks included.
 ///
 /// No allocation per poll; outside a task of ours it simply polls `fut`.
@@ -110,6 +110,14 @@ impl<F: IntoFuture> FramedExt for F {}
 const UNSET: u32 = u32::MAX;
 
 /// A future marked as an await point: see [`framed`].
+///
+/// # Cancel safety
+/// As cancel safe as the future it wraps: dropping a `Framed` drops that
+/// future and removes its frame from the task's stack, nothing more.
+///
+/// # Panics
+/// Not by itself; a panic of the wrapped future goes through unchanged (its
+/// frame stays in the panicked task's traceback).
 ///
 /// ```
 /// let fut: asyncio::Framed<_> = asyncio::framed(async { 1 });

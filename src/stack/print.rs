@@ -9,7 +9,7 @@ use crate::{Error, TaskRef};
 
 impl TaskRef {
     /// The task's frames, oldest first (asyncio's `get_stack(limit=)`): its
-    /// spawn site; while it is pending, the [`framed`] await points it is
+    /// spawn site; while it is pending, the [`framed`](crate::framed) await points it is
     /// suspended in; if it panicked, the marked await points it panicked in
     /// and the panic's location. `limit` keeps the newest `limit` frames.
     ///

@@ -14,7 +14,7 @@ use super::{CallbackId, TaskId};
 use crate::error::Error;
 
 /// A cheap, cloneable, type-erased handle to a task, for introspection and
-/// control: what [`current_task`] and [`all_tasks`] return, and what done
+/// control: what [`current_task`](crate::current_task) and [`all_tasks`](crate::all_tasks) return, and what done
 /// callbacks receive.
 ///
 /// Two `TaskRef`s are equal when they refer to the same task.
@@ -78,7 +78,7 @@ impl TaskRef {
     /// Python's `set_name(value)`, anything `Display` is accepted.
     ///
     /// tokio-console keeps the name the task had when it was spawned (see
-    /// [`Builder::name`]): Tokio's name is fixed at spawn, and a rename does
+    /// [`Builder::name`](crate::Builder::name)): Tokio's name is fixed at spawn, and a rename does
     /// not reach it.
     ///
     /// ```
@@ -236,7 +236,7 @@ impl TaskRef {
         self.0.header().state().is_panicked()
     }
 
-    /// The error the task ended with, as [`Task::exception`]:
+    /// The error the task ended with, as [`Task::exception`](crate::Task::exception):
     /// `Err(InvalidState)` while pending, `Err(Cancelled)` if it was
     /// cancelled, `Ok(Some(Panicked))` if it panicked, `Ok(None)` if it
     /// returned. Counts as seeing the panic: a task whose panic was read here
@@ -264,7 +264,7 @@ impl TaskRef {
         self.0.exception()
     }
 
-    /// A clone of the task's output, read as a `T`, as [`Task::result`]:
+    /// A clone of the task's output, read as a `T`, as [`Task::result`](crate::Task::result):
     /// `Err(InvalidState)` while pending, after an await took the output,
     /// or when `T` is not the task's output type; `Err(Cancelled)` or
     /// `Err(Panicked)` as the task ended.

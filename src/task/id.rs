@@ -39,7 +39,7 @@ impl fmt::Display for TaskId {
 }
 
 /// Names a registered done callback, for
-/// [`remove_done_callback`](TaskRef::remove_done_callback). Unique in the
+/// [`remove_done_callback`](crate::TaskRef::remove_done_callback). Unique in the
 /// process: an id from one task removes nothing from another.
 ///
 /// ```

@@ -36,6 +36,16 @@ use crate::error::Error;
 /// All [`TaskRef`] methods (`cancel`, `done`, `get_name`, callbacks, …) are
 /// available through `Deref`.
 ///
+/// # Cancel safety
+/// Awaiting by value ([`Join`]) is not cancel safe on purpose: dropping the
+/// await cancels the task. Awaiting by reference ([`JoinRef`]) is: dropping
+/// it leaves the task running and its output in place for the next await.
+/// Dropping the `Task` itself never cancels the task.
+///
+/// # Panics
+/// Awaiting never panics: the task's panic comes back as
+/// [`Error::Panicked`](crate::Error::Panicked).
+///
 /// # Awaiting many tasks
 /// A `Task` is [`IntoFuture`], not a `Future`, so functions that take
 /// futures (`futures::future::join_all`, `FuturesUnordered`, `select_all`)
@@ -254,6 +264,18 @@ impl<'a, T: Send + 'static> IntoFuture for &'a mut Task<T> {
 /// `task.await`: the task's result; dropping this future before the task
 /// ended cancels the task.
 ///
+/// # Cancel safety
+/// Not cancel safe, by design (asyncio's `await task` in a cancelled
+/// coroutine): dropping a `Join` before the task ended requests the task's
+/// cancellation, and the output it might have returned is lost with it. A
+/// task that tried to await itself is not cancelled. To wait without that
+/// tie (a `select!` loop that polls again), await `&mut task` ([`JoinRef`]).
+///
+/// # Panics
+/// Never: a panic of the task is its result,
+/// `Err(`[`Error::Panicked`](crate::Error::Panicked)`)`; awaiting a task from
+/// inside itself gives `Err(InvalidState)`.
+///
 /// ```
 /// asyncio::run(async {
 ///     let t = asyncio::create_task(asyncio::sleep(10));
@@ -267,11 +289,11 @@ impl<'a, T: Send + 'static> IntoFuture for &'a mut Task<T> {
 /// });
 /// ```
 #[must_use = "futures do nothing unless awaited"]
-pub struct Join<T: Send + 'static> {
+pub struct Join<T> {
     task: Task<T>,
 }
 
-impl<T: Send + 'static> Join<T> {
+impl<T> Join<T> {
     /// The task being awaited.
     ///
     /// ```
@@ -295,7 +317,7 @@ impl<T: Send + 'static> Future for Join<T> {
     }
 }
 
-impl<T: Send + 'static> Drop for Join<T> {
+impl<T> Drop for Join<T> {
     fn drop(&mut self) {
         // A task that tried to await itself is not cancelled for it.
         if !self.task.done() && !self.task.is_current() {
@@ -311,7 +333,7 @@ fn awaits_itself() -> Error {
     ))
 }
 
-impl<T: Send + 'static> fmt::Debug for Join<T> {
+impl<T> fmt::Debug for Join<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Join")
             .field("task", &self.task.task)
@@ -322,6 +344,16 @@ impl<T: Send + 'static> fmt::Debug for Join<T> {
 /// `(&mut task).await`: the task's result, with no tie: dropping this future
 /// leaves the task running.
 ///
+/// # Cancel safety
+/// Cancel safe: the output is taken only by the poll that returns it, so
+/// dropping a `JoinRef` (a `select!` branch that lost) loses nothing, and
+/// the task keeps running; await `&mut task` again to get the result.
+///
+/// # Panics
+/// Never: a panic of the task is its result,
+/// `Err(`[`Error::Panicked`](crate::Error::Panicked)`)`; a second await after
+/// the output was handed over gives `Err(InvalidState)`.
+///
 /// ```
 /// asyncio::run(async {
 ///     let mut t = asyncio::create_task(async { 7 });
@@ -331,7 +363,7 @@ impl<T: Send + 'static> fmt::Debug for Join<T> {
 /// });
 /// ```
 #[must_use = "futures do nothing unless awaited"]
-pub struct JoinRef<'a, T: Send + 'static> {
+pub struct JoinRef<'a, T> {
     task: &'a mut Task<T>,
 }
 
@@ -343,7 +375,7 @@ impl<T: Send + 'static> Future for JoinRef<'_, T> {
     }
 }
 
-impl<T: Send + 'static> fmt::Debug for JoinRef<'_, T> {
+impl<T> fmt::Debug for JoinRef<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinRef")
             .field("task", &self.task.task)
