@@ -199,14 +199,9 @@ where
 {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
-        if this.core.is_some() {
-            // Dropped unfinished: Tokio abort, the runtime shutting down, or
-            // (invariant 8) a panic that escaped `poll` anyway.
-            let end = as_current(this.core, || drop_future(this.fut, End::Dropped));
-            if let Some(core) = this.core.take() {
-                core.complete(end);
-            }
-        }
+        // Dropped unfinished: Tokio abort, the runtime shutting down, or
+        // (invariant 8) a panic that escaped `poll` anyway.
+        finish(this.core, this.fut, End::Dropped);
     }
 }
 
@@ -229,6 +224,23 @@ fn drop_future<F, T>(mut fut: Pin<&mut Option<F>>, end: End<T>) -> End<T> {
 }
 
 /// How a panic in the destructor of a task's discarded output is reported.
+/// Drops the future with the task current, then ends the task as `end`
+/// (invariants 2, then 1), if it has not ended yet: how a harness ends a
+/// task when the end is known before the future is dropped.
+fn finish<T: Send + 'static, F>(
+    core: &mut Option<Arc<Core<T>>>,
+    fut: Pin<&mut Option<F>>,
+    end: End<T>,
+) {
+    if core.is_none() {
+        return;
+    }
+    let end = as_current(core, || drop_future(fut, end));
+    if let Some(core) = core.take() {
+        core.complete(end);
+    }
+}
+
 /// The main task of `asyncio::run`: driven by `block_on`, so its future need
 /// not be `Send` or `'static`; its output goes straight back to the caller.
 #[pin_project(PinnedDrop)]
@@ -289,10 +301,7 @@ impl<F: Future> Future for MainHarness<F> {
             Err(payload) => {
                 // The payload goes back to `run`'s caller, which resumes it.
                 let end = End::Panicked(PanicError::from_payload(&*payload));
-                let end = as_current(this.core, || drop_future(this.fut, end));
-                if let Some(core) = this.core.take() {
-                    core.complete(end);
-                }
+                finish(this.core, this.fut, end);
                 Err(MainEnd::Panicked(payload))
             }
         };
@@ -304,12 +313,7 @@ impl<F: Future> Future for MainHarness<F> {
 impl<F: Future> PinnedDrop for MainHarness<F> {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
-        if this.core.is_some() {
-            let end = as_current(this.core, || drop_future(this.fut, End::Dropped));
-            if let Some(core) = this.core.take() {
-                core.complete(end);
-            }
-        }
+        finish(this.core, this.fut, End::Dropped);
     }
 }
 
