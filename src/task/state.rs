@@ -202,3 +202,37 @@ impl StateWord {
         self.0.store(now.0 & !DRAINING, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{CANCEL_REQUESTED, Ended, PENDING, Snapshot};
+
+    /// Invariant 3: a requested cancel wins over a return, a panic over both.
+    #[test]
+    fn a_requested_cancel_wins_over_a_return_and_a_panic_over_both() {
+        let pending = Snapshot(PENDING);
+        let requested = Snapshot(CANCEL_REQUESTED);
+        assert_eq!(Ended::decide(pending, true, false), Ended::Finished);
+        assert_eq!(Ended::decide(requested, true, false), Ended::Cancelled);
+        assert_eq!(Ended::decide(pending, false, false), Ended::Cancelled);
+        assert_eq!(Ended::decide(requested, false, true), Ended::Panicked);
+    }
+
+    /// The predicates read the bits they are named after.
+    #[test]
+    fn snapshot_predicates_follow_the_bits() {
+        let requested = Snapshot(CANCEL_REQUESTED);
+        assert!(!requested.is_done() && requested.is_cancel_requested());
+        assert!(requested.may_report_panic());
+        for (ended, cancelled, panicked) in [
+            (Ended::Finished, false, false),
+            (Ended::Cancelled, true, false),
+            (Ended::Panicked, false, true),
+        ] {
+            let s = Snapshot(ended.bits());
+            assert!(s.is_done() && !s.is_draining());
+            assert_eq!((s.is_cancelled(), s.is_panicked()), (cancelled, panicked));
+            assert_eq!(s.may_report_panic(), panicked);
+        }
+    }
+}
