@@ -40,7 +40,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::error::{Error, TimeoutError};
 use crate::into_task::{IntoTask, into_tasks};
-use crate::task::core::{Callback, Notify};
+use crate::task::{Callback, ChildDone};
 use crate::{Seconds, Task, TaskRef};
 
 /// Results of `inputs` in completion order: asyncio's
@@ -140,7 +140,7 @@ where
     });
     let mut already = Vec::new();
     for (i, task) in tasks.iter().enumerate() {
-        let cb = Callback::Notify(shared.clone(), i);
+        let cb = Callback::Child(shared.clone(), i);
         if task.push_done_callback(cb).is_err() {
             already.push(i); // done before we asked: in input order
         }
@@ -228,9 +228,9 @@ enum Claim<T> {
     TimedOut,
 }
 
-impl<T: Send + 'static> Notify for Shared<T> {
+impl<T: Send + 'static> ChildDone for Shared<T> {
     /// The done callback of input `index`.
-    fn notify(&self, index: usize, _: &TaskRef) {
+    fn child_done(&self, index: usize, _: &TaskRef) {
         self.completed(index);
     }
 }

@@ -45,7 +45,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::Seconds;
-use crate::debug::report_panic;
+use crate::report::report_panic;
 use crate::threads::{join_blocking, spawn_blocking_as};
 
 /// The running event loop: asyncio's `asyncio.get_running_loop()`.

@@ -125,13 +125,13 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod as_completed;
-mod debug;
 mod duration;
 mod error;
 mod event_loop;
 mod gather;
 mod into_task;
 mod lock;
+mod report;
 mod runner;
 mod scope;
 mod shield;
@@ -144,10 +144,6 @@ mod wait_for;
 mod watch;
 
 pub use as_completed::{AsCompleted, NextCompleted, as_completed};
-pub use debug::{
-    ExceptionContext, call_exception_handler, reset_exception_handler, set_exception_handler,
-    set_slow_callback_duration, slow_callback_duration,
-};
 pub use duration::Seconds;
 pub use error::{
     CancelledError, Error, ExceptionGroup, FailedError, InvalidStateError, PanicError, Result,
@@ -159,6 +155,10 @@ pub use gather::{
     try_gather,
 };
 pub use into_task::IntoTask;
+pub use report::{
+    ExceptionContext, call_exception_handler, reset_exception_handler, set_exception_handler,
+    set_slow_callback_duration, slow_callback_duration,
+};
 pub use runner::{Runner, run};
 pub use scope::{
     CancelExt, Deadline, Finally, GroupBuilder, OnCancel, TaskGroup, TaskGroupRun, Timeout,

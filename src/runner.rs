@@ -36,8 +36,8 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-use crate::debug::{ExceptionContext, call_exception_handler};
-use crate::task::core::{Core, MainEnd, MainHarness};
+use crate::report::{ExceptionContext, call_exception_handler};
+use crate::task::{Core, MainEnd, MainHarness};
 use crate::{Error, Seconds, TaskRef};
 
 /// Runs `main` to completion on a new current-thread runtime and returns its
@@ -209,10 +209,10 @@ impl Runner {
             .enable_all()
             .build()
             .expect("asyncio::run(): could not build the Tokio runtime");
-        let debug = self.debug.unwrap_or_else(crate::debug::env_debug);
+        let debug = self.debug.unwrap_or_else(crate::report::env_debug);
 
         let runtime = rt.handle().id();
-        crate::debug::set_runtime_debug(runtime, self.debug);
+        crate::report::set_runtime_debug(runtime, self.debug);
         let core = Core::<()>::new_registered(
             None,
             spawned_at,
@@ -233,7 +233,7 @@ impl Runner {
             end
         });
         rt.shutdown_timeout(self.shutdown_timeout);
-        crate::debug::set_runtime_debug(runtime, None);
+        crate::report::set_runtime_debug(runtime, None);
 
         match end {
             Ok(out) => out,
@@ -246,7 +246,7 @@ impl Runner {
 /// Shutdown steps 1–3 (see the module docs).
 async fn cancel_leftovers(runtime: tokio::runtime::Id) {
     let leftovers: Vec<TaskRef> =
-        crate::task::registry::collect(|t| !t.done() && t.core().header().runtime == Some(runtime));
+        crate::task::collect(|t| !t.done() && t.core().header().runtime == Some(runtime));
     if leftovers.is_empty() {
         return;
     }
@@ -264,7 +264,7 @@ async fn cancel_leftovers(runtime: tokio::runtime::Id) {
     while rx.recv().await.is_some() {}
     for task in leftovers {
         if let Some(err @ Error::Panicked(_)) = task.core().error() {
-            task.core().header().stack.mark_retrieved();
+            task.core().header().diag.mark_retrieved();
             call_exception_handler(
                 ExceptionContext::new("unhandled exception during asyncio.run() shutdown")
                     .with_exception(err)

@@ -40,7 +40,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::error::{CancelledError, Error, PanicError, TimeoutError};
-use crate::task::core::scope_current;
+use crate::task::scope_current;
 use crate::{Builder, CallbackId, Loop, Seconds, Task, TaskRef};
 
 /// Runs the blocking closure `f` on Tokio's blocking thread pool and waits

@@ -26,7 +26,7 @@ use std::task::Waker;
 
 use futures::task::AtomicWaker;
 
-use crate::task::core::{Callback, Notify};
+use crate::task::{Callback, ChildDone};
 use crate::{CallbackId, TaskRef};
 
 /// "No child failed yet."
@@ -64,9 +64,9 @@ struct Shared {
     closed: AtomicBool,
 }
 
-impl Notify for Shared {
+impl ChildDone for Shared {
     /// The done callback of child `index`: records it, wakes the combinator.
-    fn notify(&self, index: usize, task: &TaskRef) {
+    fn child_done(&self, index: usize, task: &TaskRef) {
         if self.note(index, task) {
             self.waker.wake();
         }
@@ -130,7 +130,7 @@ impl Watch {
         let mut registered = Vec::new();
         for (index, task) in children {
             // One `Arc` clone per child, no allocation.
-            let cb = Callback::Notify(shared.clone(), index);
+            let cb = Callback::Child(shared.clone(), index);
             match task.push_done_callback(cb) {
                 Ok(id) if mode == Wake::OnEveryCompletion => registered.push((task.clone(), id)),
                 Ok(_) => {}

@@ -1,4 +1,4 @@
-//! The registry behind [`all_tasks`](crate::all_tasks): every pending task of
+//! The registry behind [`all_tasks`]: every pending task of
 //! ours, on every runtime.
 //!
 //! # Design
@@ -15,10 +15,19 @@
 //! calls user code under a lock.
 //!
 //! # Invariants
+//! 5. **The registry lists every live core; `all_tasks` shows the pending
+//!    ones.** The task is inserted while its core is built (before it is
+//!    spawned) and leaves when its last handle is dropped (`Header::drop`),
+//!    not when it ends: in the common case, a task awaited by the task that
+//!    created it, that is the creating thread, whose own shard it locks,
+//!    instead of whichever worker ran the task last. `all_tasks` filters out
+//!    the done ones (the state word), so a task disappears from it as soon as
+//!    it ends.
+//!
+//! And, for the registry itself:
 //! - A task is inserted before it is spawned and removed exactly once, when
-//!   its core is dropped (its last handle went away, see `core.rs`,
-//!   invariant 5). An entry may thus outlive the task's end: `all_tasks`
-//!   filters by state.
+//!   its core is dropped (its last handle went away, invariant 5). An entry
+//!   may thus outlive the task's end: `all_tasks` filters by state.
 //! - `slot` is written once, before the task is spawned (so before anyone
 //!   can remove it).
 //! - No handle is dropped while a shard is locked: dropping the last one
@@ -28,8 +37,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex, Weak};
 
+use tokio::runtime::Handle;
+
 use super::TaskRef;
 use super::core::AnyCore;
+use super::current::with_current;
 
 type Entry = Weak<dyn AnyCore>;
 
@@ -126,6 +138,23 @@ pub(crate) fn collect(mut keep: impl FnMut(&TaskRef) -> bool) -> Vec<TaskRef> {
     // removes the task's entry, locking its shard.
     out.retain(|t| keep(t));
     out
+}
+
+/// The pending tasks created by this crate on the current runtime (on every
+/// runtime when called outside one), the calling task included.
+///
+/// ```
+/// asyncio::run(async {
+///     let t = asyncio::Task::builder().name("sleeper").spawn(asyncio::sleep(10));
+///     let names: Vec<String> = asyncio::all_tasks().iter().map(|t| t.get_name()).collect();
+///     assert!(names.contains(&"sleeper".to_string()));
+///     t.cancel();
+/// });
+/// ```
+pub fn all_tasks() -> Vec<TaskRef> {
+    let runtime = with_current(|cur| cur.and_then(|t| t.core().header().runtime))
+        .or_else(|| Handle::try_current().ok().map(|h| h.id()));
+    collect(|t| !t.done() && (runtime.is_none() || t.core().header().runtime == runtime))
 }
 
 #[cfg(test)]

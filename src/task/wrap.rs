@@ -16,7 +16,8 @@ use std::task::{Context, Poll, ready};
 use tokio::task::JoinHandle;
 use tokio_util::task::AbortOnDropHandle;
 
-use super::{Builder, Task, core};
+use super::current::with_current;
+use super::{Builder, Task};
 
 /// The future of an adopted Tokio task: its output, its panic re-raised (the
 /// harness catches it), or, when the Tokio task was aborted by someone else,
@@ -42,7 +43,7 @@ impl<T> Future for JoinHandleTask<T> {
                 // The Tokio task was aborted (or its runtime is shutting
                 // down): end our task cancelled, the one way a task ends
                 // cancelled from inside.
-                core::with_current(|task| task.map(|t| t.cancel()));
+                with_current(|task| task.map(|t| t.cancel()));
                 Poll::Pending
             }
         }

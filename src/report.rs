@@ -1,5 +1,6 @@
 //! Reports: the one replaceable exception handler (asyncio's
-//! `loop.set_exception_handler`) and the debug-mode switch.
+//! `loop.set_exception_handler`), the debug-mode switch and the debug-mode
+//! slow-poll check.
 //!
 //! Some failures have nobody to return an error to: a done callback that
 //! panics, a task whose panic nobody retrieved ("Task exception was never
@@ -101,20 +102,17 @@ impl fmt::Display for ExceptionContext {
             write!(f, "\n{e}")?;
             // A task's panic: where it happened (recorded by the panic hook).
             if let (Error::Panicked(_), Some(task)) = (e, &self.task) {
-                if let Some(at) = crate::stack::panic_location(task) {
-                    write!(
-                        f,
-                        "\npanicked at {}:{}:{}",
-                        at.file(),
-                        at.line(),
-                        at.column()
-                    )?;
+                if let Some(at) = crate::task::diag::panic_location(task) {
+                    write!(f, "\npanicked at {}:{}:{}", at.file, at.line, at.column)?;
                 }
             }
         }
         // Debug mode: where the task came from (asyncio's "Object created at").
-        let extra = self.task.as_ref().and_then(crate::stack::extra_of);
-        if let Some(bt) = extra.as_deref().and_then(crate::stack::Extra::backtrace) {
+        let entry = self.task.as_ref().and_then(crate::task::diag::entry_of);
+        if let Some(bt) = entry
+            .as_deref()
+            .and_then(crate::task::diag::DiagEntry::backtrace)
+        {
             write!(f, "\ntask created at (most recent call first):\n{bt}")?;
         }
         Ok(())
@@ -209,7 +207,7 @@ pub(crate) fn drop_payload(payload: Box<dyn Any + Send>, task: Option<&TaskRef>)
                 let mut ctx =
                     ExceptionContext::new("Exception in the destructor of a panic payload")
                         .with_exception(Error::Panicked(err));
-                if let Some(task) = task.cloned().or_else(crate::task::core::current) {
+                if let Some(task) = task.cloned().or_else(crate::task::current_task) {
                     ctx = ctx.with_task(task);
                 }
                 call_exception_handler(ctx);
