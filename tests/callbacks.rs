@@ -328,42 +328,6 @@ fn a_callback_added_during_shutdown_still_runs() {
     );
 }
 
-/// The output of a task cancelled as it returned is dropped after the
-/// callbacks ran; a panic in its destructor is reported and loses nothing.
-#[tokio::test(start_paused = true)]
-async fn a_panicking_discarded_output_loses_no_callback() {
-    let _serial = HANDLER.lock().await;
-    struct PanicOnDrop;
-    impl Drop for PanicOnDrop {
-        fn drop(&mut self) {
-            panic!("output destructor failed");
-        }
-    }
-    let reports: Arc<Mutex<Vec<String>>> = Arc::default();
-    let r = reports.clone();
-    asyncio::set_exception_handler(Some(move |ctx: &ExceptionContext| {
-        if ctx.task().map(|t| t.get_name()).as_deref() == Some("discarding") {
-            r.lock().unwrap().push(ctx.message().to_string());
-        }
-    }));
-    let ran = Arc::new(AtomicBool::new(false));
-    let r = ran.clone();
-    let mut task = asyncio::Task::builder().name("discarding").spawn(async {
-        asyncio::current_task().unwrap().cancel();
-        PanicOnDrop
-    });
-    task.add_done_callback(move |_| r.store(true, Ordering::SeqCst));
-    assert!((&mut task).await.is_err());
-    asyncio::set_exception_handler(None::<fn(&ExceptionContext)>);
-    assert!(ran.load(Ordering::SeqCst));
-    assert!(task.cancelled());
-    assert!(!asyncio::all_tasks().contains(&task.to_ref()));
-    assert_eq!(
-        *reports.lock().unwrap(),
-        ["Exception in the destructor of a discarded task result"]
-    );
-}
-
 /// A done callback gets a `&TaskRef` and reads the outcome through it, as
 /// asyncio's callbacks call `fut.result()` / `fut.exception()`: returned,
 /// panicked and cancelled tasks, and a wrong output type.

@@ -10,24 +10,17 @@
 //! | `async with asyncio.timeout(d) as cm:` | [`timeout(d).run(f)`](timeout()), [`Timeout`] |
 //! | `async with asyncio.TaskGroup() as tg:` | [`task_group(\|tg\| …)`](task_group()), [`TaskGroup`] |
 
-#[allow(dead_code)]
 mod await_task;
-#[allow(dead_code)]
 mod in_scope;
 mod node;
 mod on_cancel;
-#[allow(dead_code)]
 mod root;
 mod task_group;
 mod timeout;
 
-#[allow(unused_imports)] // used by the task core once wired
 pub(crate) use await_task::{AwaitAction, AwaitScope};
-#[allow(unused_imports)]
 pub(crate) use in_scope::InScope;
-#[allow(unused_imports)]
 pub(crate) use node::Node;
-#[allow(unused_imports)]
 pub(crate) use root::{AbortFn, TaskRoot};
 
 pub use on_cancel::{CancelExt, Finally, OnCancel, finally, on_cancel};

@@ -457,8 +457,7 @@ pub(crate) fn current_parent() -> Option<Arc<Node>> {
 
 /// The current task's root scope, made at the first call.
 fn task_root() -> Option<Arc<Node>> {
-    // Wired to the task core once the core's reorganisation has landed.
-    None
+    crate::task::with_current(|task| task.map(|t| t.core().scope_root()))
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@
 
 use std::any::Any;
 use std::mem;
-use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::panic::Location;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::task::AbortHandle;
@@ -35,8 +35,8 @@ use super::diag::DiagFlags;
 use super::registry::{self, Slot};
 use super::state::{AddCallback, CancelRequest, Ended, Snapshot, StateWord};
 use super::{CallbackId, TaskId, TaskRef};
-use crate::error::{CancelledError, Error, InvalidStateError, PanicError};
-use crate::report::report_panic;
+use crate::error::{CancelledError, Error, FailedError, InvalidStateError, PanicError};
+use crate::scope::{AbortFn, Node, TaskRoot};
 
 /// What never changes after creation, and the state word.
 pub(crate) struct Header {
@@ -85,14 +85,30 @@ enum Canceller {
     Abort(AbortHandle),
     /// The main task of `asyncio::run`, driven by `block_on`.
     Token(CancellationToken),
+    /// A cancel scope registered in the task (`on_cancel`, a timeout scope,
+    /// a task group, a by-value await of a task with cleanups): the task's
+    /// root scope holds the abort, and a cancel signals the scopes first
+    /// (`scope/node.rs`). Only such tasks get here: the others pay nothing.
+    Scoped(Arc<TaskRoot>),
 }
 
 impl Canceller {
+    /// Stops the future. `Scoped` is not handled here: the caller signals
+    /// the root unlocked.
     fn cancel(&self) {
         match self {
-            Canceller::None => {}
+            Canceller::None | Canceller::Scoped(_) => {}
             Canceller::Abort(h) => h.abort(),
             Canceller::Token(t) => t.cancel(),
+        }
+    }
+
+    /// The abort as a closure, for a root scope to call later.
+    fn into_abort_fn(self) -> Option<AbortFn> {
+        match self {
+            Canceller::None | Canceller::Scoped(_) => None,
+            Canceller::Abort(h) => Some(Box::new(move || h.abort())),
+            Canceller::Token(t) => Some(Box::new(move || t.cancel())),
         }
     }
 }
@@ -107,6 +123,8 @@ enum Outcome<T> {
     Taken,
     Cancelled(CancelledError),
     Panicked(PanicError),
+    /// A task group child's `Err` (`TaskGroup::try_create_task`).
+    Failed(FailedError),
 }
 
 pub(crate) struct Inner<T> {
@@ -147,6 +165,11 @@ pub(crate) trait AnyCore: Send + Sync + 'static {
     fn error(&self) -> Option<Error>;
     /// `TaskRef::exception()` (marks the panic retrieved).
     fn exception(&self) -> crate::Result<Option<Error>>;
+    /// The task's root cancel scope, made at the first call (from a poll of
+    /// the task, when a scope registers outside any other: `scope/node.rs`).
+    fn scope_root(&self) -> Arc<Node>;
+    /// `TaskRef::cancel_requested()`.
+    fn cancel_requested(&self) -> Option<CancelledError>;
 }
 
 impl<T: Send + 'static> Core<T> {
@@ -182,6 +205,15 @@ impl<T: Send + 'static> Core<T> {
         })
     }
 
+    /// Whether a cancel of this task went as far as its abort (one with
+    /// cleanups still running has not).
+    pub(crate) fn aborted(&self) -> bool {
+        match &self.lock().canceller {
+            Canceller::Scoped(root) => root.aborted(),
+            _ => true,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner<T>> {
         // No user code runs under this lock, so it cannot be poisoned by a
         // user panic; recover anyway rather than cascade.
@@ -206,6 +238,14 @@ impl<T: Send + 'static> Core<T> {
         let state = self.header.state();
         if state.is_done() {
             return; // finished before we got here: nothing left to cancel
+        }
+        if let Canceller::Scoped(root) = &inner.canceller {
+            // A scope registered before the spawn returned: the root decides
+            // when to abort (it may have been asked to already).
+            if let Some(f) = canceller.into_abort_fn() {
+                root.set_abort(f);
+            }
+            return;
         }
         if state.is_cancel_requested() {
             // A cancel request that came first is passed on (invariant 3).
@@ -248,6 +288,10 @@ impl<T: Send + 'static> Core<T> {
                 self.header.diag.mark_retrieved();
                 Error::Panicked(e.clone())
             }
+            Outcome::Failed(e) => {
+                self.header.diag.mark_retrieved();
+                Error::Failed(e.clone())
+            }
             Outcome::Returned(_) => unreachable!("asyncio: read_error on a returned task"),
         }
     }
@@ -260,6 +304,10 @@ impl<T: Send + 'static> Core<T> {
             Outcome::Panicked(e) => {
                 self.header.diag.mark_retrieved();
                 Ok(Some(Error::Panicked(e.clone())))
+            }
+            Outcome::Failed(e) => {
+                self.header.diag.mark_retrieved();
+                Ok(Some(Error::Failed(e.clone())))
             }
             Outcome::Returned(_) | Outcome::Taken => Ok(None),
         }
@@ -275,7 +323,7 @@ impl<T: Send + 'static> Core<T> {
 
     /// Publishes the end of the task (invariant 1); returns the final state.
     pub(crate) fn complete(self: Arc<Self>, end: End<T>) -> Ended {
-        let (canceller, discarded, ended, callbacks) = {
+        let (canceller, ended, callbacks) = {
             let mut guard = self.lock();
             let inner = &mut *guard;
             let msg = match &mut inner.outcome {
@@ -283,16 +331,15 @@ impl<T: Send + 'static> Core<T> {
                 _ => unreachable!("asyncio: a task completed twice"),
             };
             let ended = Ended::decide(
-                self.header.state(),
                 matches!(end, End::Returned(_)),
-                matches!(end, End::Panicked(_)),
+                matches!(end, End::Panicked(_) | End::Failed(_)),
             );
-            let cancelled = || Outcome::Cancelled(CancelledError::from_message(msg.clone()));
-            let (outcome, discarded) = match (end, ended) {
-                (End::Returned(v), Ended::Finished) => (Outcome::Returned(v), None),
-                (End::Returned(v), _) => (cancelled(), Some(v)),
-                (End::Panicked(e), _) => (Outcome::Panicked(e), None),
-                (End::Dropped, _) => (cancelled(), None),
+            // Invariant 3: a returned value is kept, whatever was requested.
+            let outcome = match end {
+                End::Returned(v) => Outcome::Returned(v),
+                End::Panicked(e) => Outcome::Panicked(e),
+                End::Failed(e) => Outcome::Failed(e),
+                End::Dropped => Outcome::Cancelled(CancelledError::from_message(msg)),
             };
             inner.outcome = outcome;
             // With callbacks to run, this thread becomes their drainer: any
@@ -303,7 +350,7 @@ impl<T: Send + 'static> Core<T> {
                 .state
                 .complete(inner, ended, callbacks.is_some());
             let canceller = mem::replace(&mut inner.canceller, Canceller::None);
-            (canceller, discarded, ended, callbacks)
+            (canceller, ended, callbacks)
         };
         // Everything below runs unlocked: user callbacks and destructors.
         drop(canceller);
@@ -313,13 +360,6 @@ impl<T: Send + 'static> Core<T> {
                 run_callback(&task, cb);
             }
             task.core().drain(&task);
-        }
-        if let Some(v) = discarded {
-            // A value discarded because the task was cancelled as it
-            // returned: its destructor runs last, contained (invariant 8).
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
-                report_panic(DISCARDED_RESULT, Some(&task), payload);
-            }
         }
         let header = task.core().header();
         if ended == Ended::Panicked {
@@ -365,8 +405,45 @@ impl<T: Send + 'static> AnyCore for Core<T> {
             }
         }
         // Only schedules the cancellation: no user code runs here.
-        inner.canceller.cancel();
+        let root = match &inner.canceller {
+            Canceller::Scoped(root) => root.clone(),
+            canceller => {
+                canceller.cancel();
+                return true;
+            }
+        };
+        drop(guard);
+        // Scopes in the task: signalled unlocked (they wake the task; the
+        // root aborts it once no cleanup is left).
+        root.cancel();
         true
+    }
+
+    fn scope_root(&self) -> Arc<Node> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if let Canceller::Scoped(root) = &inner.canceller {
+            return root.node().clone();
+        }
+        let requested = self.header.state().is_cancel_requested();
+        let real = mem::replace(&mut inner.canceller, Canceller::None);
+        let root = TaskRoot::new(real.into_abort_fn(), requested);
+        let node = root.node().clone();
+        inner.canceller = Canceller::Scoped(root);
+        self.header.state.mark_scoped(inner);
+        node
+    }
+
+    fn cancel_requested(&self) -> Option<CancelledError> {
+        if !self.header.state().is_cancel_requested() {
+            return None; // lock-free for the common case
+        }
+        match &self.lock().outcome {
+            Outcome::Pending { cancel_msg } => {
+                Some(CancelledError::from_message(cancel_msg.clone()))
+            }
+            _ => None,
+        }
     }
 
     fn push_callback(&self, id: CallbackId, cb: Callback, start_drain: bool) -> Push {
@@ -427,6 +504,7 @@ impl<T: Send + 'static> AnyCore for Core<T> {
         match &self.lock().outcome {
             Outcome::Cancelled(e) => Some(Error::Cancelled(e.clone())),
             Outcome::Panicked(e) => Some(Error::Panicked(e.clone())),
+            Outcome::Failed(e) => Some(Error::Failed(e.clone())),
             _ => None,
         }
     }
@@ -437,7 +515,20 @@ impl<T: Send + 'static> AnyCore for Core<T> {
 pub(crate) enum End<T> {
     Returned(T),
     Panicked(PanicError),
+    /// It unwound with a [`FailedError`] payload: a task group child's `Err`
+    /// (see `TaskGroup::try_create_task`).
+    Failed(FailedError),
     Dropped,
+}
+
+impl<T> End<T> {
+    /// The end of a future that unwound with `payload` (a caught panic).
+    pub(crate) fn unwound(payload: Box<dyn Any + Send>) -> End<T> {
+        match payload.downcast::<FailedError>() {
+            Ok(failed) => End::Failed(*failed),
+            Err(payload) => End::Panicked(super::harness::panic_error(payload)),
+        }
+    }
 }
 
 /// How a panic in the destructor of a task's discarded output is reported.

@@ -146,6 +146,32 @@ impl TaskRef {
         self.0.header().state().is_cancelled()
     }
 
+    /// The cancellation asked for, with its message, once `cancel()` or
+    /// `cancel_with(msg)` was called and until the task ends; else `None`.
+    /// A cleanup ([`on_cancel`](crate::on_cancel)) reads it to see why it
+    /// runs (asyncio's `except CancelledError as e: e.args`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use asyncio::CancelExt;
+    ///
+    /// let task = asyncio::create_task(asyncio::sleep(10).on_cancel(|| async {
+    ///     let me = asyncio::current_task().unwrap();
+    ///     let why = me.cancel_requested().unwrap();
+    ///     assert_eq!(why.message(), Some("maintenance"));
+    /// }));
+    /// asyncio::sleep(1).await;
+    /// assert!(task.cancel_requested().is_none());
+    /// task.cancel_with("maintenance");
+    /// assert!(task.cancel_requested().is_some());
+    /// assert!(task.await.unwrap_err().is_cancelled());
+    /// # }
+    /// ```
+    pub fn cancel_requested(&self) -> Option<crate::CancelledError> {
+        self.0.cancel_requested()
+    }
+
     /// `true` once the task has ended, whatever the end (returned, panicked
     /// or cancelled).
     ///

@@ -108,7 +108,7 @@ fn poll_timed<T: Send + 'static, F: Future>(
 
 /// The error a caught panic becomes; its payload is dropped here, contained
 /// (a payload whose destructor panics is reported, invariant 8).
-fn panic_error(payload: Box<dyn Any + Send>) -> PanicError {
+pub(super) fn panic_error(payload: Box<dyn Any + Send>) -> PanicError {
     let err = PanicError::from_payload(&*payload);
     drop_payload(payload, None);
     err
@@ -181,7 +181,7 @@ where
             let end = match res {
                 Ok(Poll::Ready(v)) => End::Returned(v),
                 Ok(Poll::Pending) => unreachable!("asyncio: pending handled above"),
-                Err(payload) => End::Panicked(panic_error(payload)),
+                Err(payload) => End::unwound(payload),
             };
             drop_future(this.fut, end)
         });
@@ -275,7 +275,8 @@ impl<F: Future> Future for MainHarness<F> {
         };
         // Like an aborted Tokio task, a main task whose cancel was requested
         // is not polled again: `Drop` ends it cancelled.
-        let requested = core.header.state().is_cancel_requested();
+        // With cleanups running in it, it is polled until its root aborts.
+        let requested = core.header.state().is_cancel_requested() && core.aborted();
         let Some(fut) = this.fut.as_mut().as_pin_mut().filter(|_| !requested) else {
             return Poll::Ready(Err(MainEnd::Cancelled));
         };

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use super::core::Core;
 use super::{Builder, TaskRef};
 use crate::error::Error;
+use crate::scope::{AwaitAction, AwaitScope};
 
 /// A task of ours with output `T`: a future running on Tokio, with a name, a
 /// state, done callbacks and a readable outcome.
@@ -248,7 +249,10 @@ impl<T: Send + 'static> IntoFuture for Task<T> {
     type IntoFuture = Join<T>;
 
     fn into_future(self) -> Join<T> {
-        Join { task: self }
+        Join {
+            task: self,
+            scope: AwaitScope::default(),
+        }
     }
 }
 
@@ -291,6 +295,9 @@ impl<'a, T: Send + 'static> IntoFuture for &'a mut Task<T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Join<T> {
     task: Task<T>,
+    /// Passes a cancellation of the awaiter on to the task, and makes it
+    /// wait for the task's cleanups (`scope/await_task.rs`).
+    scope: AwaitScope,
 }
 
 impl<T> Join<T> {
@@ -313,7 +320,34 @@ impl<T: Send + 'static> Future for Join<T> {
     type Output = crate::Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.task.poll_result(cx)
+        let this = &mut *self;
+        if this.scope.is_gone() {
+            return Poll::Pending; // the cancellation went on without us
+        }
+        match this.task.poll_result(cx) {
+            Poll::Ready(r) => {
+                let cancelled = matches!(r, Err(Error::Cancelled(_)));
+                if this.scope.ended(cancelled) {
+                    Poll::Ready(r)
+                } else {
+                    Poll::Pending
+                }
+            }
+            Poll::Pending => {
+                // One state load when the awaited task has no cleanups.
+                let scoped = this.task.task.core().header().state().is_scoped();
+                if this.scope.pending(scoped, cx) == AwaitAction::CancelTask {
+                    // The awaiter is being cancelled: so is the task, with
+                    // the awaiter's message; then we wait for its end.
+                    let why = super::current::with_current(|t| t.and_then(|t| t.cancel_requested()));
+                    match why.as_ref().and_then(|e| e.message()) {
+                        Some(msg) => self.task.cancel_with(msg.to_owned()),
+                        None => self.task.cancel(),
+                    };
+                }
+                Poll::Pending
+            }
+        }
     }
 }
 

@@ -16,12 +16,16 @@
 //! task while some thread runs its callbacks (invariant 4, `callbacks.rs`).
 //!
 //! # Invariants
-//! 3. **Cancel means cancelled.** `cancel()` returns `true` only while the
-//!    task is pending, and sets `CANCEL_REQUESTED` under the lock
-//!    ([`StateWord::request_cancel`]); a task whose flag is set when it
-//!    completes ends `CANCELLED` even if its future returned a value in the
-//!    same poll (asyncio: a task that cancels itself and returns ends
-//!    cancelled). A panic still wins over a cancel request.
+//! 3. **A cancel is a request; a returned value wins.** `cancel()` returns
+//!    `true` only while the task is pending, and sets `CANCEL_REQUESTED`
+//!    under the lock ([`StateWord::request_cancel`]). The task then ends
+//!    `CANCELLED` when its future is dropped unfinished (Tokio's abort, at
+//!    once or, with cancel scopes in the task, after their cleanups: see
+//!    `scope/node.rs`). A future that returned a value in the poll during
+//!    which the request came ends the task `FINISHED` with that value: no
+//!    value is lost to a late cancel (a task running a queue's `get()`
+//!    keeps its item; asyncio would end a task that cancels itself and
+//!    returns cancelled). A panic wins over both.
 //! 9. **Written only under the lock.** Every transition takes the task's
 //!    locked `Inner` (`&mut Inner<T>`, which only the core's `MutexGuard`
 //!    hands out), so the state word is written together with the outcome
@@ -56,6 +60,10 @@ const DONE: u8 = FINISHED | CANCELLED | PANICKED;
 /// callback added now joins that thread's queue, so callbacks never run out
 /// of order or two at a time.
 const DRAINING: u8 = 16;
+/// Pending, and a cancel scope registered in the task (it has a root
+/// scope): a cancel signals the scopes before it aborts. Read lock-free by a
+/// by-value await of the task, which then waits for its cleanups.
+const SCOPED: u8 = 32;
 
 /// The state word, as it sits in the task's header.
 pub(crate) struct StateWord(AtomicU8);
@@ -91,6 +99,11 @@ impl Snapshot {
         self.0 & (FINISHED | CANCELLED) == 0
     }
 
+    /// Pending, with a cancel scope in it (see [`SCOPED`]).
+    pub(crate) fn is_scoped(self) -> bool {
+        self.0 & SCOPED != 0
+    }
+
     /// Done, and a thread is running its callbacks.
     fn is_draining(self) -> bool {
         self.0 & DRAINING != 0
@@ -110,14 +123,14 @@ pub(crate) enum Ended {
 
 impl Ended {
     /// The end of a task whose future `returned` (else it panicked, or was
-    /// dropped unfinished when `panicked` is false), given the state when it
-    /// completed (invariant 3: a requested cancel wins over a return, a panic
-    /// wins over both).
-    pub(crate) fn decide(now: Snapshot, returned: bool, panicked: bool) -> Ended {
+    /// dropped unfinished when `panicked` is false). Invariant 3: a returned
+    /// value wins over a cancel request, whenever the request came; a panic
+    /// wins over both.
+    pub(crate) fn decide(returned: bool, panicked: bool) -> Ended {
         match (returned, panicked) {
             (_, true) => Ended::Panicked,
-            (true, false) if !now.is_cancel_requested() => Ended::Finished,
-            _ => Ended::Cancelled,
+            (true, false) => Ended::Finished,
+            (false, false) => Ended::Cancelled,
         }
     }
 
@@ -174,6 +187,12 @@ impl StateWord {
         CancelRequest::Requested
     }
 
+    /// Under the lock: a cancel scope registered in the pending task.
+    pub(crate) fn mark_scoped<T>(&self, _locked: &mut Inner<T>) {
+        let now = self.load();
+        self.0.store(now.0 | SCOPED, Ordering::Release);
+    }
+
     /// Under the lock: the task ends as `ended` (invariant 1); with
     /// `callbacks` to run, the caller becomes their drainer (invariant 4).
     pub(crate) fn complete<T>(&self, _locked: &mut Inner<T>, ended: Ended, callbacks: bool) {
@@ -205,17 +224,17 @@ impl StateWord {
 
 #[cfg(test)]
 mod tests {
-    use super::{CANCEL_REQUESTED, Ended, PENDING, Snapshot};
+    use super::{CANCEL_REQUESTED, Ended, SCOPED, Snapshot};
 
-    /// Invariant 3: a requested cancel wins over a return, a panic over both.
+    /// Invariant 3: a returned value wins over a cancel request (the
+    /// request is not even consulted), a panic over both.
     #[test]
-    fn a_requested_cancel_wins_over_a_return_and_a_panic_over_both() {
-        let pending = Snapshot(PENDING);
-        let requested = Snapshot(CANCEL_REQUESTED);
-        assert_eq!(Ended::decide(pending, true, false), Ended::Finished);
-        assert_eq!(Ended::decide(requested, true, false), Ended::Cancelled);
-        assert_eq!(Ended::decide(pending, false, false), Ended::Cancelled);
-        assert_eq!(Ended::decide(requested, false, true), Ended::Panicked);
+    fn a_returned_value_wins_over_a_cancel_and_a_panic_over_both() {
+        assert_eq!(Ended::decide(true, false), Ended::Finished);
+        assert_eq!(Ended::decide(false, false), Ended::Cancelled);
+        assert_eq!(Ended::decide(false, true), Ended::Panicked);
+        assert_eq!(Ended::decide(true, true), Ended::Panicked);
+        assert!(Snapshot(SCOPED | CANCEL_REQUESTED).is_scoped());
     }
 
     /// The predicates read the bits they are named after.
