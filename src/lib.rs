@@ -124,47 +124,39 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-mod as_completed;
+mod combinators;
 mod debug;
-mod duration;
 mod error;
-mod event_loop;
-mod gather;
-mod into_task;
 mod lock;
-mod runner;
-mod shield;
-mod sleep;
+mod runtime;
 mod stack;
 mod task;
-mod threads;
-mod wait;
-mod wait_for;
-mod watch;
+mod time;
 
-pub use as_completed::{AsCompleted, NextCompleted, as_completed};
+pub use combinators::as_completed::{AsCompleted, NextCompleted, as_completed};
+pub use combinators::gather::{
+    Gather, GatherTuple, ReturnExceptions, ReturnExceptionsTuple, TaskTuple, TryGather, gather,
+    try_gather,
+};
+pub use combinators::input::IntoTask;
+pub use combinators::shield::{Shield, shield};
+pub use combinators::wait::{
+    ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, Wait, wait,
+};
+pub use combinators::wait_for::{Awaitable, WaitFor, WaitTarget, wait_for};
 pub use debug::{
     ExceptionContext, call_exception_handler, reset_exception_handler, set_exception_handler,
     set_slow_callback_duration, slow_callback_duration,
 };
-pub use duration::Seconds;
 pub use error::{CancelledError, Error, InvalidStateError, PanicError, Result, TimeoutError};
-pub use event_loop::{CallbackHandle, Loop, TimerHandle, get_running_loop};
-pub use gather::{
-    Gather, GatherTuple, ReturnExceptions, ReturnExceptionsTuple, TaskTuple, TryGather, gather,
-    try_gather,
-};
-pub use into_task::IntoTask;
-pub use runner::{Runner, run};
-pub use shield::{Shield, shield};
-pub use sleep::{Sleep, sleep, sleep_with};
+pub use runtime::event_loop::{CallbackHandle, Loop, TimerHandle, get_running_loop};
+pub use runtime::runner::{Runner, run};
+pub use runtime::threads::{ConcurrentFuture, run_coroutine_threadsafe, to_thread};
 pub use stack::{Frame, Framed, FramedExt, dump_tasks, framed, framed_as};
 pub use task::{
     Builder, CallbackId, Join, JoinRef, Task, TaskId, TaskRef, all_tasks, create_task, current_task,
 };
-pub use threads::{ConcurrentFuture, run_coroutine_threadsafe, to_thread};
-pub use wait::{ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, Wait, wait};
-pub use wait_for::{Awaitable, WaitFor, WaitTarget, wait_for};
+pub use time::{Seconds, Sleep, sleep, sleep_with};
 
 /// The Rust blocks of the README and of `docs/*.md`, compiled and run by
 /// `cargo test --doc` so that the documentation cannot go stale.

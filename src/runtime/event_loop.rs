@@ -46,7 +46,7 @@ use tokio::time::Instant;
 
 use crate::Seconds;
 use crate::debug::report_panic;
-use crate::threads::{join_blocking, spawn_blocking_as};
+use crate::runtime::threads::{join_blocking, spawn_blocking_as};
 
 /// The running event loop: asyncio's `asyncio.get_running_loop()`.
 ///

@@ -35,8 +35,8 @@ use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::into_task::{IntoTask, into_tasks};
-use crate::watch::{Failed, Wake, Watch, panicked_or_cancelled};
+use crate::combinators::children::{Failed, Wake, Watch, panicked_or_cancelled};
+use crate::combinators::input::{IntoTask, into_tasks};
 use crate::{Error, Task, TaskRef};
 
 // ------------------------------------------------------------------ engine

@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::into_task::IntoTask;
+use crate::combinators::input::IntoTask;
 use crate::{Task, TaskRef};
 
 /// Runs `input` as a task that the cancellation of the awaiter does not

@@ -38,8 +38,8 @@ use futures::Stream;
 use pin_project::pin_project;
 use tokio::time::{Instant, Sleep};
 
+use crate::combinators::input::{IntoTask, into_tasks};
 use crate::error::{Error, TimeoutError};
-use crate::into_task::{IntoTask, into_tasks};
 use crate::task::core::{Callback, Notify};
 use crate::{Seconds, Task, TaskRef};
 

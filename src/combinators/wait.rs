@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use pin_project::pin_project;
 
-use crate::into_task::{IntoTask, into_tasks};
-use crate::watch::{Wake, Watch};
+use crate::combinators::children::{Wake, Watch};
+use crate::combinators::input::{IntoTask, into_tasks};
 use crate::{Seconds, Task, TaskRef};
 
 /// When [`wait`] returns (asyncio's `return_when`).
