@@ -36,11 +36,12 @@ use std::time::Duration;
 
 use futures::Stream;
 use pin_project::pin_project;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::combinators::input::{IntoTask, into_tasks};
 use crate::error::{Error, TimeoutError};
 use crate::task::core::{Callback, Notify};
+use crate::time::{Deadline, instant_after};
 use crate::{Seconds, Task, TaskRef};
 
 /// Results of `inputs` in completion order: asyncio's
@@ -180,11 +181,7 @@ struct Consumer<T: Send + 'static> {
 }
 
 impl<T: Send + 'static> Consumer<T> {
-    fn poll_claim(
-        &mut self,
-        cx: &mut Context<'_>,
-        timer: Pin<&mut Option<Sleep>>,
-    ) -> Poll<Claim<T>> {
+    fn poll_claim(&mut self, cx: &mut Context<'_>, timer: Pin<&mut Deadline>) -> Poll<Claim<T>> {
         self.shared
             .poll_claim(cx, timer, &mut self.key, self.stream)
     }
@@ -284,7 +281,7 @@ impl<T: Send + 'static> Shared<T> {
     fn poll_claim(
         &self,
         cx: &mut Context<'_>,
-        timer: Pin<&mut Option<Sleep>>,
+        timer: Pin<&mut Deadline>,
         key: &mut Option<WaiterKey>,
         stream: bool,
     ) -> Poll<Claim<T>> {
@@ -298,7 +295,7 @@ impl<T: Send + 'static> Shared<T> {
     fn poll_claim_locked(
         &self,
         cx: &mut Context<'_>,
-        mut timer: Pin<&mut Option<Sleep>>,
+        mut timer: Pin<&mut Deadline>,
         key: &mut Option<WaiterKey>,
         stream: bool,
     ) -> (Poll<Claim<T>>, Option<Waker>) {
@@ -307,7 +304,7 @@ impl<T: Send + 'static> Shared<T> {
         // ready then (a zero timeout has no deadline: see below).
         if st.deadline.is_none() {
             if let Some(t) = st.timeout.filter(|t| !t.is_zero()) {
-                st.deadline = Instant::now().checked_add(t);
+                st.deadline = Some(instant_after(t));
             }
         }
         if let Some(claim) = st.try_claim() {
@@ -321,7 +318,7 @@ impl<T: Send + 'static> Shared<T> {
                 let old = st.resolved(key, stream);
                 return (Poll::Ready(st.try_claim().expect("timed out")), old);
             }
-            // No timeout, or one too long to represent.
+            // No timeout (one too long to represent is capped at 30 years).
             (None, _) => None,
         };
         let replaced = if stream {
@@ -337,15 +334,10 @@ impl<T: Send + 'static> Shared<T> {
         let Some(deadline) = deadline else {
             return (Poll::Pending, None);
         };
-        if timer.is_none() {
-            timer.set(Some(tokio::time::sleep_until(deadline)));
-        }
-        let sleep = timer.as_mut().as_pin_mut().expect("armed above");
-        let mut sleep = tokio::task::coop::unconstrained(sleep);
-        if Pin::new(&mut sleep).poll(cx).is_pending() {
+        if timer.as_mut().poll_until(cx, deadline).is_pending() {
             return (Poll::Pending, None);
         }
-        timer.set(None);
+        timer.disarm();
         let mut st = self.lock();
         st.time_out();
         let old = st.resolved(key, stream);
@@ -513,7 +505,7 @@ pub struct AsCompleted<T: Send + 'static> {
     /// Items handed out by the iterator plus results yielded by the stream.
     taken: usize,
     /// The stream's timer (boxed once, so the stream is `Unpin`).
-    timer: Option<Pin<Box<Option<Sleep>>>>,
+    timer: Option<Pin<Box<Deadline>>>,
     stream_done: bool,
 }
 
@@ -531,7 +523,7 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
                 key: None,
                 stream: false,
             },
-            timer: None,
+            timer: Deadline::unarmed(),
             done: false,
         })
     }
@@ -556,7 +548,10 @@ impl<T: Send + 'static> Stream for AsCompleted<T> {
         if this.taken == this.len || this.stream_done {
             return Poll::Ready(None);
         }
-        let timer = this.timer.get_or_insert_with(|| Box::pin(None)).as_mut();
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(Deadline::unarmed()))
+            .as_mut();
         match std::task::ready!(this.stream.poll_claim(cx, timer)) {
             Claim::Result(r) => {
                 this.taken += 1;
@@ -602,7 +597,7 @@ impl<T: Send + 'static> fmt::Debug for AsCompleted<T> {
 pub struct NextCompleted<T: Send + 'static> {
     consumer: Consumer<T>,
     #[pin]
-    timer: Option<Sleep>,
+    timer: Deadline,
     done: bool,
 }
 

@@ -15,11 +15,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use pin_project::pin_project;
 
 use crate::error::{Error, TimeoutError};
+use crate::time::{Budget, Deadline};
 use crate::{Seconds, Task};
 
 /// What [`wait_for`] accepts: any future (polled in place, dropped on
@@ -212,8 +212,7 @@ where
     let timeout = timeout.to_duration();
     WaitFor {
         target: aw.into_target(),
-        timeout,
-        timer: None,
+        deadline: Deadline::new(timeout),
         state: State::Waiting,
     }
 }
@@ -231,11 +230,9 @@ where
 pub struct WaitFor<A: Awaitable> {
     #[pin]
     target: A::Target,
-    /// `None`: forever.
-    timeout: Option<Duration>,
     /// Armed at the first poll that finds the inner pending.
     #[pin]
-    timer: Option<tokio::time::Sleep>,
+    deadline: Deadline,
     state: State,
 }
 
@@ -264,36 +261,24 @@ where
                 *this.state = State::Done;
                 return Poll::Ready(out);
             }
-            match *this.timeout {
-                None => return Poll::Pending,
-                Some(Duration::ZERO) => *this.state = State::Cancelling,
-                Some(timeout) => {
-                    if this.timer.is_none() {
-                        // The clock starts now, at the first poll that
-                        // found the inner pending.
-                        this.timer.set(Some(tokio::time::sleep(timeout)));
-                    }
-                    let timer = this.timer.as_mut().as_pin_mut().expect("armed above");
-                    // Unconstrained, as `tokio::time::timeout` does when the
-                    // inner used the coop budget: the deadline must be seen.
-                    let mut timer = tokio::task::coop::unconstrained(timer);
-                    match Pin::new(&mut timer).poll(cx) {
-                        Poll::Ready(()) => {
-                            // Let whatever the same timer tick woke (a task
-                            // finishing at the deadline) run first, then look
-                            // at the inner once more.
-                            *this.state = State::Expired;
-                            cx.waker().wake_by_ref();
-                            return Poll::Pending;
-                        }
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
+            if this.deadline.is_zero() {
+                *this.state = State::Cancelling;
+            } else {
+                // The clock starts now, at the first poll that found the
+                // inner pending. The budget is ignored, as
+                // `tokio::time::timeout` does when the inner used it up: the
+                // deadline must be seen.
+                ready!(this.deadline.as_mut().poll_expired(cx, Budget::Ignore));
+                // Let whatever the same timer tick woke (a task finishing at
+                // the deadline) run first, then look at the inner once more.
+                *this.state = State::Expired;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
         } else if *this.state == State::Expired {
             if let Poll::Ready(out) = this.target.as_mut().poll_output(cx) {
                 *this.state = State::Done;
-                this.timer.set(None);
+                this.deadline.as_mut().disarm();
                 return Poll::Ready(out);
             }
             *this.state = State::Cancelling;
@@ -304,7 +289,7 @@ where
         );
         let out = ready!(this.target.poll_cancel(cx));
         *this.state = State::Done;
-        this.timer.set(None);
+        this.deadline.as_mut().disarm();
         Poll::Ready(out)
     }
 }
@@ -312,7 +297,7 @@ where
 impl<A: Awaitable> fmt::Debug for WaitFor<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitFor")
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.deadline.timeout())
             .field("state", &self.state)
             .finish()
     }

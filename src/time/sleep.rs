@@ -9,11 +9,10 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use pin_project::pin_project;
 
-use crate::Seconds;
+use super::{Budget, Deadline, Seconds};
 
 /// Waits `delay` (a [`Duration`] or seconds: `sleep(0.5)`, `sleep(1)`).
 ///
@@ -42,9 +41,9 @@ pub fn sleep(delay: impl Seconds) -> Sleep<()> {
 /// ```
 pub fn sleep_with<T>(delay: impl Seconds, value: T) -> Sleep<T> {
     Sleep {
-        delay: delay.to_duration(),
+        deadline: Deadline::new(delay.to_duration()),
         value: Some(value),
-        state: State::Start,
+        yielded: false,
     }
 }
 
@@ -57,42 +56,28 @@ pub fn sleep_with<T>(delay: impl Seconds, value: T) -> Sleep<T> {
 #[pin_project]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep<T> {
-    /// `None`: forever.
-    delay: Option<Duration>,
-    value: Option<T>,
     #[pin]
-    state: State,
-}
-
-#[pin_project(project = StateProj)]
-enum State {
-    Start,
-    Yielded,
-    Timer(#[pin] tokio::time::Sleep),
+    deadline: Deadline,
+    value: Option<T>,
+    /// A zero delay yielded once already.
+    yielded: bool,
 }
 
 impl<T> Future for Sleep<T> {
     type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Start => match *this.delay {
-                    Some(Duration::ZERO) => {
-                        this.state.set(State::Yielded);
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
-                    }
-                    Some(d) => this.state.set(State::Timer(tokio::time::sleep(d))),
-                    None => return Poll::Pending, // forever: nothing will wake us
-                },
-                StateProj::Yielded => break,
-                StateProj::Timer(timer) => {
-                    ready!(timer.poll(cx));
-                    break;
-                }
+        let this = self.project();
+        if this.deadline.is_zero() {
+            // Zero: yield to the scheduler once, no timer.
+            if !*this.yielded {
+                *this.yielded = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
+        } else {
+            // Forever (`None`) stays pending: nothing will wake us.
+            ready!(this.deadline.poll_expired(cx, Budget::Respect));
         }
         Poll::Ready(
             this.value
@@ -104,6 +89,8 @@ impl<T> Future for Sleep<T> {
 
 impl<T> fmt::Debug for Sleep<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sleep").field("delay", &self.delay).finish()
+        f.debug_struct("Sleep")
+            .field("delay", &self.deadline.timeout())
+            .finish()
     }
 }
