@@ -586,7 +586,7 @@ impl<T: Send + 'static> fmt::Debug for AsCompleted<T> {
 /// // One thread: the timers below run in deadline order even on a busy machine.
 /// asyncio::Runner::new().current_thread().run(async {
 ///     let mut it = asyncio::as_completed([asyncio::sleep_with(0.02, 'b'), asyncio::sleep_with(0.01, 'a')], None);
-///     let first: asyncio::NextCompleted<char> = it.next().unwrap();
+///     let first: asyncio::futures::NextCompleted<char> = it.next().unwrap();
 ///     let second = it.next().unwrap();
 ///     assert_eq!(second.await.unwrap(), 'a'); // awaited first: the first to complete
 ///     assert_eq!(first.await.unwrap(), 'b');

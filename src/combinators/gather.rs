@@ -259,7 +259,7 @@ where
 ///
 /// ```
 /// asyncio::run(async {
-///     let g: asyncio::Gather<u8> = asyncio::gather([asyncio::sleep_with(0, 1), asyncio::sleep_with(0, 2)]);
+///     let g: asyncio::futures::Gather<u8> = asyncio::gather([asyncio::sleep_with(0, 1), asyncio::sleep_with(0, 2)]);
 ///     assert_eq!(g.len(), 2);
 ///     assert_eq!(g.await.unwrap(), [1, 2]);
 /// });
@@ -433,7 +433,7 @@ fn poll_task<T: Send + 'static>(
 ///
 /// ```
 /// asyncio::run(async {
-///     let all: asyncio::ReturnExceptions<u8> =
+///     let all: asyncio::futures::ReturnExceptions<u8> =
 ///         asyncio::gather((1..=2).map(|i| async move { i })).return_exceptions();
 ///     assert_eq!(all.await, [Ok(1), Ok(2)]);
 /// });
@@ -554,7 +554,7 @@ where
 ///
 /// ```
 /// asyncio::run(async {
-///     let t: asyncio::TryGather<u8, asyncio::Error> =
+///     let t: asyncio::futures::TryGather<u8, asyncio::Error> =
 ///         asyncio::try_gather((1..=2).map(|i| async move { Ok(i) }));
 ///     assert_eq!(t.await.unwrap(), [1, 2]);
 /// });
@@ -650,7 +650,7 @@ impl<U: Send + 'static, E: From<Error> + Send + 'static> Children for TryChildre
 #[macro_export]
 macro_rules! gather {
     ($($input:expr),* $(,)?) => {
-        $crate::GatherTuple::__new(($($crate::IntoTask::into_task($input),)*))
+        $crate::support::gather_tuple(($($crate::IntoTask::into_task($input),)*))
     };
 }
 
@@ -659,7 +659,7 @@ macro_rules! gather {
 ///
 /// ```
 /// asyncio::run(async {
-///     let g: asyncio::GatherTuple<(asyncio::Task<u8>, asyncio::Task<&str>)> =
+///     let g: asyncio::futures::GatherTuple<(asyncio::Task<u8>, asyncio::Task<&str>)> =
 ///         asyncio::gather!(async { 1u8 }, async { "one" });
 ///     assert_eq!(g.await.unwrap(), (1, "one"));
 /// });
@@ -669,15 +669,14 @@ pub struct GatherTuple<S: TaskTuple> {
     engine: Engine<TupleChildren<S>>,
 }
 
-impl<S: TaskTuple> GatherTuple<S> {
-    #[doc(hidden)]
-    pub fn __new(tasks: S) -> Self {
-        GatherTuple {
-            engine: Engine::new(TupleChildren {
-                tasks: Some(tasks),
-                slots: S::Slots::default(),
-            }),
-        }
+/// What [`gather!`](crate::gather!) expands to: the gather of a tuple of
+/// tasks.
+pub fn gather_tuple<S: TaskTuple>(tasks: S) -> GatherTuple<S> {
+    GatherTuple {
+        engine: Engine::new(TupleChildren {
+            tasks: Some(tasks),
+            slots: S::Slots::default(),
+        }),
     }
 }
 
@@ -722,7 +721,7 @@ impl<S: TaskTuple> GatherTuple<S> {
 ///
 /// ```
 /// asyncio::run(async {
-///     let all: asyncio::ReturnExceptionsTuple<(asyncio::Task<u8>, asyncio::Task<char>)> =
+///     let all: asyncio::futures::ReturnExceptionsTuple<(asyncio::Task<u8>, asyncio::Task<char>)> =
 ///         asyncio::gather!(async { 1u8 }, async { 'x' }).return_exceptions();
 ///     assert_eq!(all.await, (Ok(1), Ok('x')));
 /// });
@@ -809,11 +808,11 @@ impl<S: TaskTuple> fmt::Debug for GatherTuple<S> {
 }
 
 /// A tuple of [`Task`]s, as built by [`gather!`](crate::gather!)
-/// (implemented for tuples of up to 12 tasks; not meant to be implemented
-/// elsewhere).
+/// (implemented for tuples of up to 12 tasks; sealed: it cannot be
+/// implemented elsewhere).
 ///
 /// ```
-/// fn children<S: asyncio::TaskTuple>(_: &asyncio::GatherTuple<S>) -> usize {
+/// fn children<S: asyncio::support::TaskTuple>(_: &asyncio::futures::GatherTuple<S>) -> usize {
 ///     S::LEN
 /// }
 /// asyncio::run(async {
@@ -865,7 +864,7 @@ pub trait TaskTuple: TupleSlots + Send + 'static {
 /// `'static`-bounded impl there gives "implementation of `Send` is not
 /// general enough").
 #[doc(hidden)]
-pub trait TupleSlots {
+pub trait TupleSlots: tuple_sealed::Sealed {
     /// Each output, once collected.
     type Slots: Default;
     /// Each outcome, once collected (for `return_exceptions()`).
@@ -913,8 +912,16 @@ impl<S: TaskTuple> Children for TupleChildren<S> {
     }
 }
 
+/// Seals [`TupleSlots`], and through it [`TaskTuple`]: only tuples of
+/// tasks are gathered by `gather!`.
+mod tuple_sealed {
+    pub trait Sealed {}
+}
+
 macro_rules! task_tuple {
     ($len:expr; $($T:ident $i:tt),*) => {
+        impl<$($T),*> tuple_sealed::Sealed for ($(Task<$T>,)*) {}
+
         // No bounds: see `TupleSlots`.
         impl<$($T),*> TupleSlots for ($(Task<$T>,)*) {
             type Slots = ($(Option<$T>,)*);

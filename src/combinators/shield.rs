@@ -67,7 +67,7 @@ pub fn shield<I: IntoTask>(input: I) -> Shield<I::Output> {
 ///
 /// ```
 /// asyncio::run(async {
-///     let s: asyncio::Shield<u8> = asyncio::shield(async { 7 });
+///     let s: asyncio::futures::Shield<u8> = asyncio::shield(async { 7 });
 ///     let inner = s.task().to_ref();
 ///     assert_eq!(s.await.unwrap(), 7);
 ///     assert!(inner.done());

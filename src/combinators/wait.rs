@@ -160,7 +160,7 @@ where
 ///
 /// ```
 /// asyncio::run(async {
-///     let w: asyncio::Wait<u8> = asyncio::wait([async { 1u8 }], asyncio::ALL_COMPLETED, None);
+///     let w: asyncio::futures::Wait<u8> = asyncio::wait([async { 1u8 }], asyncio::ALL_COMPLETED, None);
 ///     let (mut done, _) = w.await;
 ///     assert_eq!(done.pop().unwrap().result().unwrap(), 1);
 /// });

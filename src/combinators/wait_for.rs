@@ -18,144 +18,13 @@ use std::task::{Context, Poll, ready};
 
 use pin_project::pin_project;
 
-use crate::error::{Error, TimeoutError};
+use crate::Seconds;
+use crate::combinators::input::{Awaitable, WaitTarget};
 use crate::time::{Budget, Deadline};
-use crate::{Seconds, Task};
-
-/// What [`wait_for`] accepts: any future (polled in place, dropped on
-/// timeout) or a [`Task`] (awaited; cancelled and awaited to its end on
-/// timeout).
-///
-/// ```
-/// asyncio::run(async {
-///     // a future that borrows: fine, it is polled in place
-///     let data = vec![1, 2, 3];
-///     let sum = asyncio::wait_for(async { data.iter().sum::<i32>() }, 1).await.unwrap();
-///     assert_eq!(sum, 6);
-///     // a task
-///     let t = asyncio::create_task(async { 4 });
-///     assert_eq!(asyncio::wait_for(t, 1).await.unwrap(), 4);
-/// });
-/// ```
-pub trait Awaitable {
-    /// What it resolves to (a task's `T`, not its `Result<T>`).
-    type Output;
-    /// How `wait_for` drives it (a [`WaitTarget`] with the same `Output`).
-    ///
-    /// Not bounded here on purpose: with no bounds on the impl for
-    /// [`Task`], `Task<&'static str>`'s target normalizes for every lifetime,
-    /// so a [`WaitFor`] of it is plainly `Send` inside a spawned task (a
-    /// `'static`-bounded impl gives "implementation of `Send` is not general
-    /// enough" there). The bound is on [`wait_for`] and on the `Future` impl.
-    #[doc(hidden)]
-    type Target;
-    /// Converts it.
-    #[doc(hidden)]
-    fn into_target(self) -> Self::Target;
-}
-
-/// How [`wait_for`] drives an [`Awaitable`] (implementation detail).
-#[doc(hidden)]
-pub trait WaitTarget {
-    /// What it resolves to.
-    type Output;
-    /// Polls for the result.
-    fn poll_output(self: Pin<&mut Self>, cx: &mut Context<'_>)
-    -> Poll<crate::Result<Self::Output>>;
-    /// Cancels it (idempotent) and resolves once the cancellation finished:
-    /// `Err(Timeout)` if it ended cancelled, else how it ended.
-    fn poll_cancel(self: Pin<&mut Self>, cx: &mut Context<'_>)
-    -> Poll<crate::Result<Self::Output>>;
-}
-
-impl<F: Future> Awaitable for F {
-    type Output = F::Output;
-    type Target = InPlace<F>;
-
-    fn into_target(self) -> InPlace<F> {
-        InPlace { fut: Some(self) }
-    }
-}
-
-// No bounds: see `Awaitable::Target`.
-impl<T> Awaitable for Task<T> {
-    type Output = T;
-    type Target = TaskTarget<T>;
-
-    fn into_target(self) -> TaskTarget<T> {
-        TaskTarget {
-            task: self,
-            cancelling: false,
-        }
-    }
-}
-
-/// A plain future, polled in the caller's task.
-#[doc(hidden)]
-#[pin_project]
-pub struct InPlace<F> {
-    #[pin]
-    fut: Option<F>,
-}
-
-impl<F: Future> WaitTarget for InPlace<F> {
-    type Output = F::Output;
-
-    fn poll_output(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<crate::Result<F::Output>> {
-        let fut = self
-            .project()
-            .fut
-            .as_pin_mut()
-            .expect("asyncio: wait_for polled after completion");
-        fut.poll(cx).map(Ok)
-    }
-
-    fn poll_cancel(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<crate::Result<F::Output>> {
-        // Dropping runs its destructors now: the cancellation is finished.
-        self.project().fut.set(None);
-        Poll::Ready(Err(Error::Timeout(TimeoutError::new())))
-    }
-}
-
-/// A task: awaited; cancelled and awaited again on timeout; cancelled if
-/// the wait is dropped.
-#[doc(hidden)]
-pub struct TaskTarget<T> {
-    task: Task<T>,
-    cancelling: bool,
-}
-
-impl<T: Send + 'static> WaitTarget for TaskTarget<T> {
-    type Output = T;
-
-    fn poll_output(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<crate::Result<T>> {
-        self.task.poll_result(cx)
-    }
-
-    fn poll_cancel(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<crate::Result<T>> {
-        if !self.cancelling {
-            self.cancelling = true;
-            self.task.cancel();
-        }
-        Poll::Ready(match ready!(self.task.poll_result(cx)) {
-            Err(Error::Cancelled(_)) => Err(Error::Timeout(TimeoutError::new())),
-            // It returned or panicked before the cancel reached it.
-            other => other,
-        })
-    }
-}
-
-impl<T> Drop for TaskTarget<T> {
-    fn drop(&mut self) {
-        if !self.task.done() {
-            self.task.cancel(); // the awaiter went away
-        }
-    }
-}
 
 /// Waits for `aw` at most `timeout`: asyncio's `wait_for(aw, timeout)`.
 ///
-/// `aw` is a future (polled in place, in the caller's task) or a [`Task`].
+/// `aw` is a future (polled in place, in the caller's task) or a [`Task`](crate::Task).
 /// `timeout` is a `Duration`, seconds (`2`, `0.5`), or `None` (forever).
 /// Resolves to `Ok(output)`, the task's own error, or `Err(Timeout)` after
 /// the inner was cancelled *and* its cancellation finished.
@@ -221,7 +90,7 @@ where
 ///
 /// ```
 /// asyncio::run(async {
-///     let w: asyncio::WaitFor<asyncio::Sleep<u8>> = asyncio::wait_for(asyncio::sleep_with(10, 1), 0);
+///     let w: asyncio::futures::WaitFor<asyncio::futures::Sleep<u8>> = asyncio::wait_for(asyncio::sleep_with(10, 1), 0);
 ///     assert!(w.await.unwrap_err().is_timeout());
 /// });
 /// ```
@@ -299,23 +168,6 @@ impl<A: Awaitable> fmt::Debug for WaitFor<A> {
         f.debug_struct("WaitFor")
             .field("timeout", &self.deadline.timeout())
             .field("state", &self.state)
-            .finish()
-    }
-}
-
-impl<F> fmt::Debug for InPlace<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InPlace")
-            .field("dropped", &self.fut.is_none())
-            .finish()
-    }
-}
-
-impl<T: Send + 'static> fmt::Debug for TaskTarget<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskTarget")
-            .field("task", &self.task.to_ref())
-            .field("cancelling", &self.cancelling)
             .finish()
     }
 }

@@ -14,7 +14,7 @@ use pin_project::pin_project;
 
 use super::{Budget, Deadline, Seconds};
 
-/// Waits `delay` (a [`Duration`] or seconds: `sleep(0.5)`, `sleep(1)`).
+/// Waits `delay` (a [`Duration`](std::time::Duration) or seconds: `sleep(0.5)`, `sleep(1)`).
 ///
 /// # Panics
 /// If `delay` is NaN seconds.
@@ -50,7 +50,7 @@ pub fn sleep_with<T>(delay: impl Seconds, value: T) -> Sleep<T> {
 /// The future of [`sleep`] / [`sleep_with`].
 ///
 /// ```
-/// let nap: asyncio::Sleep<u8> = asyncio::sleep_with(0, 3); // no runtime needed yet
+/// let nap: asyncio::futures::Sleep<u8> = asyncio::sleep_with(0, 3); // no runtime needed yet
 /// assert_eq!(asyncio::run(nap), 3);
 /// ```
 #[pin_project]
