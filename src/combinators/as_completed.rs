@@ -174,7 +174,7 @@ struct Shared<T> {
 /// One consumer of results: an item, which waits in line (its waiter slot
 /// is given back when it resolves or is dropped), or the stream, which
 /// waits beside the line (see [`State::stream_waker`]).
-struct Consumer<T: Send + 'static> {
+struct Consumer<T> {
     shared: Arc<Shared<T>>,
     key: Option<WaiterKey>,
     stream: bool,
@@ -187,7 +187,7 @@ impl<T: Send + 'static> Consumer<T> {
     }
 }
 
-impl<T: Send + 'static> Drop for Consumer<T> {
+impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
         if self.stream {
             // The guard is gone at the end of the statement, the waker after.
@@ -232,23 +232,11 @@ impl<T: Send + 'static> Notify for Shared<T> {
     }
 }
 
-impl<T: Send + 'static> Shared<T> {
+// Unbounded: a consumer's `Drop` uses them, so the futures need no bounds
+// on their definitions.
+impl<T> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         crate::lock::lock(&self.state)
-    }
-
-    /// Done callback of task `i`: one result more; the first item in line
-    /// and the stream are woken.
-    fn completed(&self, i: usize) {
-        let (item, stream) = {
-            let mut st = self.lock();
-            st.ready.push_back(i);
-            (st.waiters.pop(), st.stream_waker.take())
-        };
-        // Woken outside the lock.
-        for w in [item, stream].into_iter().flatten() {
-            w.wake();
-        }
     }
 
     /// A consumer with waiter slot `key` is dropped unresolved. If it was
@@ -270,6 +258,22 @@ impl<T: Send + 'static> Shared<T> {
         // Woken and dropped outside the lock.
         drop(old);
         if let Some(w) = wake {
+            w.wake();
+        }
+    }
+}
+
+impl<T: Send + 'static> Shared<T> {
+    /// Done callback of task `i`: one result more; the first item in line
+    /// and the stream are woken.
+    fn completed(&self, i: usize) {
+        let (item, stream) = {
+            let mut st = self.lock();
+            st.ready.push_back(i);
+            (st.waiters.pop(), st.stream_waker.take())
+        };
+        // Woken outside the lock.
+        for w in [item, stream].into_iter().flatten() {
             w.wake();
         }
     }
@@ -498,7 +502,7 @@ impl<T: Send + 'static> State<T> {
 /// });
 /// ```
 #[must_use = "iterators and streams do nothing unless used (the tasks run anyway)"]
-pub struct AsCompleted<T: Send + 'static> {
+pub struct AsCompleted<T> {
     /// The shared state, seen as the stream's consumer.
     stream: Consumer<T>,
     len: usize,
@@ -594,7 +598,7 @@ impl<T: Send + 'static> fmt::Debug for AsCompleted<T> {
 /// ```
 #[pin_project]
 #[must_use = "futures do nothing unless awaited"]
-pub struct NextCompleted<T: Send + 'static> {
+pub struct NextCompleted<T> {
     consumer: Consumer<T>,
     #[pin]
     timer: Deadline,

@@ -181,3 +181,14 @@ impl Drop for Watch {
         }
     }
 }
+
+/// Cancels those of `tasks` that have not ended: what a combinator that owns
+/// its children (a gather, `wait_for` of a task) does when it is dropped
+/// before it resolved.
+pub(crate) fn cancel_pending<'a>(tasks: impl IntoIterator<Item = &'a TaskRef>) {
+    for task in tasks {
+        if !task.done() {
+            task.cancel();
+        }
+    }
+}

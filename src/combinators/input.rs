@@ -16,6 +16,7 @@ use std::task::{Context, Poll, ready};
 use pin_project::pin_project;
 
 use crate::Task;
+use crate::combinators::children::cancel_pending;
 use crate::error::{Error, TimeoutError};
 
 /// Seals [`IntoTask`], [`Awaitable`] and [`WaitTarget`]: what the
@@ -233,9 +234,7 @@ impl<T: Send + 'static> WaitTarget for TaskTarget<T> {
 
 impl<T> Drop for TaskTarget<T> {
     fn drop(&mut self) {
-        if !self.task.done() {
-            self.task.cancel(); // the awaiter went away
-        }
+        cancel_pending([&*self.task]); // the awaiter went away
     }
 }
 

@@ -74,7 +74,7 @@ pub fn shield<I: IntoTask>(input: I) -> Shield<I::Output> {
 /// });
 /// ```
 #[must_use = "futures do nothing unless awaited (the inner task runs anyway)"]
-pub struct Shield<T: Send + 'static> {
+pub struct Shield<T> {
     task: Task<T>,
 }
 

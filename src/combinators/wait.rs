@@ -167,7 +167,7 @@ where
 /// ```
 #[pin_project]
 #[must_use = "futures do nothing unless awaited (the tasks run anyway)"]
-pub struct Wait<T: Send + 'static> {
+pub struct Wait<T> {
     /// `None` once moved into the output.
     tasks: Vec<Option<Task<T>>>,
     return_when: ReturnWhen,
