@@ -16,7 +16,7 @@ use crate::{Error, Task, TaskRef};
 /// `gather(a, b, c)`, resolving to `asyncio::Result<(A, B, C)>`.
 ///
 /// Each argument is a [`Task`] or a future, scheduled as a task when the
-/// macro is evaluated (see [`IntoTask`]). Same semantics as [`gather`](fn@crate::gather):
+/// macro is evaluated (see [`IntoTask`](crate::IntoTask)). Same semantics as [`gather`](fn@crate::gather):
 /// results in argument order, the first child to panic or be cancelled ends
 /// it at once with that error (the others keep running), dropping it
 /// unfinished cancels the children still pending. Up to 12 arguments;
