@@ -114,6 +114,10 @@ use crate::{Seconds, Task, TaskRef};
 ///     let _ = it.next(); // ambiguous: Iterator::next or StreamExt::next?
 /// });
 /// ```
+///
+/// # Cancel safety
+/// See [`AsCompleted`]: dropping it, or any of its items, cancels nothing and
+/// loses no result.
 #[track_caller]
 pub fn as_completed<I>(
     inputs: I,
@@ -501,6 +505,12 @@ impl<T: Send + 'static> State<T> {
 ///     assert_eq!(seen, [1, 2]);
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Dropping it (or the iterator's items, or a `StreamExt::next` future)
+/// cancels nothing: the tasks keep running. A [`NextCompleted`] or a stream
+/// `next` dropped before it resolved takes no result: the result it may have
+/// been woken for goes to the next one waiting, so none is lost.
 #[must_use = "iterators and streams do nothing unless used (the tasks run anyway)"]
 pub struct AsCompleted<T> {
     /// The shared state, seen as the stream's consumer.
@@ -596,6 +606,13 @@ impl<T: Send + 'static> fmt::Debug for AsCompleted<T> {
 ///     assert_eq!(first.await.unwrap(), 'b');
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Cancel safe: dropping it before it resolved takes no result and cancels
+/// nothing; a result it was woken for goes to the next item waiting.
+///
+/// # Panics
+/// If polled again after it resolved.
 #[pin_project]
 #[must_use = "futures do nothing unless awaited"]
 pub struct NextCompleted<T> {

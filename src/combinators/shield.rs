@@ -55,6 +55,9 @@ use crate::{Task, TaskRef};
 ///     assert!(saved.load(Ordering::SeqCst));
 /// });
 /// ```
+///
+/// # Cancel safety
+/// See [`Shield`]: dropping it leaves the inner task running.
 #[track_caller]
 pub fn shield<I: IntoTask>(input: I) -> Shield<I::Output> {
     Shield {
@@ -73,6 +76,11 @@ pub fn shield<I: IntoTask>(input: I) -> Shield<I::Output> {
 ///     assert!(inner.done());
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Cancel safe: that is its purpose. Dropping it leaves the inner task running
+/// and its result in the task (keep a handle with [`to_ref`](Self::to_ref), or
+/// take the task back with [`into_task`](Self::into_task) before dropping).
 #[must_use = "futures do nothing unless awaited (the inner task runs anyway)"]
 pub struct Shield<T> {
     task: Task<T>,

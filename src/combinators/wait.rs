@@ -132,6 +132,9 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 ///     pending[0].cancel();
 /// });
 /// ```
+///
+/// # Cancel safety
+/// See [`Wait`]: dropping it cancels nothing.
 #[track_caller]
 pub fn wait<I>(
     tasks: I,
@@ -165,6 +168,15 @@ where
 ///     assert_eq!(done.pop().unwrap().result().unwrap(), 1);
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Cancel safe as far as the tasks go: dropping it cancels nothing (neither
+/// does a timeout). The tasks it owns are dropped with it, and they go on
+/// running; keep [`TaskRef`](crate::TaskRef)s (`task.to_ref()`) before the
+/// call to follow them afterwards.
+///
+/// # Panics
+/// If polled again after it resolved.
 #[pin_project]
 #[must_use = "futures do nothing unless awaited (the tasks run anyway)"]
 pub struct Wait<T> {

@@ -71,6 +71,10 @@ use crate::time::{Budget, Deadline};
 ///     assert_eq!(quick, "hi");
 /// });
 /// ```
+///
+/// # Cancel safety
+/// See [`WaitFor`]: dropping it unfinished drops the future or cancels the
+/// task.
 pub fn wait_for<A>(aw: A, timeout: impl Seconds) -> WaitFor<A>
 where
     A: Awaitable,
@@ -94,6 +98,15 @@ where
 ///     assert!(w.await.unwrap_err().is_timeout());
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Not cancel safe: dropping it before it resolved drops a plain future where
+/// it stands (its destructors run) and cancels a task, as cancelling asyncio's
+/// `wait_for` cancels what it waits for; an output that was ready at that
+/// moment is lost with it.
+///
+/// # Panics
+/// If polled again after it resolved.
 #[pin_project]
 #[must_use = "futures do nothing unless awaited"]
 pub struct WaitFor<A: Awaitable> {

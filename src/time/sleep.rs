@@ -27,6 +27,9 @@ use super::{Budget, Deadline, Seconds};
 /// assert!(start.elapsed() >= std::time::Duration::from_millis(1500));
 /// # }
 /// ```
+///
+/// # Cancel safety
+/// See [`Sleep`]: dropping it only gives its timer back.
 pub fn sleep(delay: impl Seconds) -> Sleep<()> {
     sleep_with(delay, ())
 }
@@ -39,6 +42,12 @@ pub fn sleep(delay: impl Seconds) -> Sleep<()> {
 ///     assert_eq!(format!("hello{world}"), "hello world");
 /// });
 /// ```
+///
+/// # Cancel safety
+/// See [`Sleep`]: dropping it drops `value` and gives its timer back.
+///
+/// # Panics
+/// If `delay` is NaN seconds.
 pub fn sleep_with<T>(delay: impl Seconds, value: T) -> Sleep<T> {
     Sleep {
         deadline: Deadline::new(delay.to_duration()),
@@ -53,6 +62,13 @@ pub fn sleep_with<T>(delay: impl Seconds, value: T) -> Sleep<T> {
 /// let nap: asyncio::futures::Sleep<u8> = asyncio::sleep_with(0, 3); // no runtime needed yet
 /// assert_eq!(asyncio::run(nap), 3);
 /// ```
+///
+/// # Cancel safety
+/// Cancel safe: dropping it only gives its timer back; the value is dropped
+/// with it.
+///
+/// # Panics
+/// If polled again after it completed.
 #[pin_project]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep<T> {

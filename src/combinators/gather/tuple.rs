@@ -48,6 +48,16 @@ macro_rules! gather {
 ///     assert_eq!(g.await.unwrap(), (1, "one"));
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Not cancel safe: dropping it before it resolved (the awaiting task was
+/// cancelled, a `select!` took another branch) cancels the children still
+/// pending, as cancelling asyncio's gather does; dropping it after it resolved
+/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
+/// `Unpin`) so that one lost race does not cancel the children.
+///
+/// # Panics
+/// If polled again after it resolved.
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct GatherTuple<S: TaskTuple> {
     engine: Engine<TupleChildren<S>>,
@@ -110,6 +120,16 @@ impl<S: TaskTuple> GatherTuple<S> {
 ///     assert_eq!(all.await, (Ok(1), Ok('x')));
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Not cancel safe: dropping it before it resolved (the awaiting task was
+/// cancelled, a `select!` took another branch) cancels the children still
+/// pending, as cancelling asyncio's gather does; dropping it after it resolved
+/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
+/// `Unpin`) so that one lost race does not cancel the children.
+///
+/// # Panics
+/// If polled again after it resolved.
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct ReturnExceptionsTuple<S: TaskTuple> {
     engine: Engine<TupleAllChildren<S>>,

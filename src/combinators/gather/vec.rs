@@ -49,6 +49,9 @@ use crate::{Error, Task, TaskRef};
 ///     assert!(err.is_panic());
 /// });
 /// ```
+///
+/// # Cancel safety
+/// See [`Gather`]: dropping it unfinished cancels the children still pending.
 #[track_caller]
 pub fn gather<I>(inputs: I) -> Gather<<I::Item as IntoTask>::Output>
 where
@@ -72,6 +75,16 @@ where
 ///     assert_eq!(g.await.unwrap(), [1, 2]);
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Not cancel safe: dropping it before it resolved (the awaiting task was
+/// cancelled, a `select!` took another branch) cancels the children still
+/// pending, as cancelling asyncio's gather does; dropping it after it resolved
+/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
+/// `Unpin`) so that one lost race does not cancel the children.
+///
+/// # Panics
+/// If polled again after it resolved.
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct Gather<T> {
     engine: Engine<VecChildren<T>>,
@@ -203,6 +216,16 @@ impl<T: Send + 'static> Children for VecChildren<T> {
 ///     assert_eq!(all.await, [Ok(1), Ok(2)]);
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Not cancel safe: dropping it before it resolved (the awaiting task was
+/// cancelled, a `select!` took another branch) cancels the children still
+/// pending, as cancelling asyncio's gather does; dropping it after it resolved
+/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
+/// `Unpin`) so that one lost race does not cancel the children.
+///
+/// # Panics
+/// If polled again after it resolved.
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct ReturnExceptions<T> {
     engine: Engine<AllChildren<T>>,
@@ -275,6 +298,13 @@ impl<T: Send + 'static> Children for AllChildren<T> {
 ///     assert_eq!(asyncio::try_gather([fetch(1), fetch(0)]).await, Err(AppError::NotFound(0)));
 /// });
 /// ```
+///
+/// # Cancel safety
+/// See [`TryGather`]: dropping it unfinished cancels the children still
+/// pending.
+///
+/// # Panics
+/// When an input is a plain future and there is no running Tokio runtime.
 #[track_caller]
 pub fn try_gather<I, U, E>(inputs: I) -> TryGather<U, E>
 where
@@ -300,6 +330,16 @@ where
 ///     assert_eq!(t.await.unwrap(), [1, 2]);
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Not cancel safe: dropping it before it resolved (the awaiting task was
+/// cancelled, a `select!` took another branch) cancels the children still
+/// pending, as cancelling asyncio's gather does; dropping it after it resolved
+/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
+/// `Unpin`) so that one lost race does not cancel the children.
+///
+/// # Panics
+/// If polled again after it resolved.
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct TryGather<U, E> {
     engine: Engine<TryChildren<U, E>>,
