@@ -38,9 +38,10 @@ use futures::Stream;
 use pin_project::pin_project;
 use tokio::time::Instant;
 
+use crate::combinators::children::notify_each;
 use crate::combinators::input::{IntoTask, into_tasks};
 use crate::error::{Error, TimeoutError};
-use crate::task::core::{Callback, Notify};
+use crate::task::core::Notify;
 use crate::time::{Deadline, instant_after};
 use crate::{Seconds, Task, TaskRef};
 
@@ -144,12 +145,9 @@ where
         }),
     });
     let mut already = Vec::new();
-    for (i, task) in tasks.iter().enumerate() {
-        let cb = Callback::Notify(shared.clone(), i);
-        if task.push_done_callback(cb).is_err() {
-            already.push(i); // done before we asked: in input order
-        }
-    }
+    let children = tasks.iter().enumerate().map(|(i, t)| (i, &**t));
+    // Done before we asked: in input order.
+    notify_each(&shared, children, false, |i, _| already.push(i));
     {
         let mut st = shared.lock();
         st.tasks = tasks.into_iter().map(Some).collect();

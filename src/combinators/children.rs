@@ -127,21 +127,10 @@ impl Watch {
             closed: AtomicBool::new(false),
         });
         shared.waker.register(waker);
-        let mut registered = Vec::new();
-        for (index, task) in children {
-            // One `Arc` clone per child, no allocation.
-            let cb = Callback::Notify(shared.clone(), index);
-            match task.push_done_callback(cb) {
-                Ok(id) if mode == Wake::OnEveryCompletion => registered.push((task.clone(), id)),
-                Ok(_) => {}
-                Err((_, cb)) => {
-                    // Already done: record it inline, in input order; dropping
-                    // the callback only drops its `Arc`.
-                    drop(cb);
-                    shared.note(index, task);
-                }
-            }
-        }
+        let keep_ids = mode == Wake::OnEveryCompletion;
+        let registered = notify_each(&shared, children, keep_ids, |index, task| {
+            shared.note(index, task);
+        });
         Watch { shared, registered }
     }
 
@@ -191,4 +180,31 @@ pub(crate) fn cancel_pending<'a>(tasks: impl IntoIterator<Item = &'a TaskRef>) {
             task.cancel();
         }
     }
+}
+
+/// Registers `notify` as the done callback of each `(index, task)`: the one
+/// place the combinators do so. One `Arc` clone per child, no allocation. A
+/// child already done gets no callback: `already(index, task)` runs for it
+/// instead, now, in the order given. With `keep_ids`, returns the callbacks
+/// registered, to take them back later.
+pub(crate) fn notify_each<'a, N: Notify>(
+    notify: &Arc<N>,
+    children: impl IntoIterator<Item = (usize, &'a TaskRef)>,
+    keep_ids: bool,
+    mut already: impl FnMut(usize, &TaskRef),
+) -> Vec<(TaskRef, CallbackId)> {
+    let mut registered = Vec::new();
+    for (index, task) in children {
+        let cb = Callback::Notify(notify.clone(), index);
+        match task.push_done_callback(cb) {
+            Ok(id) if keep_ids => registered.push((task.clone(), id)),
+            Ok(_) => {}
+            Err((_, cb)) => {
+                // Dropping the callback only drops its `Arc`.
+                drop(cb);
+                already(index, task);
+            }
+        }
+    }
+    registered
 }
