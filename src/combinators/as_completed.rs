@@ -134,7 +134,7 @@ where
     let tasks = into_tasks(inputs);
     let n = tasks.len();
     let shared = Arc::new(Shared {
-        state: Mutex::new(State {
+        state: Mutex::new(Results {
             tasks: Vec::new(),
             ready: VecDeque::with_capacity(n),
             waiters: Waiters::default(),
@@ -170,12 +170,12 @@ where
 }
 
 struct Shared<T> {
-    state: Mutex<State<T>>,
+    state: Mutex<Results<T>>,
 }
 
 /// One consumer of results: an item, which waits in line (its waiter slot
 /// is given back when it resolves or is dropped), or the stream, which
-/// waits beside the line (see [`State::stream_waker`]).
+/// waits beside the line (see [`Results::stream_waker`]).
 struct Consumer<T> {
     shared: Arc<Shared<T>>,
     key: Option<WaiterKey>,
@@ -201,7 +201,9 @@ impl<T> Drop for Consumer<T> {
     }
 }
 
-struct State<T> {
+/// What the consumers share, behind `Shared`'s lock: the inputs, the
+/// results ready to hand out, the line of waiting items, and the timeout.
+struct Results<T> {
     /// `None` once its result was handed out.
     tasks: Vec<Option<Task<T>>>,
     /// Indices of finished tasks not handed out yet, in completion order.
@@ -237,7 +239,7 @@ impl<T: Send + 'static> Notify for Shared<T> {
 // Unbounded: a consumer's `Drop` uses them, so the futures need no bounds
 // on their definitions.
 impl<T> Shared<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
+    fn lock(&self) -> MutexGuard<'_, Results<T>> {
         crate::lock::lock(&self.state)
     }
 
@@ -446,7 +448,7 @@ impl Waiters {
     }
 }
 
-impl<T: Send + 'static> State<T> {
+impl<T: Send + 'static> Results<T> {
     /// A consumer resolves: it stops waiting (an item gives its slot back).
     /// Returns its waker, to be dropped outside the lock.
     fn resolved(&mut self, key: &mut Option<WaiterKey>, stream: bool) -> Option<Waker> {

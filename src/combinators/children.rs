@@ -43,7 +43,7 @@ pub(crate) fn panicked_or_cancelled(t: &TaskRef) -> bool {
 
 /// What the callbacks record.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wake {
+pub(crate) enum WakeOn {
     /// Wake the combinator only when a child fails (`gather`: progress in
     /// input order is followed through the children's own states).
     OnFailure,
@@ -55,9 +55,9 @@ struct Shared {
     waker: AtomicWaker,
     /// The first child, in completion order, that failed; `NONE` if none.
     failed: AtomicUsize,
-    /// Completion order (`Wake::OnEveryCompletion` only).
+    /// Completion order (`WakeOn::OnEveryCompletion` only).
     order: Mutex<Vec<usize>>,
-    mode: Wake,
+    mode: WakeOn,
     /// Which finished children count as failed.
     failed_if: Failed,
     /// Set when the combinator is finished: late callbacks do nothing.
@@ -86,7 +86,7 @@ impl Shared {
                 .compare_exchange(NONE, index, Ordering::AcqRel, Ordering::Acquire);
             wake = true;
         }
-        if self.mode == Wake::OnEveryCompletion {
+        if self.mode == WakeOn::OnEveryCompletion {
             self.order().push(index);
             wake = true;
         }
@@ -99,23 +99,23 @@ impl Shared {
 }
 
 /// One combinator's watch over its children.
-pub(crate) struct Watch {
+pub(crate) struct ChildWatch {
     shared: Arc<Shared>,
-    /// `Wake::OnEveryCompletion` (`wait`) only: the callbacks to take back
+    /// `WakeOn::OnEveryCompletion` (`wait`) only: the callbacks to take back
     /// from the tasks still pending when the watch closes, so that calling
     /// `wait` again and again on long-lived tasks leaves nothing behind.
     /// `gather` leaves at most one callback per child.
     registered: Vec<(TaskRef, CallbackId)>,
 }
 
-impl Watch {
+impl ChildWatch {
     /// Registers one done callback on each `(index, task)`. Children already
     /// done are recorded now, in the order given. `waker` is registered
     /// before any callback can fire.
     pub(crate) fn new<'a>(
         children: impl Iterator<Item = (usize, &'a TaskRef)>,
         failed: Failed,
-        mode: Wake,
+        mode: WakeOn,
         waker: &Waker,
     ) -> Self {
         let shared = Arc::new(Shared {
@@ -127,11 +127,11 @@ impl Watch {
             closed: AtomicBool::new(false),
         });
         shared.waker.register(waker);
-        let keep_ids = mode == Wake::OnEveryCompletion;
+        let keep_ids = mode == WakeOn::OnEveryCompletion;
         let registered = notify_each(&shared, children, keep_ids, |index, task| {
             shared.note(index, task);
         });
-        Watch { shared, registered }
+        ChildWatch { shared, registered }
     }
 
     /// Registers the combinator's current waker (call before reading).
@@ -160,7 +160,7 @@ impl Watch {
     }
 }
 
-impl Drop for Watch {
+impl Drop for ChildWatch {
     fn drop(&mut self) {
         self.close();
         for (task, id) in self.registered.drain(..) {

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 
 use pin_project::pin_project;
 
-use crate::combinators::children::{Wake, Watch};
+use crate::combinators::children::{ChildWatch, WakeOn};
 use crate::combinators::input::{IntoTask, into_tasks};
 use crate::time::{Budget, Deadline};
 use crate::{Seconds, Task, TaskRef};
@@ -185,7 +185,7 @@ pub struct Wait<T> {
     return_when: ReturnWhen,
     #[pin]
     deadline: Deadline,
-    watch: Option<Watch>,
+    watch: Option<ChildWatch>,
     /// Indices of the tasks seen done, in completion order.
     done: Vec<usize>,
     /// The timeout expired (or is zero) and we yielded once already.
@@ -208,10 +208,10 @@ impl<T: Send + 'static> Future for Wait<T> {
                 watch.register(cx.waker());
                 watch
             }
-            None => this.watch.insert(Watch::new(
+            None => this.watch.insert(ChildWatch::new(
                 this.tasks.iter().enumerate().map(|(i, t)| (i, task_ref(t))),
                 TaskRef::panicked,
-                Wake::OnEveryCompletion,
+                WakeOn::OnEveryCompletion,
                 cx.waker(),
             )),
         };

@@ -86,7 +86,7 @@ where
     WaitFor {
         target: aw.into_target(),
         deadline: Deadline::new(timeout),
-        state: State::Waiting,
+        phase: Phase::Waiting,
     }
 }
 
@@ -115,11 +115,11 @@ pub struct WaitFor<A: Awaitable> {
     /// Armed at the first poll that finds the inner pending.
     #[pin]
     deadline: Deadline,
-    state: State,
+    phase: Phase,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
+enum Phase {
     Waiting,
     /// The deadline passed: one more look at the inner after a yield.
     Expired,
@@ -137,14 +137,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if *this.state == State::Waiting {
+        if *this.phase == Phase::Waiting {
             // The inner first: a result ready at the deadline wins.
             if let Poll::Ready(out) = this.target.as_mut().poll_output(cx) {
-                *this.state = State::Done;
+                *this.phase = Phase::Done;
                 return Poll::Ready(out);
             }
             if this.deadline.is_zero() {
-                *this.state = State::Cancelling;
+                *this.phase = Phase::Cancelling;
             } else {
                 // The clock starts now, at the first poll that found the
                 // inner pending. The budget is ignored, as
@@ -153,24 +153,24 @@ where
                 ready!(this.deadline.as_mut().poll_expired(cx, Budget::Ignore));
                 // Let whatever the same timer tick woke (a task finishing at
                 // the deadline) run first, then look at the inner once more.
-                *this.state = State::Expired;
+                *this.phase = Phase::Expired;
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-        } else if *this.state == State::Expired {
+        } else if *this.phase == Phase::Expired {
             if let Poll::Ready(out) = this.target.as_mut().poll_output(cx) {
-                *this.state = State::Done;
+                *this.phase = Phase::Done;
                 this.deadline.as_mut().disarm();
                 return Poll::Ready(out);
             }
-            *this.state = State::Cancelling;
+            *this.phase = Phase::Cancelling;
         }
         assert!(
-            *this.state == State::Cancelling,
+            *this.phase == Phase::Cancelling,
             "asyncio: wait_for polled after completion"
         );
         let out = ready!(this.target.poll_cancel(cx));
-        *this.state = State::Done;
+        *this.phase = Phase::Done;
         this.deadline.as_mut().disarm();
         Poll::Ready(out)
     }
@@ -180,7 +180,7 @@ impl<A: Awaitable> fmt::Debug for WaitFor<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitFor")
             .field("timeout", &self.deadline.timeout())
-            .field("state", &self.state)
+            .field("state", &self.phase)
             .finish()
     }
 }

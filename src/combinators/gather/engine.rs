@@ -5,7 +5,9 @@
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
-use crate::combinators::children::{Failed, Wake, Watch, cancel_pending, panicked_or_cancelled};
+use crate::combinators::children::{
+    ChildWatch, Failed, WakeOn, cancel_pending, panicked_or_cancelled,
+};
 use crate::{Task, TaskRef};
 
 /// The children of one gather, as tasks: all the engine needs to cancel the
@@ -56,7 +58,7 @@ pub(crate) struct Engine<C: ChildTasks> {
     /// Children before `cursor` are collected.
     pub(crate) cursor: usize,
     /// Created at the first poll that finds an unfinished child.
-    watch: Option<Watch>,
+    watch: Option<ChildWatch>,
     /// The gather has resolved: dropping it cancels nothing.
     finished: bool,
 }
@@ -130,10 +132,10 @@ impl<C: Children> Engine<C> {
         if C::FAILED.is_some() && self.watch.is_none() {
             let cursor = self.cursor;
             let children = &self.children;
-            let watch = Watch::new(
+            let watch = ChildWatch::new(
                 (cursor..n).map(|i| (i, children.task(i))),
                 C::FAILED.unwrap_or(panicked_or_cancelled),
-                Wake::OnFailure,
+                WakeOn::OnFailure,
                 cx.waker(),
             );
             let failed = watch.first_failure();
