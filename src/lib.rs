@@ -42,11 +42,11 @@
 //! | `asyncio.Task` | [`Task<T>`] (owns the result) and [`TaskRef`] (cloneable handle) |
 //! | `asyncio.current_task()`, `all_tasks()` | [`current_task`], [`all_tasks`] |
 //! | `CancelledError`, `TimeoutError`, `InvalidStateError`, an exception | [`Error`] |
-//! | `asyncio.gather(*aws)`, `return_exceptions=True` | [`gather()`], [`gather!`], [`Gather::return_exceptions`], [`try_gather`] |
+//! | `asyncio.gather(*aws)`, `return_exceptions=True` | [`gather()`], [`gather!`], [`Gather::return_exceptions`](futures::Gather::return_exceptions), [`try_gather`] |
 //! | `asyncio.wait_for(aw, timeout)` | [`wait_for`] |
 //! | `asyncio.shield(aw)` | [`shield`] |
 //! | `asyncio.wait(aws, timeout=, return_when=)` | [`wait`], [`ReturnWhen`], [`FIRST_COMPLETED`], [`FIRST_EXCEPTION`], [`ALL_COMPLETED`] |
-//! | `asyncio.as_completed(aws, timeout=)` | [`as_completed`] ([`Iterator`] of futures and [`Stream`](futures::Stream)) |
+//! | `asyncio.as_completed(aws, timeout=)` | [`as_completed`] ([`Iterator`] of futures and [`Stream`](::futures::Stream)) |
 //! | `loop.set_exception_handler` | [`set_exception_handler`] |
 //! | `asyncio.to_thread(func)` | [`to_thread`] |
 //! | `asyncio.run_coroutine_threadsafe(coro, loop)` → `concurrent.futures.Future` | [`run_coroutine_threadsafe`] → [`ConcurrentFuture`] |
@@ -124,55 +124,44 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-mod as_completed;
-mod duration;
+mod combinators;
 mod error;
-mod event_loop;
-mod gather;
-mod into_task;
+pub mod futures;
 mod lock;
 mod report;
-mod runner;
+mod runtime;
 mod scope;
-mod shield;
-mod sleep;
 mod stack;
+#[doc(hidden)]
+pub mod support;
 mod task;
-mod threads;
-mod wait;
-mod wait_for;
-mod watch;
+mod time;
 
-pub use as_completed::{AsCompleted, NextCompleted, as_completed};
-pub use duration::Seconds;
+pub use combinators::as_completed::as_completed;
+pub use combinators::gather::{gather, try_gather};
+pub use combinators::input::Awaitable;
+pub use combinators::input::IntoTask;
+pub use combinators::shield::shield;
+pub use combinators::wait::{ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, wait};
+pub use combinators::wait_for::wait_for;
 pub use error::{
     CancelledError, Error, ExceptionGroup, FailedError, InvalidStateError, PanicError, Result,
     TimeoutError,
 };
-pub use event_loop::{CallbackHandle, Loop, TimerHandle, get_running_loop};
-pub use gather::{
-    Gather, GatherTuple, ReturnExceptions, ReturnExceptionsTuple, TaskTuple, TryGather, gather,
-    try_gather,
-};
-pub use into_task::IntoTask;
 pub use report::{
     ExceptionContext, call_exception_handler, reset_exception_handler, set_exception_handler,
     set_slow_callback_duration, slow_callback_duration,
 };
-pub use runner::{Runner, run};
+pub use runtime::event_loop::{CallbackHandle, Loop, TimerHandle, get_running_loop};
+pub use runtime::runner::{Runner, run};
+pub use runtime::threads::{ConcurrentFuture, run_coroutine_threadsafe, to_thread};
 pub use scope::{
-    CancelExt, Deadline, Finally, GroupBuilder, OnCancel, TaskGroup, TaskGroupRun, Timeout,
-    TimeoutRun, finally, on_cancel, task_group, timeout, timeout_at,
+    CancelExt, GroupBuilder, IntoDeadline, TaskGroup, Timeout, finally, on_cancel, task_group,
+    timeout, timeout_at,
 };
-pub use shield::{Shield, shield};
-pub use sleep::{Sleep, sleep, sleep_with};
-pub use stack::{Frame, Framed, FramedExt, dump_tasks, framed, framed_as};
-pub use task::{
-    Builder, CallbackId, Join, JoinRef, Task, TaskId, TaskRef, all_tasks, create_task, current_task,
-};
-pub use threads::{ConcurrentFuture, run_coroutine_threadsafe, to_thread};
-pub use wait::{ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, Wait, wait};
-pub use wait_for::{Awaitable, WaitFor, WaitTarget, wait_for};
+pub use stack::{Frame, FramedExt, dump_tasks, framed, framed_as};
+pub use task::{Builder, CallbackId, Task, TaskId, TaskRef, all_tasks, create_task, current_task};
+pub use time::{Seconds, sleep, sleep_with};
 
 /// The Rust blocks of the README and of `docs/*.md`, compiled and run by
 /// `cargo test --doc` so that the documentation cannot go stale.

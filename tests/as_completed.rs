@@ -470,7 +470,7 @@ async fn items_never_miss_a_wake_up_under_random_interleavings() {
         // Wake count at the stream's last poll, if that poll was `Pending`.
         let mut stream_waiting: Option<usize> = None;
         let (mut completed, mut claimed, mut got) = (0, 0, Vec::new());
-        let poll_stream = |it: &mut asyncio::AsCompleted<usize>, got: &mut Vec<usize>| {
+        let poll_stream = |it: &mut asyncio::futures::AsCompleted<usize>, got: &mut Vec<usize>| {
             let seen = stream_wakes.0.load(Ordering::SeqCst);
             match Stream::poll_next(
                 std::pin::Pin::new(it),

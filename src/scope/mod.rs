@@ -25,7 +25,7 @@ pub(crate) use root::{AbortFn, TaskRoot};
 
 pub use on_cancel::{CancelExt, Finally, OnCancel, finally, on_cancel};
 pub use task_group::{GroupBuilder, TaskGroup, TaskGroupRun, task_group};
-pub use timeout::{Deadline, Timeout, TimeoutRun, timeout, timeout_at};
+pub use timeout::{IntoDeadline, Timeout, TimeoutRun, timeout, timeout_at};
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};

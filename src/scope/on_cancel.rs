@@ -160,7 +160,7 @@ impl<F: IntoFuture> CancelExt for F {}
 ///
 /// ```
 /// asyncio::run(async {
-///     let guarded: asyncio::OnCancel<_, _, _> = asyncio::on_cancel(async { 1 }, || async {});
+///     let guarded: asyncio::futures::OnCancel<_, _, _> = asyncio::on_cancel(async { 1 }, || async {});
 ///     assert_eq!(guarded.await, 1);
 /// });
 /// ```
@@ -353,7 +353,7 @@ impl<F: Future, C, CF> fmt::Debug for OnCancel<F, C, CF> {
 ///
 /// ```
 /// asyncio::run(async {
-///     let f: asyncio::Finally<_, _, _> = asyncio::finally(async { 1 }, || async {});
+///     let f: asyncio::futures::Finally<_, _, _> = asyncio::finally(async { 1 }, || async {});
 ///     assert_eq!(f.await, 1);
 /// });
 /// ```

@@ -437,7 +437,7 @@ fn adopt<T: Send + 'static>(shared: &Arc<Shared>, task: &Task<T>) {
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let run: asyncio::TaskGroupRun<_, _> = asyncio::task_group(|_tg| async { 1 });
+/// let run: asyncio::futures::TaskGroupRun<_, _> = asyncio::task_group(|_tg| async { 1 });
 /// assert_eq!(run.await.unwrap(), 1);
 /// # }
 /// ```

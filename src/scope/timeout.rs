@@ -71,7 +71,7 @@ pub fn timeout(delay: impl Seconds) -> Timeout {
 /// A loop time (`f64`) needs a running loop: outside a Tokio runtime it
 /// panics as [`get_running_loop`](crate::get_running_loop) does; a NaN loop
 /// time panics.
-pub fn timeout_at(deadline: impl Deadline) -> Timeout {
+pub fn timeout_at(deadline: impl IntoDeadline) -> Timeout {
     Timeout::new(deadline.to_instant())
 }
 
@@ -81,7 +81,7 @@ pub fn timeout_at(deadline: impl Deadline) -> Timeout {
 /// means no deadline).
 ///
 /// ```
-/// use asyncio::Deadline;
+/// use asyncio::IntoDeadline;
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
 /// let now = tokio::time::Instant::now();
@@ -92,7 +92,7 @@ pub fn timeout_at(deadline: impl Deadline) -> Timeout {
 /// assert_eq!(f64::INFINITY.to_instant(), None);
 /// # }
 /// ```
-pub trait Deadline {
+pub trait IntoDeadline {
     /// The deadline as an instant of Tokio's clock, or `None` for none.
     ///
     /// # Panics
@@ -100,19 +100,19 @@ pub trait Deadline {
     fn to_instant(self) -> Option<Instant>;
 }
 
-impl Deadline for Instant {
+impl IntoDeadline for Instant {
     fn to_instant(self) -> Option<Instant> {
         Some(self)
     }
 }
 
-impl Deadline for Option<Instant> {
+impl IntoDeadline for Option<Instant> {
     fn to_instant(self) -> Option<Instant> {
         self
     }
 }
 
-impl Deadline for f64 {
+impl IntoDeadline for f64 {
     fn to_instant(self) -> Option<Instant> {
         assert!(
             !self.is_nan(),
@@ -204,7 +204,7 @@ impl Timeout {
     ///
     /// # Panics
     /// As [`timeout_at`], for a loop time.
-    pub fn reschedule(&self, deadline: impl Deadline) {
+    pub fn reschedule(&self, deadline: impl IntoDeadline) {
         self.node.set_deadline(deadline.to_instant());
     }
 
@@ -289,7 +289,7 @@ enum RunState {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
 /// let scope = asyncio::timeout(1);
-/// let run: asyncio::TimeoutRun<_> = scope.run(async { 3 });
+/// let run: asyncio::futures::TimeoutRun<_> = scope.run(async { 3 });
 /// assert_eq!(run.await.unwrap(), 3);
 /// # }
 /// ```

@@ -120,7 +120,7 @@ const UNSET: u32 = u32::MAX;
 /// frame stays in the panicked task's traceback).
 ///
 /// ```
-/// let fut: asyncio::Framed<_> = asyncio::framed(async { 1 });
+/// let fut: asyncio::futures::Framed<_> = asyncio::framed(async { 1 });
 /// assert_eq!(asyncio::run(fut), 1);
 /// ```
 #[pin_project(PinnedDrop)]

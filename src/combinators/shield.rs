@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::into_task::IntoTask;
+use crate::combinators::input::IntoTask;
 use crate::{Task, TaskRef};
 
 /// Runs `input` as a task that the cancellation of the awaiter does not
@@ -55,6 +55,9 @@ use crate::{Task, TaskRef};
 ///     assert!(saved.load(Ordering::SeqCst));
 /// });
 /// ```
+///
+/// # Cancel safety
+/// See [`Shield`]: dropping it leaves the inner task running.
 #[track_caller]
 pub fn shield<I: IntoTask>(input: I) -> Shield<I::Output> {
     Shield {
@@ -67,14 +70,19 @@ pub fn shield<I: IntoTask>(input: I) -> Shield<I::Output> {
 ///
 /// ```
 /// asyncio::run(async {
-///     let s: asyncio::Shield<u8> = asyncio::shield(async { 7 });
+///     let s: asyncio::futures::Shield<u8> = asyncio::shield(async { 7 });
 ///     let inner = s.task().to_ref();
 ///     assert_eq!(s.await.unwrap(), 7);
 ///     assert!(inner.done());
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Cancel safe: that is its purpose. Dropping it leaves the inner task running
+/// and its result in the task (keep a handle with [`to_ref`](Self::to_ref), or
+/// take the task back with [`into_task`](Self::into_task) before dropping).
 #[must_use = "futures do nothing unless awaited (the inner task runs anyway)"]
-pub struct Shield<T: Send + 'static> {
+pub struct Shield<T> {
     task: Task<T>,
 }
 

@@ -13,12 +13,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use pin_project::pin_project;
 
-use crate::into_task::{IntoTask, into_tasks};
-use crate::watch::{Wake, Watch};
+use crate::combinators::children::{ChildWatch, WakeOn};
+use crate::combinators::input::{IntoTask, into_tasks};
+use crate::time::{Budget, Deadline};
 use crate::{Seconds, Task, TaskRef};
 
 /// When [`wait`] returns (asyncio's `return_when`).
@@ -132,6 +132,9 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 ///     pending[0].cancel();
 /// });
 /// ```
+///
+/// # Cancel safety
+/// See [`Wait`]: dropping it cancels nothing.
 #[track_caller]
 pub fn wait<I>(
     tasks: I,
@@ -148,8 +151,7 @@ where
     Wait {
         tasks: into_tasks(tasks).into_iter().map(Some).collect(),
         return_when,
-        timeout,
-        timer: None,
+        deadline: Deadline::new(timeout),
         watch: None,
         done: Vec::new(),
         yielded: false,
@@ -161,21 +163,29 @@ where
 ///
 /// ```
 /// asyncio::run(async {
-///     let w: asyncio::Wait<u8> = asyncio::wait([async { 1u8 }], asyncio::ALL_COMPLETED, None);
+///     let w: asyncio::futures::Wait<u8> = asyncio::wait([async { 1u8 }], asyncio::ALL_COMPLETED, None);
 ///     let (mut done, _) = w.await;
 ///     assert_eq!(done.pop().unwrap().result().unwrap(), 1);
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Cancel safe as far as the tasks go: dropping it cancels nothing (neither
+/// does a timeout). The tasks it owns are dropped with it, and they go on
+/// running; keep [`TaskRef`](crate::TaskRef)s (`task.to_ref()`) before the
+/// call to follow them afterwards.
+///
+/// # Panics
+/// If polled again after it resolved.
 #[pin_project]
 #[must_use = "futures do nothing unless awaited (the tasks run anyway)"]
-pub struct Wait<T: Send + 'static> {
+pub struct Wait<T> {
     /// `None` once moved into the output.
     tasks: Vec<Option<Task<T>>>,
     return_when: ReturnWhen,
-    timeout: Option<Duration>,
     #[pin]
-    timer: Option<tokio::time::Sleep>,
-    watch: Option<Watch>,
+    deadline: Deadline,
+    watch: Option<ChildWatch>,
     /// Indices of the tasks seen done, in completion order.
     done: Vec<usize>,
     /// The timeout expired (or is zero) and we yielded once already.
@@ -198,10 +208,10 @@ impl<T: Send + 'static> Future for Wait<T> {
                 watch.register(cx.waker());
                 watch
             }
-            None => this.watch.insert(Watch::new(
+            None => this.watch.insert(ChildWatch::new(
                 this.tasks.iter().enumerate().map(|(i, t)| (i, task_ref(t))),
                 TaskRef::panicked,
-                Wake::OnEveryCompletion,
+                WakeOn::OnEveryCompletion,
                 cx.waker(),
             )),
         };
@@ -212,38 +222,26 @@ impl<T: Send + 'static> Future for Wait<T> {
             ReturnWhen::FirstException => watch.first_failure().is_some() || this.done.len() == n,
         };
         if !met {
-            match *this.timeout {
-                None => return Poll::Pending,
-                Some(Duration::ZERO) => {
-                    // asyncio's timeout=0 returns after one loop iteration.
-                    if !*this.yielded {
-                        *this.yielded = true;
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
-                    }
-                }
-                Some(timeout) => {
-                    if this.timer.is_none() {
-                        this.timer.set(Some(tokio::time::sleep(timeout)));
-                    }
-                    let timer = this.timer.as_mut().as_pin_mut().expect("armed above");
-                    let mut timer = tokio::task::coop::unconstrained(timer);
-                    if Pin::new(&mut timer).poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    // Expired: let what the same timer tick woke run first,
-                    // so a task ending at the timeout instant is done.
-                    if !*this.yielded {
-                        *this.yielded = true;
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
-                    }
-                }
+            // asyncio's timeout=0 returns after one loop iteration; a timer
+            // that fired first lets what the same tick woke run, so a task
+            // ending at the timeout instant is done.
+            if this
+                .deadline
+                .as_mut()
+                .poll_expired(cx, Budget::Ignore)
+                .is_pending()
+            {
+                return Poll::Pending;
+            }
+            if !*this.yielded {
+                *this.yielded = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
         }
         *this.finished = true;
         *this.watch = None; // closes it: late callbacks wake no one
-        this.timer.set(None);
+        this.deadline.disarm();
         Poll::Ready(split(this.tasks, this.done))
     }
 }
@@ -275,7 +273,7 @@ impl<T: Send + 'static> fmt::Debug for Wait<T> {
         f.debug_struct("Wait")
             .field("tasks", &self.tasks.len())
             .field("return_when", &self.return_when)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.deadline.timeout())
             .field("done", &self.done.len())
             .finish()
     }

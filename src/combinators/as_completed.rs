@@ -36,11 +36,13 @@ use std::time::Duration;
 
 use futures::Stream;
 use pin_project::pin_project;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
+use crate::combinators::children::notify_each;
+use crate::combinators::input::{IntoTask, into_tasks};
 use crate::error::{Error, TimeoutError};
-use crate::into_task::{IntoTask, into_tasks};
-use crate::task::{Callback, ChildDone};
+use crate::task::ChildDone;
+use crate::time::{Deadline, instant_after};
 use crate::{Seconds, Task, TaskRef};
 
 /// Results of `inputs` in completion order: asyncio's
@@ -113,6 +115,10 @@ use crate::{Seconds, Task, TaskRef};
 ///     let _ = it.next(); // ambiguous: Iterator::next or StreamExt::next?
 /// });
 /// ```
+///
+/// # Cancel safety
+/// See [`AsCompleted`]: dropping it, or any of its items, cancels nothing and
+/// loses no result.
 #[track_caller]
 pub fn as_completed<I>(
     inputs: I,
@@ -128,7 +134,7 @@ where
     let tasks = into_tasks(inputs);
     let n = tasks.len();
     let shared = Arc::new(Shared {
-        state: Mutex::new(State {
+        state: Mutex::new(Results {
             tasks: Vec::new(),
             ready: VecDeque::with_capacity(n),
             waiters: Waiters::default(),
@@ -139,12 +145,9 @@ where
         }),
     });
     let mut already = Vec::new();
-    for (i, task) in tasks.iter().enumerate() {
-        let cb = Callback::Child(shared.clone(), i);
-        if task.push_done_callback(cb).is_err() {
-            already.push(i); // done before we asked: in input order
-        }
-    }
+    let children = tasks.iter().enumerate().map(|(i, t)| (i, &**t));
+    // Done before we asked: in input order.
+    notify_each(&shared, children, false, |i, _| already.push(i));
     {
         let mut st = shared.lock();
         st.tasks = tasks.into_iter().map(Some).collect();
@@ -167,30 +170,26 @@ where
 }
 
 struct Shared<T> {
-    state: Mutex<State<T>>,
+    state: Mutex<Results<T>>,
 }
 
 /// One consumer of results: an item, which waits in line (its waiter slot
 /// is given back when it resolves or is dropped), or the stream, which
-/// waits beside the line (see [`State::stream_waker`]).
-struct Consumer<T: Send + 'static> {
+/// waits beside the line (see [`Results::stream_waker`]).
+struct Consumer<T> {
     shared: Arc<Shared<T>>,
     key: Option<WaiterKey>,
     stream: bool,
 }
 
 impl<T: Send + 'static> Consumer<T> {
-    fn poll_claim(
-        &mut self,
-        cx: &mut Context<'_>,
-        timer: Pin<&mut Option<Sleep>>,
-    ) -> Poll<Claim<T>> {
+    fn poll_claim(&mut self, cx: &mut Context<'_>, timer: Pin<&mut Deadline>) -> Poll<Claim<T>> {
         self.shared
             .poll_claim(cx, timer, &mut self.key, self.stream)
     }
 }
 
-impl<T: Send + 'static> Drop for Consumer<T> {
+impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
         if self.stream {
             // The guard is gone at the end of the statement, the waker after.
@@ -202,7 +201,9 @@ impl<T: Send + 'static> Drop for Consumer<T> {
     }
 }
 
-struct State<T> {
+/// What the consumers share, behind `Shared`'s lock: the inputs, the
+/// results ready to hand out, the line of waiting items, and the timeout.
+struct Results<T> {
     /// `None` once its result was handed out.
     tasks: Vec<Option<Task<T>>>,
     /// Indices of finished tasks not handed out yet, in completion order.
@@ -235,23 +236,11 @@ impl<T: Send + 'static> ChildDone for Shared<T> {
     }
 }
 
-impl<T: Send + 'static> Shared<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
+// Unbounded: a consumer's `Drop` uses them, so the futures need no bounds
+// on their definitions.
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, Results<T>> {
         crate::lock::lock(&self.state)
-    }
-
-    /// Done callback of task `i`: one result more; the first item in line
-    /// and the stream are woken.
-    fn completed(&self, i: usize) {
-        let (item, stream) = {
-            let mut st = self.lock();
-            st.ready.push_back(i);
-            (st.waiters.pop(), st.stream_waker.take())
-        };
-        // Woken outside the lock.
-        for w in [item, stream].into_iter().flatten() {
-            w.wake();
-        }
     }
 
     /// A consumer with waiter slot `key` is dropped unresolved. If it was
@@ -276,6 +265,22 @@ impl<T: Send + 'static> Shared<T> {
             w.wake();
         }
     }
+}
+
+impl<T: Send + 'static> Shared<T> {
+    /// Done callback of task `i`: one result more; the first item in line
+    /// and the stream are woken.
+    fn completed(&self, i: usize) {
+        let (item, stream) = {
+            let mut st = self.lock();
+            st.ready.push_back(i);
+            (st.waiters.pop(), st.stream_waker.take())
+        };
+        // Woken outside the lock.
+        for w in [item, stream].into_iter().flatten() {
+            w.wake();
+        }
+    }
 
     /// Claims the next result for one consumer (an item or the stream),
     /// whose timer is `timer` and waiter slot `key`. A consumer that
@@ -284,7 +289,7 @@ impl<T: Send + 'static> Shared<T> {
     fn poll_claim(
         &self,
         cx: &mut Context<'_>,
-        timer: Pin<&mut Option<Sleep>>,
+        timer: Pin<&mut Deadline>,
         key: &mut Option<WaiterKey>,
         stream: bool,
     ) -> Poll<Claim<T>> {
@@ -298,7 +303,7 @@ impl<T: Send + 'static> Shared<T> {
     fn poll_claim_locked(
         &self,
         cx: &mut Context<'_>,
-        mut timer: Pin<&mut Option<Sleep>>,
+        mut timer: Pin<&mut Deadline>,
         key: &mut Option<WaiterKey>,
         stream: bool,
     ) -> (Poll<Claim<T>>, Option<Waker>) {
@@ -307,7 +312,7 @@ impl<T: Send + 'static> Shared<T> {
         // ready then (a zero timeout has no deadline: see below).
         if st.deadline.is_none() {
             if let Some(t) = st.timeout.filter(|t| !t.is_zero()) {
-                st.deadline = Instant::now().checked_add(t);
+                st.deadline = Some(instant_after(t));
             }
         }
         if let Some(claim) = st.try_claim() {
@@ -321,7 +326,7 @@ impl<T: Send + 'static> Shared<T> {
                 let old = st.resolved(key, stream);
                 return (Poll::Ready(st.try_claim().expect("timed out")), old);
             }
-            // No timeout, or one too long to represent.
+            // No timeout (one too long to represent is capped at 30 years).
             (None, _) => None,
         };
         let replaced = if stream {
@@ -337,15 +342,10 @@ impl<T: Send + 'static> Shared<T> {
         let Some(deadline) = deadline else {
             return (Poll::Pending, None);
         };
-        if timer.is_none() {
-            timer.set(Some(tokio::time::sleep_until(deadline)));
-        }
-        let sleep = timer.as_mut().as_pin_mut().expect("armed above");
-        let mut sleep = tokio::task::coop::unconstrained(sleep);
-        if Pin::new(&mut sleep).poll(cx).is_pending() {
+        if timer.as_mut().poll_until(cx, deadline).is_pending() {
             return (Poll::Pending, None);
         }
-        timer.set(None);
+        timer.disarm();
         let mut st = self.lock();
         st.time_out();
         let old = st.resolved(key, stream);
@@ -448,7 +448,7 @@ impl Waiters {
     }
 }
 
-impl<T: Send + 'static> State<T> {
+impl<T: Send + 'static> Results<T> {
     /// A consumer resolves: it stops waiting (an item gives its slot back).
     /// Returns its waker, to be dropped outside the lock.
     fn resolved(&mut self, key: &mut Option<WaiterKey>, stream: bool) -> Option<Waker> {
@@ -505,15 +505,21 @@ impl<T: Send + 'static> State<T> {
 ///     assert_eq!(seen, [1, 2]);
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Dropping it (or the iterator's items, or a `StreamExt::next` future)
+/// cancels nothing: the tasks keep running. A [`NextCompleted`] or a stream
+/// `next` dropped before it resolved takes no result: the result it may have
+/// been woken for goes to the next one waiting, so none is lost.
 #[must_use = "iterators and streams do nothing unless used (the tasks run anyway)"]
-pub struct AsCompleted<T: Send + 'static> {
+pub struct AsCompleted<T> {
     /// The shared state, seen as the stream's consumer.
     stream: Consumer<T>,
     len: usize,
     /// Items handed out by the iterator plus results yielded by the stream.
     taken: usize,
     /// The stream's timer (boxed once, so the stream is `Unpin`).
-    timer: Option<Pin<Box<Option<Sleep>>>>,
+    timer: Option<Pin<Box<Deadline>>>,
     stream_done: bool,
 }
 
@@ -531,7 +537,7 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
                 key: None,
                 stream: false,
             },
-            timer: None,
+            timer: Deadline::unarmed(),
             done: false,
         })
     }
@@ -556,7 +562,10 @@ impl<T: Send + 'static> Stream for AsCompleted<T> {
         if this.taken == this.len || this.stream_done {
             return Poll::Ready(None);
         }
-        let timer = this.timer.get_or_insert_with(|| Box::pin(None)).as_mut();
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(Deadline::unarmed()))
+            .as_mut();
         match std::task::ready!(this.stream.poll_claim(cx, timer)) {
             Claim::Result(r) => {
                 this.taken += 1;
@@ -591,18 +600,25 @@ impl<T: Send + 'static> fmt::Debug for AsCompleted<T> {
 /// // One thread: the timers below run in deadline order even on a busy machine.
 /// asyncio::Runner::new().current_thread().run(async {
 ///     let mut it = asyncio::as_completed([asyncio::sleep_with(0.02, 'b'), asyncio::sleep_with(0.01, 'a')], None);
-///     let first: asyncio::NextCompleted<char> = it.next().unwrap();
+///     let first: asyncio::futures::NextCompleted<char> = it.next().unwrap();
 ///     let second = it.next().unwrap();
 ///     assert_eq!(second.await.unwrap(), 'a'); // awaited first: the first to complete
 ///     assert_eq!(first.await.unwrap(), 'b');
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Cancel safe: dropping it before it resolved takes no result and cancels
+/// nothing; a result it was woken for goes to the next item waiting.
+///
+/// # Panics
+/// If polled again after it resolved.
 #[pin_project]
 #[must_use = "futures do nothing unless awaited"]
-pub struct NextCompleted<T: Send + 'static> {
+pub struct NextCompleted<T> {
     consumer: Consumer<T>,
     #[pin]
-    timer: Option<Sleep>,
+    timer: Deadline,
     done: bool,
 }
 

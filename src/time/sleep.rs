@@ -9,13 +9,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use pin_project::pin_project;
 
-use crate::Seconds;
+use super::{Budget, Deadline, Seconds};
 
-/// Waits `delay` (a [`Duration`] or seconds: `sleep(0.5)`, `sleep(1)`).
+/// Waits `delay` (a [`Duration`](std::time::Duration) or seconds: `sleep(0.5)`, `sleep(1)`).
 ///
 /// # Panics
 /// If `delay` is NaN seconds.
@@ -28,6 +27,9 @@ use crate::Seconds;
 /// assert!(start.elapsed() >= std::time::Duration::from_millis(1500));
 /// # }
 /// ```
+///
+/// # Cancel safety
+/// See [`Sleep`]: dropping it only gives its timer back.
 pub fn sleep(delay: impl Seconds) -> Sleep<()> {
     sleep_with(delay, ())
 }
@@ -40,59 +42,58 @@ pub fn sleep(delay: impl Seconds) -> Sleep<()> {
 ///     assert_eq!(format!("hello{world}"), "hello world");
 /// });
 /// ```
+///
+/// # Cancel safety
+/// See [`Sleep`]: dropping it drops `value` and gives its timer back.
+///
+/// # Panics
+/// If `delay` is NaN seconds.
 pub fn sleep_with<T>(delay: impl Seconds, value: T) -> Sleep<T> {
     Sleep {
-        delay: delay.to_duration(),
+        deadline: Deadline::new(delay.to_duration()),
         value: Some(value),
-        state: State::Start,
+        yielded: false,
     }
 }
 
 /// The future of [`sleep`] / [`sleep_with`].
 ///
 /// ```
-/// let nap: asyncio::Sleep<u8> = asyncio::sleep_with(0, 3); // no runtime needed yet
+/// let nap: asyncio::futures::Sleep<u8> = asyncio::sleep_with(0, 3); // no runtime needed yet
 /// assert_eq!(asyncio::run(nap), 3);
 /// ```
+///
+/// # Cancel safety
+/// Cancel safe: dropping it only gives its timer back; the value is dropped
+/// with it.
+///
+/// # Panics
+/// If polled again after it completed.
 #[pin_project]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep<T> {
-    /// `None`: forever.
-    delay: Option<Duration>,
-    value: Option<T>,
     #[pin]
-    state: State,
-}
-
-#[pin_project(project = StateProj)]
-enum State {
-    Start,
-    Yielded,
-    Timer(#[pin] tokio::time::Sleep),
+    deadline: Deadline,
+    value: Option<T>,
+    /// A zero delay yielded once already.
+    yielded: bool,
 }
 
 impl<T> Future for Sleep<T> {
     type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Start => match *this.delay {
-                    Some(Duration::ZERO) => {
-                        this.state.set(State::Yielded);
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
-                    }
-                    Some(d) => this.state.set(State::Timer(tokio::time::sleep(d))),
-                    None => return Poll::Pending, // forever: nothing will wake us
-                },
-                StateProj::Yielded => break,
-                StateProj::Timer(timer) => {
-                    ready!(timer.poll(cx));
-                    break;
-                }
+        let this = self.project();
+        if this.deadline.is_zero() {
+            // Zero: yield to the scheduler once, no timer.
+            if !*this.yielded {
+                *this.yielded = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
+        } else {
+            // Forever (`None`) stays pending: nothing will wake us.
+            ready!(this.deadline.poll_expired(cx, Budget::Respect));
         }
         Poll::Ready(
             this.value
@@ -104,6 +105,8 @@ impl<T> Future for Sleep<T> {
 
 impl<T> fmt::Debug for Sleep<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sleep").field("delay", &self.delay).finish()
+        f.debug_struct("Sleep")
+            .field("delay", &self.deadline.timeout())
+            .finish()
     }
 }

@@ -46,7 +46,7 @@ use tokio::time::Instant;
 
 use crate::Seconds;
 use crate::report::report_panic;
-use crate::threads::{join_blocking, spawn_blocking_as};
+use crate::runtime::threads::{join_blocking, spawn_blocking_as};
 
 /// The running event loop: asyncio's `asyncio.get_running_loop()`.
 ///
@@ -163,7 +163,7 @@ impl Loop {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.schedule(None, f, "call_soon")
+        self.schedule(When::Soon, f, "call_soon")
     }
 
     /// [`call_soon`](Self::call_soon), from another thread
@@ -188,7 +188,7 @@ impl Loop {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.schedule(None, f, "call_soon_threadsafe")
+        self.schedule(When::Soon, f, "call_soon_threadsafe")
     }
 
     /// Schedules `f` to run after `delay` (`loop.call_later(delay, cb)`):
@@ -378,13 +378,20 @@ impl Loop {
     {
         TimerHandle {
             when: deadline.map(|at| self.loop_time(at)),
-            handle: self.schedule(Some(deadline), f, method),
+            handle: self.schedule(
+                match deadline {
+                    Some(at) => When::At(at),
+                    None => When::Never,
+                },
+                f,
+                method,
+            ),
         }
     }
 
-    /// `deadline`: `None` = soon; `Some(None)` = never.
+    /// Runs `f` on the loop `when` says.
     #[track_caller]
-    fn schedule<F>(&self, deadline: Option<Option<Instant>>, f: F, method: &str) -> CallbackHandle
+    fn schedule<F>(&self, when: When, f: F, method: &str) -> CallbackHandle
     where
         F: FnOnce() + Send + 'static,
     {
@@ -393,19 +400,19 @@ impl Loop {
         // The timer is built here, in the caller: a runtime without Tokio's
         // time driver refuses at once (with Tokio's message) instead of the
         // callback silently never running.
-        let timer = match deadline {
-            Some(Some(at)) => {
+        let timer = match when {
+            When::At(at) => {
                 let _enter = self.handle.enter();
                 Some(tokio::time::sleep_until(at))
             }
-            _ => None,
+            When::Soon | When::Never => None,
         };
         let (refused, mut guard) = not_started();
         let join = self.handle.spawn(async move {
             guard.started();
-            match (deadline, timer) {
+            match (when, timer) {
                 (_, Some(timer)) => timer.await,
-                (Some(None), None) => std::future::pending().await,
+                (When::Never, None) => std::future::pending().await,
                 _ => {}
             }
             if !flag.load(Ordering::Acquire) {
@@ -420,6 +427,17 @@ impl Loop {
             abort: join.abort_handle(),
         }
     }
+}
+
+/// When a scheduled callback runs.
+#[derive(Clone, Copy)]
+enum When {
+    /// At the next turn (`call_soon`).
+    Soon,
+    /// At that instant (`call_later`, `call_at`).
+    At(Instant),
+    /// Never: no delay (`None`, infinity) or one past the timer's horizon.
+    Never,
 }
 
 /// A job for the runtime (`guard` moved into it) and the flag it sets if

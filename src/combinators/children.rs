@@ -43,7 +43,7 @@ pub(crate) fn panicked_or_cancelled(t: &TaskRef) -> bool {
 
 /// What the callbacks record.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wake {
+pub(crate) enum WakeOn {
     /// Wake the combinator only when a child fails (`gather`: progress in
     /// input order is followed through the children's own states).
     OnFailure,
@@ -55,9 +55,9 @@ struct Shared {
     waker: AtomicWaker,
     /// The first child, in completion order, that failed; `NONE` if none.
     failed: AtomicUsize,
-    /// Completion order (`Wake::OnEveryCompletion` only).
+    /// Completion order (`WakeOn::OnEveryCompletion` only).
     order: Mutex<Vec<usize>>,
-    mode: Wake,
+    mode: WakeOn,
     /// Which finished children count as failed.
     failed_if: Failed,
     /// Set when the combinator is finished: late callbacks do nothing.
@@ -86,7 +86,7 @@ impl Shared {
                 .compare_exchange(NONE, index, Ordering::AcqRel, Ordering::Acquire);
             wake = true;
         }
-        if self.mode == Wake::OnEveryCompletion {
+        if self.mode == WakeOn::OnEveryCompletion {
             self.order().push(index);
             wake = true;
         }
@@ -99,23 +99,23 @@ impl Shared {
 }
 
 /// One combinator's watch over its children.
-pub(crate) struct Watch {
+pub(crate) struct ChildWatch {
     shared: Arc<Shared>,
-    /// `Wake::OnEveryCompletion` (`wait`) only: the callbacks to take back
+    /// `WakeOn::OnEveryCompletion` (`wait`) only: the callbacks to take back
     /// from the tasks still pending when the watch closes, so that calling
     /// `wait` again and again on long-lived tasks leaves nothing behind.
     /// `gather` leaves at most one callback per child.
     registered: Vec<(TaskRef, CallbackId)>,
 }
 
-impl Watch {
+impl ChildWatch {
     /// Registers one done callback on each `(index, task)`. Children already
     /// done are recorded now, in the order given. `waker` is registered
     /// before any callback can fire.
     pub(crate) fn new<'a>(
         children: impl Iterator<Item = (usize, &'a TaskRef)>,
         failed: Failed,
-        mode: Wake,
+        mode: WakeOn,
         waker: &Waker,
     ) -> Self {
         let shared = Arc::new(Shared {
@@ -127,22 +127,11 @@ impl Watch {
             closed: AtomicBool::new(false),
         });
         shared.waker.register(waker);
-        let mut registered = Vec::new();
-        for (index, task) in children {
-            // One `Arc` clone per child, no allocation.
-            let cb = Callback::Child(shared.clone(), index);
-            match task.push_done_callback(cb) {
-                Ok(id) if mode == Wake::OnEveryCompletion => registered.push((task.clone(), id)),
-                Ok(_) => {}
-                Err((_, cb)) => {
-                    // Already done: record it inline, in input order; dropping
-                    // the callback only drops its `Arc`.
-                    drop(cb);
-                    shared.note(index, task);
-                }
-            }
-        }
-        Watch { shared, registered }
+        let keep_ids = mode == WakeOn::OnEveryCompletion;
+        let registered = notify_each(&shared, children, keep_ids, |index, task| {
+            shared.note(index, task);
+        });
+        ChildWatch { shared, registered }
     }
 
     /// Registers the combinator's current waker (call before reading).
@@ -171,7 +160,7 @@ impl Watch {
     }
 }
 
-impl Drop for Watch {
+impl Drop for ChildWatch {
     fn drop(&mut self) {
         self.close();
         for (task, id) in self.registered.drain(..) {
@@ -180,4 +169,42 @@ impl Drop for Watch {
             }
         }
     }
+}
+
+/// Cancels those of `tasks` that have not ended: what a combinator that owns
+/// its children (a gather, `wait_for` of a task) does when it is dropped
+/// before it resolved.
+pub(crate) fn cancel_pending<'a>(tasks: impl IntoIterator<Item = &'a TaskRef>) {
+    for task in tasks {
+        if !task.done() {
+            task.cancel();
+        }
+    }
+}
+
+/// Registers `notify` as the done callback of each `(index, task)`: the one
+/// place the combinators do so. One `Arc` clone per child, no allocation. A
+/// child already done gets no callback: `already(index, task)` runs for it
+/// instead, now, in the order given. With `keep_ids`, returns the callbacks
+/// registered, to take them back later.
+pub(crate) fn notify_each<'a, N: ChildDone>(
+    notify: &Arc<N>,
+    children: impl IntoIterator<Item = (usize, &'a TaskRef)>,
+    keep_ids: bool,
+    mut already: impl FnMut(usize, &TaskRef),
+) -> Vec<(TaskRef, CallbackId)> {
+    let mut registered = Vec::new();
+    for (index, task) in children {
+        let cb = Callback::Child(notify.clone(), index);
+        match task.push_done_callback(cb) {
+            Ok(id) if keep_ids => registered.push((task.clone(), id)),
+            Ok(_) => {}
+            Err((_, cb)) => {
+                // Dropping the callback only drops its `Arc`.
+                drop(cb);
+                already(index, task);
+            }
+        }
+    }
+    registered
 }

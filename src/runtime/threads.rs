@@ -77,6 +77,11 @@ use crate::{Builder, CallbackId, Loop, Seconds, Task, TaskRef};
 ///     assert_eq!(worker.await.unwrap().unwrap(), "importer");
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Dropping the future does not stop `f`: a thread cannot be interrupted, so
+/// `f` runs to its end and its result is dropped (as in asyncio, where
+/// cancelling `to_thread` leaves the thread running).
 pub async fn to_thread<F, R>(f: F) -> crate::Result<R>
 where
     F: FnOnce() -> R + Send + 'static,
@@ -135,6 +140,11 @@ pub(crate) async fn join_blocking<R>(join: JoinHandle<R>) -> crate::Result<R> {
 /// .unwrap();
 /// assert_eq!(seen.unwrap(), 3);
 /// ```
+///
+/// # Cancel safety
+/// Not a future: it schedules `fut` at once. Dropping the returned
+/// [`ConcurrentFuture`], or the future it is when awaited, leaves the task
+/// running; call [`ConcurrentFuture::cancel`] to stop it.
 #[track_caller]
 pub fn run_coroutine_threadsafe<F>(fut: F, lp: &Loop) -> ConcurrentFuture<F::Output>
 where
@@ -175,6 +185,12 @@ impl Wake for Unparker {
 /// assert!(fut.done() && !fut.cancelled());
 /// assert!(fut.result(None).unwrap_err().is_invalid_state()); // handed over once
 /// ```
+///
+/// # Cancel safety
+/// Awaited (`fut.await`), it is cancel safe: dropping it leaves the task
+/// running and its output in the task. [`result`](Self::result) blocks the
+/// thread and cannot be cancelled; when its timeout runs out the task goes on
+/// and the output stays for a later call.
 #[must_use = "dropping a ConcurrentFuture leaves its task running unobserved"]
 pub struct ConcurrentFuture<T> {
     task: Task<T>,

@@ -1,0 +1,235 @@
+//! The engine every gather future runs on: follows the children's progress
+//! in input order, ends early on a failure reported by the children watcher,
+//! cancels the unfinished children if dropped before it resolved.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use crate::combinators::children::{
+    ChildWatch, Failed, WakeOn, cancel_pending, panicked_or_cancelled,
+};
+use crate::{Task, TaskRef};
+
+/// The children of one gather, as tasks: all the engine needs to cancel the
+/// unfinished ones on drop. Implemented without bounds, so that the futures
+/// holding an engine need none on their definitions.
+pub(crate) trait ChildTasks {
+    fn len(&self) -> usize;
+    fn task(&self, i: usize) -> &TaskRef;
+}
+
+/// The children of one gather and where their results go.
+pub(crate) trait Children: ChildTasks {
+    /// What the gather resolves to on success.
+    type Output;
+    /// What ends it early.
+    type Error;
+    /// Which finished children end the gather early (`None`: nothing does,
+    /// and no callbacks are needed).
+    const FAILED: Option<Failed>;
+
+    /// Collects child `i` if it is done; with `cx`, waits for it through its
+    /// handle. `Ready(Err)` ends the gather.
+    fn poll_child(
+        &mut self,
+        i: usize,
+        cx: Option<&mut Context<'_>>,
+    ) -> Poll<Result<(), Self::Error>>;
+    /// Everything collected, once every child was.
+    fn finish(&mut self) -> Self::Output;
+}
+
+/// Where a gather handed over to its `return_exceptions()` form stood.
+pub(crate) struct HandOver {
+    cursor: usize,
+}
+
+impl HandOver {
+    pub(crate) fn with_children<C: Children>(self, children: C) -> Engine<C> {
+        let mut engine = Engine::new(children);
+        engine.cursor = self.cursor;
+        engine
+    }
+}
+
+/// The state machine shared by every gather future.
+pub(crate) struct Engine<C: ChildTasks> {
+    pub(crate) children: C,
+    /// Children before `cursor` are collected.
+    pub(crate) cursor: usize,
+    /// Created at the first poll that finds an unfinished child.
+    watch: Option<ChildWatch>,
+    /// The gather has resolved: dropping it cancels nothing.
+    finished: bool,
+}
+
+impl<C: Children> Engine<C> {
+    pub(crate) fn new(children: C) -> Self {
+        Engine {
+            children,
+            cursor: 0,
+            watch: None,
+            finished: false,
+        }
+    }
+
+    /// For `return_exceptions()`: this engine gives up its children (and
+    /// will cancel nothing when dropped); the returned cursor tells the new
+    /// engine how far collection got.
+    pub(crate) fn hand_over(&mut self) -> (HandOver, &mut C) {
+        assert!(
+            !self.finished,
+            "asyncio: return_exceptions() on a gather that already completed"
+        );
+        self.finished = true;
+        (
+            HandOver {
+                cursor: self.cursor,
+            },
+            &mut self.children,
+        )
+    }
+
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<C::Output, C::Error>> {
+        assert!(
+            !self.finished,
+            "asyncio: a gather was polled after it completed"
+        );
+        let out = self.poll_inner(cx);
+        if out.is_ready() {
+            self.finished = true;
+            self.watch = None; // closes it: late callbacks wake no one
+        }
+        out
+    }
+
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<C::Output, C::Error>> {
+        if let Some(watch) = &self.watch {
+            watch.register(cx.waker());
+            if let Some(i) = watch.first_failure() {
+                return self.fail(i);
+            }
+        }
+        let n = self.children.len();
+        while self.cursor < n {
+            // Cheap path first: a finished child is read from its core
+            // without touching its `JoinHandle` (no coop budget spent).
+            let collected = match self.children.poll_child(self.cursor, None) {
+                Poll::Ready(r) => r,
+                Poll::Pending => match self.children.poll_child(self.cursor, Some(cx)) {
+                    Poll::Ready(r) => r,
+                    Poll::Pending => break,
+                },
+            };
+            if let Err(e) = collected {
+                return Poll::Ready(Err(e));
+            }
+            self.cursor += 1;
+        }
+        if self.cursor == n {
+            return Poll::Ready(Ok(self.children.finish()));
+        }
+        if C::FAILED.is_some() && self.watch.is_none() {
+            let cursor = self.cursor;
+            let children = &self.children;
+            let watch = ChildWatch::new(
+                (cursor..n).map(|i| (i, children.task(i))),
+                C::FAILED.unwrap_or(panicked_or_cancelled),
+                WakeOn::OnFailure,
+                cx.waker(),
+            );
+            let failed = watch.first_failure();
+            self.watch = Some(watch);
+            if let Some(i) = failed {
+                return self.fail(i);
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Ends the gather with the error of child `i`, which failed.
+    fn fail(&mut self, i: usize) -> Poll<Result<C::Output, C::Error>> {
+        match self.children.poll_child(i, None) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            other => unreachable!(
+                "asyncio: gather child {i} was reported failed but is {}",
+                if other.is_ready() {
+                    "a success"
+                } else {
+                    "pending"
+                }
+            ),
+        }
+    }
+}
+
+impl<C: Children<Error = Infallible>> Engine<C> {
+    /// [`poll`](Self::poll) for the engines nothing ends early
+    /// (`return_exceptions()`).
+    pub(crate) fn poll_all(&mut self, cx: &mut Context<'_>) -> Poll<C::Output> {
+        self.poll(cx).map(|r| match r {
+            Ok(v) => v,
+            Err(never) => match never {},
+        })
+    }
+}
+
+impl<C: ChildTasks> Drop for Engine<C> {
+    fn drop(&mut self) {
+        if self.finished {
+            return; // resolved: siblings of a failure keep running
+        }
+        let children = &self.children;
+        cancel_pending((self.cursor..children.len()).map(|i| children.task(i)));
+    }
+}
+
+/// Appends a collected result, making room for all `len` at the first one
+/// (a gather that fails early never allocates for the rest).
+pub(crate) fn collect<R>(results: &mut Vec<R>, len: usize, r: R) {
+    if results.capacity() == 0 {
+        results.reserve_exact(len);
+    }
+    results.push(r);
+}
+
+/// Reads a task's outcome if it is done; with `cx`, waits on its handle.
+pub(crate) fn poll_task<T: Send + 'static>(
+    task: &mut Task<T>,
+    cx: Option<&mut Context<'_>>,
+) -> Poll<crate::Result<T>> {
+    match task.take_if_done() {
+        Some(r) => Poll::Ready(r),
+        None => match cx {
+            Some(cx) => task.poll_result(cx),
+            None => Poll::Pending,
+        },
+    }
+}
+
+/// The `Unpin`, `Future` and `Debug` impls of a future that is one
+/// [`Engine`], written once. Outputs are moved, never pinned: no structural
+/// pinning, so the futures are `Unpin`.
+macro_rules! engine_future {
+    ($name:ident<$($p:ident),*> where [$($bounds:tt)*] => $out:ty, $poll:ident) => {
+        impl<$($p),*> Unpin for $name<$($p),*> where $($bounds)* {}
+
+        impl<$($p),*> Future for $name<$($p),*> where $($bounds)* {
+            type Output = $out;
+
+            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<$out> {
+                self.engine.$poll(cx)
+            }
+        }
+
+        impl<$($p),*> fmt::Debug for $name<$($p),*> where $($bounds)* {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("children", &self.engine.children.len())
+                    .field("collected", &self.engine.cursor)
+                    .finish()
+            }
+        }
+    };
+}
+pub(crate) use engine_future;

@@ -1,0 +1,394 @@
+//! [`gather`], [`try_gather`] and their futures: children of one type, in a
+//! `Vec`.
+
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::engine::{ChildTasks, Children, Engine, collect, engine_future, poll_task};
+use crate::combinators::children::{Failed, panicked_or_cancelled};
+use crate::combinators::input::{IntoTask, into_tasks};
+use crate::{Error, Task, TaskRef};
+
+/// Runs the inputs concurrently and resolves to their results, in input
+/// order: asyncio's `gather(*aws)`.
+///
+/// Every input is a [`Task`] or a future, which is scheduled as a task now,
+/// when `gather` is called (see [`IntoTask`]). The returned [`Gather`]
+/// resolves to:
+/// - `Ok(results)` in input order once every child returned;
+/// - the error of the first child, in completion order, that panicked or was
+///   cancelled, as soon as it happens; the other children keep running;
+/// - `Ok(vec![])` at once for empty input.
+///
+/// Dropping the [`Gather`] before it resolved cancels the children still
+/// pending (asyncio: cancelling the gather, or the task awaiting it).
+///
+/// # Panics
+/// When an input is a plain future and there is no running Tokio runtime.
+///
+/// ```
+/// async fn square(x: u64, delay: f64) -> u64 {
+///     asyncio::sleep(delay).await;
+///     x * x
+/// }
+///
+/// asyncio::run(async {
+///     // the slowest comes first: results are still in input order
+///     let squares = asyncio::gather([square(3, 0.03), square(1, 0.01), square(2, 0.02)])
+///         .await
+///         .unwrap();
+///     assert_eq!(squares, [9, 1, 4]);
+///
+///     // a panic ends the gather with that error
+///     let err = asyncio::gather([asyncio::create_task(async { panic!("bad") })])
+///         .await
+///         .unwrap_err();
+///     assert!(err.is_panic());
+/// });
+/// ```
+///
+/// # Cancel safety
+/// See [`Gather`]: dropping it unfinished cancels the children still pending.
+#[track_caller]
+pub fn gather<I>(inputs: I) -> Gather<<I::Item as IntoTask>::Output>
+where
+    I: IntoIterator,
+    I::Item: IntoTask,
+{
+    Gather {
+        engine: Engine::new(VecChildren {
+            tasks: into_tasks(inputs),
+            results: Vec::new(),
+        }),
+    }
+}
+
+/// The future of [`gather`]: resolves to `asyncio::Result<Vec<T>>`.
+///
+/// ```
+/// asyncio::run(async {
+///     let g: asyncio::futures::Gather<u8> = asyncio::gather([asyncio::sleep_with(0, 1), asyncio::sleep_with(0, 2)]);
+///     assert_eq!(g.len(), 2);
+///     assert_eq!(g.await.unwrap(), [1, 2]);
+/// });
+/// ```
+///
+/// # Cancel safety
+/// Not cancel safe: dropping it before it resolved (the awaiting task was
+/// cancelled, a `select!` took another branch) cancels the children still
+/// pending, as cancelling asyncio's gather does; dropping it after it resolved
+/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
+/// `Unpin`) so that one lost race does not cancel the children.
+///
+/// # Panics
+/// If polled again after it resolved.
+#[must_use = "futures do nothing unless awaited (the children run anyway)"]
+pub struct Gather<T> {
+    engine: Engine<VecChildren<T>>,
+}
+
+impl<T: Send + 'static> Gather<T> {
+    /// asyncio's `return_exceptions=True`: waits for every child and
+    /// resolves to each child's `asyncio::Result<T>`, in input order. A
+    /// panicked child is `Err(Panicked)` at its position, a cancelled one
+    /// `Err(Cancelled)`. Dropping it before it resolved still cancels the
+    /// children still pending.
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let ok = asyncio::create_task(async { 1 });
+    ///     let bad = asyncio::create_task(async { panic!("boom") });
+    ///     let cancelled = asyncio::create_task(asyncio::sleep_with(10, 3));
+    ///     cancelled.cancel();
+    ///     let results = asyncio::gather([ok, bad, cancelled]).return_exceptions().await;
+    ///     assert_eq!(results[0], Ok(1));
+    ///     assert!(results[1].as_ref().unwrap_err().is_panic());
+    ///     assert!(results[2].as_ref().unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    /// If the gather already completed (it was polled to the end through
+    /// `&mut`).
+    pub fn return_exceptions(self) -> ReturnExceptions<T> {
+        let mut gather = self;
+        let (engine, children) = gather.engine.hand_over();
+        let results = mem::take(&mut children.results)
+            .into_iter()
+            .map(Ok)
+            .collect();
+        ReturnExceptions {
+            engine: engine.with_children(AllChildren {
+                tasks: mem::take(&mut children.tasks),
+                results,
+            }),
+        }
+    }
+
+    /// The number of children.
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let g = asyncio::gather(Vec::<asyncio::Task<()>>::new());
+    ///     assert!(g.is_empty());
+    ///     assert_eq!(g.await.unwrap(), []);
+    /// });
+    /// ```
+    pub fn len(&self) -> usize {
+        self.engine.children.tasks.len()
+    }
+
+    /// `true` when there are no children.
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     assert!(!asyncio::gather([async { 1 }]).is_empty());
+    /// });
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Handles to the children, in input order (for introspection and
+    /// control: `cancel`, `done`, names).
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let g = asyncio::gather([asyncio::sleep(10)]);
+    ///     let children = g.tasks();
+    ///     drop(g); // not finished: cancels the children
+    ///     while !children[0].done() {
+    ///         asyncio::sleep(0).await;
+    ///     }
+    ///     assert!(children[0].cancelled());
+    /// });
+    /// ```
+    pub fn tasks(&self) -> Vec<TaskRef> {
+        self.engine
+            .children
+            .tasks
+            .iter()
+            .map(|t| t.to_ref())
+            .collect()
+    }
+}
+
+struct VecChildren<T> {
+    tasks: Vec<Task<T>>,
+    results: Vec<T>,
+}
+
+impl<T> ChildTasks for VecChildren<T> {
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    fn task(&self, i: usize) -> &TaskRef {
+        &self.tasks[i]
+    }
+}
+
+impl<T: Send + 'static> Children for VecChildren<T> {
+    type Output = Vec<T>;
+    type Error = Error;
+    const FAILED: Option<Failed> = Some(panicked_or_cancelled);
+
+    fn poll_child(&mut self, i: usize, cx: Option<&mut Context<'_>>) -> Poll<Result<(), Error>> {
+        let v = std::task::ready!(poll_task(&mut self.tasks[i], cx));
+        Poll::Ready(v.map(|v| collect(&mut self.results, self.tasks.len(), v)))
+    }
+
+    fn finish(&mut self) -> Vec<T> {
+        mem::take(&mut self.results)
+    }
+}
+
+/// The future of [`Gather::return_exceptions`]: resolves to
+/// `Vec<asyncio::Result<T>>` once every child is done.
+///
+/// ```
+/// asyncio::run(async {
+///     let all: asyncio::futures::ReturnExceptions<u8> =
+///         asyncio::gather((1..=2).map(|i| async move { i })).return_exceptions();
+///     assert_eq!(all.await, [Ok(1), Ok(2)]);
+/// });
+/// ```
+///
+/// # Cancel safety
+/// Not cancel safe: dropping it before it resolved (the awaiting task was
+/// cancelled, a `select!` took another branch) cancels the children still
+/// pending, as cancelling asyncio's gather does; dropping it after it resolved
+/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
+/// `Unpin`) so that one lost race does not cancel the children.
+///
+/// # Panics
+/// If polled again after it resolved.
+#[must_use = "futures do nothing unless awaited (the children run anyway)"]
+pub struct ReturnExceptions<T> {
+    engine: Engine<AllChildren<T>>,
+}
+
+struct AllChildren<T> {
+    tasks: Vec<Task<T>>,
+    results: Vec<crate::Result<T>>,
+}
+
+impl<T> ChildTasks for AllChildren<T> {
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    fn task(&self, i: usize) -> &TaskRef {
+        &self.tasks[i]
+    }
+}
+
+impl<T: Send + 'static> Children for AllChildren<T> {
+    type Output = Vec<crate::Result<T>>;
+    type Error = std::convert::Infallible;
+    // Nothing ends it early: progress alone is followed, no callbacks.
+    const FAILED: Option<Failed> = None;
+
+    fn poll_child(
+        &mut self,
+        i: usize,
+        cx: Option<&mut Context<'_>>,
+    ) -> Poll<Result<(), Self::Error>> {
+        let r = std::task::ready!(poll_task(&mut self.tasks[i], cx));
+        collect(&mut self.results, self.tasks.len(), r);
+        Poll::Ready(Ok(()))
+    }
+
+    fn finish(&mut self) -> Self::Output {
+        mem::take(&mut self.results)
+    }
+}
+
+/// [`gather`] for futures that fail normally, by returning `Err(E)`: resolves
+/// to `Result<Vec<U>, E>`, the `Ok` values in input order.
+///
+/// The first child, in completion order, that returns `Err(e)` ends it with
+/// `Err(e)` at once, as a raised exception ends asyncio's `gather`; a child
+/// that panics or is cancelled ends it with `E::from(asyncio::Error)`. The
+/// other children keep running. Dropping it before it resolved cancels the
+/// children still pending.
+///
+/// ```
+/// #[derive(Debug, PartialEq)]
+/// enum AppError {
+///     NotFound(u32),
+///     Asyncio(asyncio::Error),
+/// }
+/// impl From<asyncio::Error> for AppError {
+///     fn from(e: asyncio::Error) -> Self {
+///         AppError::Asyncio(e)
+///     }
+/// }
+///
+/// async fn fetch(id: u32) -> Result<String, AppError> {
+///     asyncio::sleep(0.01).await;
+///     if id == 0 { Err(AppError::NotFound(id)) } else { Ok(format!("item {id}")) }
+/// }
+///
+/// asyncio::run(async {
+///     assert_eq!(asyncio::try_gather([fetch(1), fetch(2)]).await.unwrap(), ["item 1", "item 2"]);
+///     assert_eq!(asyncio::try_gather([fetch(1), fetch(0)]).await, Err(AppError::NotFound(0)));
+/// });
+/// ```
+///
+/// # Cancel safety
+/// See [`TryGather`]: dropping it unfinished cancels the children still
+/// pending.
+///
+/// # Panics
+/// When an input is a plain future and there is no running Tokio runtime.
+#[track_caller]
+pub fn try_gather<I, U, E>(inputs: I) -> TryGather<U, E>
+where
+    I: IntoIterator,
+    I::Item: IntoTask<Output = Result<U, E>>,
+    U: Send + 'static,
+    E: From<Error> + Send + 'static,
+{
+    TryGather {
+        engine: Engine::new(TryChildren {
+            tasks: into_tasks(inputs),
+            results: Vec::new(),
+        }),
+    }
+}
+
+/// The future of [`try_gather`]: resolves to `Result<Vec<U>, E>`.
+///
+/// ```
+/// asyncio::run(async {
+///     let t: asyncio::futures::TryGather<u8, asyncio::Error> =
+///         asyncio::try_gather((1..=2).map(|i| async move { Ok(i) }));
+///     assert_eq!(t.await.unwrap(), [1, 2]);
+/// });
+/// ```
+///
+/// # Cancel safety
+/// Not cancel safe: dropping it before it resolved (the awaiting task was
+/// cancelled, a `select!` took another branch) cancels the children still
+/// pending, as cancelling asyncio's gather does; dropping it after it resolved
+/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
+/// `Unpin`) so that one lost race does not cancel the children.
+///
+/// # Panics
+/// If polled again after it resolved.
+#[must_use = "futures do nothing unless awaited (the children run anyway)"]
+pub struct TryGather<U, E> {
+    engine: Engine<TryChildren<U, E>>,
+}
+
+struct TryChildren<U, E> {
+    tasks: Vec<Task<Result<U, E>>>,
+    results: Vec<U>,
+}
+
+/// A child of `try_gather` fails by panicking, being cancelled, or returning
+/// `Err`.
+fn try_failed<U: Send + 'static, E: Send + 'static>(t: &TaskRef) -> bool {
+    panicked_or_cancelled(t)
+        || t.with_output(|out: Option<&Result<U, E>>| matches!(out, Some(Err(_))))
+}
+
+impl<U, E> ChildTasks for TryChildren<U, E> {
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    fn task(&self, i: usize) -> &TaskRef {
+        &self.tasks[i]
+    }
+}
+
+impl<U: Send + 'static, E: From<Error> + Send + 'static> Children for TryChildren<U, E> {
+    type Output = Vec<U>;
+    type Error = E;
+    const FAILED: Option<Failed> = Some(try_failed::<U, E>);
+
+    fn poll_child(&mut self, i: usize, cx: Option<&mut Context<'_>>) -> Poll<Result<(), E>> {
+        let r = std::task::ready!(poll_task(&mut self.tasks[i], cx));
+        Poll::Ready(match r {
+            Ok(Ok(u)) => {
+                collect(&mut self.results, self.tasks.len(), u);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(E::from(e)),
+        })
+    }
+
+    fn finish(&mut self) -> Vec<U> {
+        mem::take(&mut self.results)
+    }
+}
+
+engine_future!(Gather<T> where [T: Send + 'static] => crate::Result<Vec<T>>, poll);
+engine_future!(ReturnExceptions<T> where [T: Send + 'static] => Vec<crate::Result<T>>, poll_all);
+engine_future!(TryGather<U, E> where [U: Send + 'static, E: From<Error> + Send + 'static] => Result<Vec<U>, E>, poll);
