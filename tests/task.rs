@@ -139,7 +139,11 @@ async fn self_cancel_then_return_keeps_the_value() {
     let r = task.to_ref();
     let value = task.await.expect("the value is kept");
     assert!(!r.cancelled() && r.done());
-    assert_eq!(r.cancel_requested(), None, "the request ended with the task");
+    assert_eq!(
+        r.cancel_requested(),
+        None,
+        "the request ended with the task"
+    );
     assert!(!dropped.load(Ordering::SeqCst), "handed to the awaiter");
     drop(value);
     assert!(dropped.load(Ordering::SeqCst));

@@ -276,3 +276,47 @@ async fn nan_timeout_panics_without_cancelling_the_task() {
     settle(&r).await;
     assert!(!r.cancelled());
 }
+
+/// `wait_for` is a timeout scope over a plain future: at the timeout the
+/// future's `on_cancel` cleanup runs to its end (it may await) before
+/// `Err(Timeout)`.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_runs_the_inputs_cleanup_before_returning() {
+    use asyncio::CancelExt;
+    let t0 = tokio::time::Instant::now();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l = log.clone();
+    let r = asyncio::wait_for(
+        asyncio::sleep(10).on_cancel(move || async move {
+            asyncio::sleep(0.5).await;
+            l.lock().unwrap().push("closed");
+        }),
+        1,
+    )
+    .await;
+    assert!(r.unwrap_err().is_timeout());
+    assert_eq!(*log.lock().unwrap(), ["closed"]);
+    assert_eq!(t0.elapsed(), std::time::Duration::from_millis(1500));
+}
+
+/// A task cancelled while it waits in `wait_for` cleans up inside the
+/// input, and ends cancelled (the timeout does not report it).
+#[tokio::test(start_paused = true)]
+async fn a_cancel_of_the_waiting_task_reaches_the_inputs_cleanup() {
+    use asyncio::CancelExt;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l = log.clone();
+    // Boxed: rustc cannot prove `Send` for a `wait_for` over a future
+    // holding a closure that returns an `async` block inside a spawned
+    // future ("one type is more general than the other").
+    let guarded: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        Box::pin(asyncio::sleep(10).on_cancel(move || async move {
+            asyncio::sleep(0.1).await;
+            l.lock().unwrap().push("closed");
+        }));
+    let task = asyncio::create_task(async move { asyncio::wait_for(guarded, 5).await });
+    asyncio::sleep(1).await;
+    task.cancel();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(*log.lock().unwrap(), ["closed"]);
+}

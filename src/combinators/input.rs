@@ -8,6 +8,7 @@
 //! at the moment the combinator is called (so it starts running even if the
 //! combinator's future is never awaited, as in asyncio).
 
+use crate::scope::InScope;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -160,7 +161,9 @@ impl<F: Future> Awaitable for F {
     type Target = InPlace<F>;
 
     fn into_target(self) -> InPlace<F> {
-        InPlace { fut: Some(self) }
+        InPlace {
+            fut: InScope::new(self),
+        }
     }
 }
 
@@ -177,30 +180,32 @@ impl<T> Awaitable for Task<T> {
     }
 }
 
-/// A plain future, polled in the caller's task.
+/// A plain future, polled in the caller's task, inside a cancel scope of
+/// its own: the timeout is a timeout scope over it (its `on_cancel`
+/// cleanups run before `Err(Timeout)`).
 #[doc(hidden)]
 #[pin_project]
 pub struct InPlace<F> {
     #[pin]
-    fut: Option<F>,
+    fut: InScope<F>,
 }
 
 impl<F: Future> WaitTarget for InPlace<F> {
     type Output = F::Output;
 
     fn poll_output(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<crate::Result<F::Output>> {
-        let fut = self
-            .project()
+        self.project()
             .fut
-            .as_pin_mut()
-            .expect("asyncio: wait_for polled after completion");
-        fut.poll(cx).map(Ok)
+            .poll_scoped(cx, false)
+            .map(|out| out.ok_or_else(|| Error::Timeout(TimeoutError::new())))
     }
 
-    fn poll_cancel(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<crate::Result<F::Output>> {
-        // Dropping runs its destructors now: the cancellation is finished.
-        self.project().fut.set(None);
-        Poll::Ready(Err(Error::Timeout(TimeoutError::new())))
+    fn poll_cancel(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<crate::Result<F::Output>> {
+        // The future's cleanups run first; then it is dropped.
+        self.project()
+            .fut
+            .poll_scoped(cx, true)
+            .map(|out| out.ok_or_else(|| Error::Timeout(TimeoutError::new())))
     }
 }
 
@@ -241,7 +246,7 @@ impl<T> Drop for TaskTarget<T> {
 impl<F> fmt::Debug for InPlace<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InPlace")
-            .field("dropped", &self.fut.is_none())
+            .field("dropped", &self.fut.is_dropped())
             .finish()
     }
 }

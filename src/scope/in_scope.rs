@@ -24,6 +24,13 @@ pub(crate) struct InScope<F> {
     gone: bool,
 }
 
+impl<F> InScope<F> {
+    /// The future was dropped (it returned, or was cancelled).
+    pub(crate) fn is_dropped(&self) -> bool {
+        self.fut.is_none()
+    }
+}
+
 impl<F: Future> InScope<F> {
     pub(crate) fn new(fut: F) -> Self {
         InScope {

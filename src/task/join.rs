@@ -339,7 +339,8 @@ impl<T: Send + 'static> Future for Join<T> {
                 if this.scope.pending(scoped, cx) == AwaitAction::CancelTask {
                     // The awaiter is being cancelled: so is the task, with
                     // the awaiter's message; then we wait for its end.
-                    let why = super::current::with_current(|t| t.and_then(|t| t.cancel_requested()));
+                    let why =
+                        super::current::with_current(|t| t.and_then(|t| t.cancel_requested()));
                     match why.as_ref().and_then(|e| e.message()) {
                         Some(msg) => self.task.cancel_with(msg.to_owned()),
                         None => self.task.cancel(),
