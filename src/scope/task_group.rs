@@ -30,7 +30,7 @@ use crate::{Task, TaskId, TaskRef};
 /// task that awaits the group cancels the body and every child and waits for
 /// them before the cancellation goes on.
 ///
-/// When to use it instead of [`gather`](crate::gather): when the tasks
+/// When to use it instead of [`gather`](crate::gather()): when the tasks
 /// belong together, so that one failing should stop the others and none may
 /// outlive the block.
 ///
