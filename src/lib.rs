@@ -54,6 +54,13 @@
 //! | a Tokio `JoinHandle` you already have | [`Task::from_join_handle`], [`Builder::wrap`] |
 //! | `task.get_stack()`, `task.print_stack()` | [`TaskRef::get_stack`], [`TaskRef::print_stack`] (frames: spawn site, [`framed`] await points, panic location), [`dump_tasks`] |
 //! | `loop.set_debug(True)`, `PYTHONASYNCIODEBUG=1`, `loop.slow_callback_duration` | [`Runner::debug`], `ASYNCIO_DEBUG=1`, [`set_slow_callback_duration`] |
+//! | `asyncio.Event` | [`Event`] |
+//! | `asyncio.Lock`, `async with lock:` | [`Lock`], [`LockGuard`] (`let _g = lock.acquire().await;`), [`OwnedLockGuard`] |
+//! | `asyncio.Semaphore`, `asyncio.BoundedSemaphore` | [`Semaphore`], [`BoundedSemaphore`], [`SemaphorePermit`] |
+//! | `asyncio.Condition` | [`Condition`], [`ConditionGuard`] (`g = g.wait().await`) |
+//! | `asyncio.Barrier`, `BrokenBarrierError` | [`Barrier`], [`Error::BrokenBarrier`] |
+//! | `asyncio.Queue`, `LifoQueue`, `PriorityQueue` | [`Queue`], [`LifoQueue`], [`PriorityQueue`] (all a [`queue::GenericQueue`]) |
+//! | `QueueFull`, `QueueEmpty`, `QueueShutDown` | [`PutError`], [`GetError`] |
 //!
 //! Delays and timeouts take a [`Duration`](std::time::Duration) or plain
 //! seconds (`sleep(0.5)`), see [`Seconds`].
@@ -132,10 +139,12 @@ mod event_loop;
 mod gather;
 mod into_task;
 mod lock;
+pub mod queue;
 mod runner;
 mod shield;
 mod sleep;
 mod stack;
+mod sync;
 mod task;
 mod threads;
 mod wait;
@@ -155,10 +164,15 @@ pub use gather::{
     try_gather,
 };
 pub use into_task::IntoTask;
+pub use queue::{GetError, LifoQueue, PriorityQueue, PutError, Queue};
 pub use runner::{Runner, run};
 pub use shield::{Shield, shield};
 pub use sleep::{Sleep, sleep, sleep_with};
 pub use stack::{Frame, Framed, FramedExt, dump_tasks, framed, framed_as};
+pub use sync::{
+    Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, OwnedLockGuard,
+    Semaphore, SemaphorePermit,
+};
 pub use task::{
     Builder, CallbackId, Join, JoinRef, Task, TaskId, TaskRef, all_tasks, create_task, current_task,
 };
