@@ -289,7 +289,8 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// q.put_nowait(1).unwrap();
     /// q.get_nowait().unwrap();
     /// q.task_done();
-    /// assert!(std::panic::catch_unwind(|| q.task_done()).is_err());
+    /// let again = std::panic::AssertUnwindSafe(|| q.task_done());
+    /// assert!(std::panic::catch_unwind(again).is_err());
     /// ```
     #[track_caller]
     pub fn task_done(&self) {

@@ -248,7 +248,7 @@ impl fmt::Debug for Semaphore {
 ///     let permit = sem.acquire().await;
 ///     permit.forget(); // asyncio: await sem.acquire()
 ///     sem.release(); //   ... sem.release()
-///     let twice = std::panic::catch_unwind(|| sem.release());
+///     let twice = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sem.release()));
 ///     assert!(twice.is_err()); // BoundedSemaphore released too many times
 /// });
 /// ```
