@@ -218,7 +218,9 @@ async fn a_woken_getter_cancelled_before_it_ran_wakes_the_next() {
     woken.cancel();
     assert!(woken.await.unwrap_err().is_cancelled());
     // Fails (times out) instead of hanging if the wake-up were lost.
-    asyncio::wait_for(next, 10).await.expect("the next getter is served");
+    asyncio::wait_for(next, 10)
+        .await
+        .expect("the next getter is served");
     assert_eq!(*log.lock().unwrap(), [(2, 5)]);
 }
 
@@ -273,9 +275,19 @@ async fn a_woken_putter_cancelled_before_it_ran_wakes_the_next() {
 #[tokio::test(start_paused = true)]
 async fn a_get_or_put_that_times_out_changes_nothing() {
     let q = Queue::new(1);
-    assert!(asyncio::wait_for(q.get(), 1).await.unwrap_err().is_timeout());
+    assert!(
+        asyncio::wait_for(q.get(), 1)
+            .await
+            .unwrap_err()
+            .is_timeout()
+    );
     q.put_nowait(1).unwrap();
-    assert!(asyncio::wait_for(q.put(2), 1).await.unwrap_err().is_timeout());
+    assert!(
+        asyncio::wait_for(q.put(2), 1)
+            .await
+            .unwrap_err()
+            .is_timeout()
+    );
     assert_eq!(q.qsize(), 1);
     assert_eq!(q.get_nowait(), Ok(1));
     assert!(format!("{q:?}").contains("getters: 0, putters: 0"));
@@ -323,8 +335,7 @@ fn task_done_more_times_than_items_put_panics_with_asyncios_message() {
     let q = Queue::new(0);
     q.put_nowait(1).unwrap();
     q.task_done(); // legal without a get, as in asyncio
-    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.task_done()))
-        .unwrap_err();
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.task_done())).unwrap_err();
     assert_eq!(
         err.downcast_ref::<&str>(),
         Some(&"task_done() called too many times")

@@ -150,7 +150,12 @@ async fn abort_breaks_the_barrier_until_a_reset() {
 #[tokio::test(start_paused = true)]
 async fn a_wait_that_times_out_leaves_the_barrier() {
     let b = Barrier::new(2);
-    assert!(asyncio::wait_for(b.wait(), 1).await.unwrap_err().is_timeout());
+    assert!(
+        asyncio::wait_for(b.wait(), 1)
+            .await
+            .unwrap_err()
+            .is_timeout()
+    );
     assert_eq!(b.n_waiting(), 0);
     assert!(!b.broken());
 }
@@ -174,5 +179,8 @@ async fn rounds_on_two_threads_hand_out_each_index_once() {
         })
         .collect();
     let sums = asyncio::gather(tasks).await.unwrap();
-    assert_eq!(sums.iter().sum::<usize>(), ROUNDS * (0..PARTIES).sum::<usize>());
+    assert_eq!(
+        sums.iter().sum::<usize>(),
+        ROUNDS * (0..PARTIES).sum::<usize>()
+    );
 }

@@ -159,7 +159,9 @@ async fn a_notified_waiter_cancelled_before_it_returned_passes_the_notification_
     drop(g);
     assert!(first.await.unwrap_err().is_cancelled());
     // Fails (times out) instead of hanging if the notification were lost.
-    asyncio::wait_for(second, 10).await.expect("the notification is passed on");
+    asyncio::wait_for(second, 10)
+        .await
+        .expect("the notification is passed on");
     assert_eq!(*log.lock().unwrap(), [2]);
 }
 

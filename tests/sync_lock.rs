@@ -101,7 +101,9 @@ async fn a_woken_waiter_cancelled_before_it_ran_passes_the_lock_on() {
     woken.cancel();
     assert!(woken.await.unwrap_err().is_cancelled());
     // Fails (times out) instead of hanging if the lock were lost.
-    asyncio::wait_for(next, 10).await.expect("the next waiter gets the lock");
+    asyncio::wait_for(next, 10)
+        .await
+        .expect("the next waiter gets the lock");
     assert_eq!(*log.lock().unwrap(), [2]);
     assert!(!lock.locked());
 }

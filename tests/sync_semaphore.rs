@@ -143,7 +143,9 @@ async fn a_woken_waiter_cancelled_before_it_ran_gives_its_permit_to_the_next() {
     assert!(a.await.unwrap_err().is_cancelled());
     assert!(b.await.unwrap_err().is_cancelled());
     // Fails (times out) instead of hanging if the permit were lost.
-    asyncio::wait_for(c, 10).await.expect("the next waiter gets the permit");
+    asyncio::wait_for(c, 10)
+        .await
+        .expect("the next waiter gets the permit");
     assert_eq!(*log.lock().unwrap(), [3]);
     assert_eq!(sem.value(), 0);
 }
