@@ -2,6 +2,7 @@
 //! and `asyncio.BoundedSemaphore`.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Mutex;
 
 use tokio::sync::Semaphore as TokioSemaphore;
@@ -33,15 +34,18 @@ impl Core {
         }
     }
 
-    async fn acquire(&self) -> SemaphorePermit<'_> {
-        // Never closed; the tokio permit is forgotten at once (no await in
-        // between) and ours gives it back.
-        self.sem
-            .acquire()
-            .await
-            .expect("the semaphore is never closed")
-            .forget();
-        SemaphorePermit { core: self }
+    /// The one future layer around Tokio's `Acquire` (the public
+    /// `acquire`s return it as is). Never closed; the tokio permit is
+    /// forgotten at once (no await in between) and ours gives it back.
+    fn acquire(&self) -> impl Future<Output = SemaphorePermit<'_>> {
+        async move {
+            self.sem
+                .acquire()
+                .await
+                .expect("the semaphore is never closed")
+                .forget();
+            SemaphorePermit { core: self }
+        }
     }
 
     fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
@@ -159,8 +163,8 @@ impl Semaphore {
     ///     assert_eq!(sem.value(), 1);
     /// });
     /// ```
-    pub async fn acquire(&self) -> SemaphorePermit<'_> {
-        self.core.acquire().await
+    pub fn acquire(&self) -> impl Future<Output = SemaphorePermit<'_>> + Send {
+        self.core.acquire()
     }
 
     /// Takes a permit if that needs no waiting (one is free and nobody is
@@ -287,8 +291,8 @@ impl BoundedSemaphore {
     ///     assert!(sem.locked());
     /// });
     /// ```
-    pub async fn acquire(&self) -> SemaphorePermit<'_> {
-        self.core.acquire().await
+    pub fn acquire(&self) -> impl Future<Output = SemaphorePermit<'_>> + Send {
+        self.core.acquire()
     }
 
     /// As [`Semaphore::try_acquire`].
