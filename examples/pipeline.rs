@@ -67,8 +67,7 @@ pub async fn pipeline() -> Vec<String> {
     // The workers' next get fails: they stop.
     queue.shutdown(false);
     asyncio::gather(workers).await.unwrap();
-    let lines = log.lock().unwrap().clone();
-    lines
+    log.lock().unwrap().clone()
 }
 
 #[allow(dead_code)] // the test includes this file for `pipeline` only

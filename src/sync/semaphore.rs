@@ -37,15 +37,13 @@ impl Core {
     /// The one future layer around Tokio's `Acquire` (the public
     /// `acquire`s return it as is). Never closed; the tokio permit is
     /// forgotten at once (no await in between) and ours gives it back.
-    fn acquire(&self) -> impl Future<Output = SemaphorePermit<'_>> {
-        async move {
-            self.sem
-                .acquire()
-                .await
-                .expect("the semaphore is never closed")
-                .forget();
-            SemaphorePermit { core: self }
-        }
+    async fn acquire(&self) -> SemaphorePermit<'_> {
+        self.sem
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
+            .forget();
+        SemaphorePermit { core: self }
     }
 
     fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
