@@ -96,92 +96,58 @@ async fn raw_mpsc(n: usize, producers: usize, consumers: usize) {
 
 // ------------------------------------------------------------ lock, sem
 
-async fn ours_lock(n: usize, tasks: usize) {
-    let lock = Arc::new(asyncio::Lock::new());
-    let hs: Vec<_> = (0..tasks)
-        .map(|_| {
-            let lock = lock.clone();
-            tokio::spawn(async move {
-                for _ in 0..n / tasks {
-                    let g = lock.acquire().await;
-                    black_box(&g);
-                    drop(g);
-                    if tasks > 1 {
-                        tokio::task::yield_now().await;
+/// `tasks` tasks, each taking and giving back `$prim` `n / tasks` times
+/// (yielding in between when several contend).
+macro_rules! contend {
+    ($prim:expr, |$p:ident| $acquire:expr, $n:expr, $tasks:expr) => {{
+        let prim = Arc::new($prim);
+        let (n, tasks): (usize, usize) = ($n, $tasks);
+        let hs: Vec<_> = (0..tasks)
+            .map(|_| {
+                let prim = prim.clone();
+                tokio::spawn(async move {
+                    for _ in 0..n / tasks {
+                        let $p = &*prim;
+                        let held = $acquire;
+                        black_box(&held);
+                        drop(held);
+                        if tasks > 1 {
+                            tokio::task::yield_now().await;
+                        }
                     }
-                }
+                })
             })
-        })
-        .collect();
-    for h in hs {
-        h.await.unwrap();
-    }
+            .collect();
+        for h in hs {
+            h.await.unwrap();
+        }
+    }};
+}
+
+async fn ours_lock(n: usize, tasks: usize) {
+    contend!(asyncio::Lock::new(), |l| l.acquire().await, n, tasks)
 }
 
 async fn raw_mutex(n: usize, tasks: usize) {
-    let lock = Arc::new(tokio::sync::Mutex::new(()));
-    let hs: Vec<_> = (0..tasks)
-        .map(|_| {
-            let lock = lock.clone();
-            tokio::spawn(async move {
-                for _ in 0..n / tasks {
-                    let g = lock.lock().await;
-                    black_box(&g);
-                    drop(g);
-                    if tasks > 1 {
-                        tokio::task::yield_now().await;
-                    }
-                }
-            })
-        })
-        .collect();
-    for h in hs {
-        h.await.unwrap();
-    }
+    contend!(tokio::sync::Mutex::new(()), |m| m.lock().await, n, tasks)
 }
 
 async fn ours_semaphore(n: usize, tasks: usize, permits: usize) {
-    let sem = Arc::new(asyncio::Semaphore::new(permits));
-    let hs: Vec<_> = (0..tasks)
-        .map(|_| {
-            let sem = sem.clone();
-            tokio::spawn(async move {
-                for _ in 0..n / tasks {
-                    let p = sem.acquire().await;
-                    black_box(&p);
-                    drop(p);
-                    if tasks > 1 {
-                        tokio::task::yield_now().await;
-                    }
-                }
-            })
-        })
-        .collect();
-    for h in hs {
-        h.await.unwrap();
-    }
+    contend!(
+        asyncio::Semaphore::new(permits),
+        |s| s.acquire().await,
+        n,
+        tasks
+    )
 }
 
 async fn raw_semaphore(n: usize, tasks: usize, permits: usize) {
-    let sem = Arc::new(tokio::sync::Semaphore::new(permits));
-    let hs: Vec<_> = (0..tasks)
-        .map(|_| {
-            let sem = sem.clone();
-            tokio::spawn(async move {
-                for _ in 0..n / tasks {
-                    let p = sem.acquire().await.unwrap();
-                    black_box(&p);
-                    drop(p);
-                    if tasks > 1 {
-                        tokio::task::yield_now().await;
-                    }
-                }
-            })
-        })
-        .collect();
-    for h in hs {
-        h.await.unwrap();
-    }
+    contend!(
+        tokio::sync::Semaphore::new(permits),
+        |s| s.acquire().await.unwrap(),
+        n,
+        tasks
+    )
 }
 
 // ------------------------------------------------------------------ event

@@ -442,14 +442,7 @@ impl<T, O: Order<T>> Future for Put<'_, T, O> {
             wake_all(woken);
             return Poll::Ready(Ok(()));
         }
-        let old = match this.ticket.and_then(|t| st.putters.refresh(t, cx.waker())) {
-            Some(old) => old,
-            // First wait, or woken and the slot taken already: to the back.
-            None => {
-                this.ticket = Some(st.putters.push(cx.waker()));
-                None
-            }
-        };
+        let old = st.putters.park(&mut this.ticket, cx.waker());
         drop(st);
         drop(old);
         Poll::Pending
@@ -464,12 +457,9 @@ impl<T, O: Order<T>> Drop for Put<'_, T, O> {
         let q = self.queue;
         let (parked, woken) = {
             let mut st = lock(&q.state);
-            match st.putters.remove(ticket) {
-                Some(w) => (Some(w), None),
-                // A get woke us and we will not use the slot: next putter.
-                None if !q.is_full(&st) && !st.shutdown => (None, st.putters.pop()),
-                None => (None, None),
-            }
+            // Woken by a get and not using the slot: the next putter.
+            let pass_on = !q.is_full(&st) && !st.shutdown;
+            st.putters.leave(ticket, pass_on)
         };
         drop(parked);
         wake_all(woken);
@@ -527,14 +517,7 @@ impl<T, O: Order<T>> Future for Get<'_, T, O> {
             drop(stale);
             return Poll::Ready(Err(GetError::ShutDown));
         }
-        let old = match this.ticket.and_then(|t| st.getters.refresh(t, cx.waker())) {
-            Some(old) => old,
-            // First wait, or woken and the item taken already: to the back.
-            None => {
-                this.ticket = Some(st.getters.push(cx.waker()));
-                None
-            }
-        };
+        let old = st.getters.park(&mut this.ticket, cx.waker());
         drop(st);
         drop(old);
         Poll::Pending
@@ -549,12 +532,9 @@ impl<T, O: Order<T>> Drop for Get<'_, T, O> {
         let q = self.queue;
         let (parked, woken) = {
             let mut st = lock(&q.state);
-            match st.getters.remove(ticket) {
-                Some(w) => (Some(w), None),
-                // A put woke us and we will not take the item: next getter.
-                None if O::len(&st.items) > 0 => (None, st.getters.pop()),
-                None => (None, None),
-            }
+            // Woken by a put and not taking the item: the next getter.
+            let pass_on = O::len(&st.items) > 0;
+            st.getters.leave(ticket, pass_on)
         };
         drop(parked);
         wake_all(woken);

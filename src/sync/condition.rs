@@ -347,16 +347,17 @@ impl Future for Notified<'_> {
 
 impl Drop for Notified<'_> {
     fn drop(&mut self) {
-        let notified = match self.ticket.take() {
-            // Still parked: leave the queue. Gone from it: notified.
-            Some(t) => {
-                let removed = lock(&self.cond.waiters).remove(t);
-                removed.is_none()
+        let (parked, woken) = match self.ticket.take() {
+            // Still parked: leave the queue. Gone from it: notified, and
+            // the notification goes to the next waiter.
+            Some(t) => lock(&self.cond.waiters).leave(t, true),
+            None if self.notified => {
+                self.cond.notify_n(1);
+                return;
             }
-            None => self.notified,
+            None => return,
         };
-        if notified {
-            self.cond.notify_n(1);
-        }
+        drop(parked);
+        wake_all(woken);
     }
 }

@@ -55,6 +55,30 @@ impl WaitList {
         self.entries.remove(i).map(|e| e.1)
     }
 
+    /// Parks the waiter whose ticket is in `ticket`: refreshes its waker if
+    /// it is still parked; else (first wait, or woken and someone else used
+    /// the wake-up) parks it again at the back. Returns a replaced waker, to
+    /// be dropped after the owner's lock is released.
+    pub(crate) fn park(&mut self, ticket: &mut Option<u64>, waker: &Waker) -> Option<Waker> {
+        if let Some(old) = ticket.and_then(|t| self.refresh(t, waker)) {
+            return old;
+        }
+        *ticket = Some(self.push(waker));
+        None
+    }
+
+    /// A waiter going away. Still parked: it leaves the list, and its waker
+    /// comes back first (to drop). Woken already, and `pass_on` (what woke
+    /// it still holds): the next waiter's waker comes back second (to
+    /// wake), so the wake-up is not lost. Both after the owner's lock.
+    pub(crate) fn leave(&mut self, ticket: u64, pass_on: bool) -> (Option<Waker>, Option<Waker>) {
+        match self.remove(ticket) {
+            Some(parked) => (Some(parked), None),
+            None if pass_on => (None, self.pop()),
+            None => (None, None),
+        }
+    }
+
     /// Takes the oldest parked waker out (the caller wakes it).
     pub(crate) fn pop(&mut self) -> Option<Waker> {
         self.entries.pop_front().map(|e| e.1)
