@@ -37,6 +37,7 @@ impl Core {
     /// The one future layer around Tokio's `Acquire` (the public
     /// `acquire`s return it as is). Never closed; the tokio permit is
     /// forgotten at once (no await in between) and ours gives it back.
+    #[inline]
     async fn acquire(&self) -> SemaphorePermit<'_> {
         self.sem
             .acquire()
@@ -393,18 +394,20 @@ impl SemaphorePermit<'_> {
 }
 
 impl Drop for SemaphorePermit<'_> {
+    #[inline]
     fn drop(&mut self) {
-        if std::thread::panicking() && self.core.bound.is_some() {
-            // Do not turn one panic into an abort: give back what fits.
-            if let Some((bound, serial)) = &self.core.bound {
+        match &self.core.bound {
+            // A plain semaphore: what Tokio's own permit does on drop.
+            None => self.core.sem.add_permits(1),
+            Some((bound, serial)) if std::thread::panicking() => {
+                // Do not turn one panic into an abort: give back what fits.
                 let _serial = lock(serial);
                 if self.core.sem.available_permits() < *bound {
                     self.core.sem.add_permits(1);
                 }
             }
-            return;
+            Some(_) => self.core.release(),
         }
-        self.core.release();
     }
 }
 
