@@ -66,6 +66,10 @@ pub enum Error {
     InvalidState(InvalidStateError),
     /// The task panicked; the panic was caught and its message kept.
     Panicked(PanicError),
+    /// A [`Barrier`](crate::Barrier) wait failed because the barrier was
+    /// aborted, or reset while the task waited (asyncio's
+    /// `BrokenBarrierError`).
+    BrokenBarrier,
 }
 
 impl Error {
@@ -107,6 +111,16 @@ impl Error {
     pub fn is_panic(&self) -> bool {
         matches!(self, Error::Panicked(_))
     }
+
+    /// `true` for [`Error::BrokenBarrier`].
+    ///
+    /// ```
+    /// assert!(asyncio::Error::BrokenBarrier.is_broken_barrier());
+    /// assert_eq!(asyncio::Error::BrokenBarrier.to_string(), "Abort or reset of barrier");
+    /// ```
+    pub fn is_broken_barrier(&self) -> bool {
+        matches!(self, Error::BrokenBarrier)
+    }
 }
 
 impl fmt::Display for Error {
@@ -116,6 +130,7 @@ impl fmt::Display for Error {
             Error::Timeout(e) => e.fmt(f),
             Error::InvalidState(e) => e.fmt(f),
             Error::Panicked(e) => e.fmt(f),
+            Error::BrokenBarrier => f.write_str("Abort or reset of barrier"),
         }
     }
 }
@@ -138,6 +153,7 @@ impl std::error::Error for Error {
             Error::Timeout(e) => e.source(),
             Error::InvalidState(e) => e.source(),
             Error::Panicked(e) => e.source(),
+            Error::BrokenBarrier => None,
         }
     }
 }

@@ -54,6 +54,13 @@
 //! | a Tokio `JoinHandle` you already have | [`Task::from_join_handle`], [`Builder::wrap`] |
 //! | `task.get_stack()`, `task.print_stack()` | [`TaskRef::get_stack`], [`TaskRef::print_stack`] (frames: spawn site, [`framed`] await points, panic location), [`dump_tasks`] |
 //! | `loop.set_debug(True)`, `PYTHONASYNCIODEBUG=1`, `loop.slow_callback_duration` | [`Runner::debug`], `ASYNCIO_DEBUG=1`, [`set_slow_callback_duration`] |
+//! | `asyncio.Event` | [`Event`] |
+//! | `asyncio.Lock`, `async with lock:` | [`Lock`], [`LockGuard`] (`let _g = lock.acquire().await;`), [`OwnedLockGuard`] |
+//! | `asyncio.Semaphore`, `asyncio.BoundedSemaphore` | [`Semaphore`], [`BoundedSemaphore`], [`SemaphorePermit`] |
+//! | `asyncio.Condition` | [`Condition`], [`ConditionGuard`] (`g = g.wait().await`) |
+//! | `asyncio.Barrier`, `BrokenBarrierError` | [`Barrier`], [`Error::BrokenBarrier`] |
+//! | `asyncio.Queue`, `LifoQueue`, `PriorityQueue` | [`Queue`], [`LifoQueue`], [`PriorityQueue`] (all a [`queue::GenericQueue`]) |
+//! | `QueueFull`, `QueueEmpty`, `QueueShutDown` | [`PutError`], [`GetError`] |
 //!
 //! Delays and timeouts take a [`Duration`](std::time::Duration) or plain
 //! seconds (`sleep(0.5)`), see [`Seconds`].
@@ -128,11 +135,13 @@ mod combinators;
 mod error;
 pub mod futures;
 mod lock;
+pub mod queue;
 mod report;
 mod runtime;
 mod stack;
 #[doc(hidden)]
 pub mod support;
+mod sync;
 mod task;
 mod time;
 
@@ -144,6 +153,7 @@ pub use combinators::shield::shield;
 pub use combinators::wait::{ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, wait};
 pub use combinators::wait_for::wait_for;
 pub use error::{CancelledError, Error, InvalidStateError, PanicError, Result, TimeoutError};
+pub use queue::{GetError, LifoQueue, PriorityQueue, PutError, Queue};
 pub use report::{
     ExceptionContext, call_exception_handler, reset_exception_handler, set_exception_handler,
     set_slow_callback_duration, slow_callback_duration,
@@ -152,6 +162,10 @@ pub use runtime::event_loop::{CallbackHandle, Loop, TimerHandle, get_running_loo
 pub use runtime::runner::{Runner, run};
 pub use runtime::threads::{ConcurrentFuture, run_coroutine_threadsafe, to_thread};
 pub use stack::{Frame, FramedExt, dump_tasks, framed, framed_as};
+pub use sync::{
+    Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, OwnedLockGuard,
+    Semaphore, SemaphorePermit,
+};
 pub use task::{Builder, CallbackId, Task, TaskId, TaskRef, all_tasks, create_task, current_task};
 pub use time::{Seconds, sleep, sleep_with};
 
