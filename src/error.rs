@@ -73,6 +73,10 @@ pub enum Error {
     /// A task group failed: every failure of its children and body (asyncio's
     /// `ExceptionGroup`).
     Group(ExceptionGroup),
+    /// A [`Barrier`](crate::Barrier) wait failed because the barrier was
+    /// aborted, or reset while the task waited (asyncio's
+    /// `BrokenBarrierError`).
+    BrokenBarrier,
 }
 
 impl Error {
@@ -134,6 +138,16 @@ impl Error {
     pub fn is_group(&self) -> bool {
         matches!(self, Error::Group(_))
     }
+
+    /// `true` for [`Error::BrokenBarrier`].
+    ///
+    /// ```
+    /// assert!(asyncio::Error::BrokenBarrier.is_broken_barrier());
+    /// assert_eq!(asyncio::Error::BrokenBarrier.to_string(), "Abort or reset of barrier");
+    /// ```
+    pub fn is_broken_barrier(&self) -> bool {
+        matches!(self, Error::BrokenBarrier)
+    }
 }
 
 impl fmt::Display for Error {
@@ -145,6 +159,7 @@ impl fmt::Display for Error {
             Error::Panicked(e) => e.fmt(f),
             Error::Failed(e) => e.fmt(f),
             Error::Group(e) => e.fmt(f),
+            Error::BrokenBarrier => f.write_str("Abort or reset of barrier"),
         }
     }
 }
@@ -169,6 +184,7 @@ impl std::error::Error for Error {
             Error::Panicked(e) => e.source(),
             Error::Failed(e) => e.source(),
             Error::Group(e) => e.source(),
+            Error::BrokenBarrier => None,
         }
     }
 }

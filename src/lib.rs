@@ -54,6 +54,13 @@
 //! | a Tokio `JoinHandle` you already have | [`Task::from_join_handle`], [`Builder::wrap`] |
 //! | `task.get_stack()`, `task.print_stack()` | [`TaskRef::get_stack`], [`TaskRef::print_stack`] (frames: spawn site, [`framed`] await points, panic location), [`dump_tasks`] |
 //! | `loop.set_debug(True)`, `PYTHONASYNCIODEBUG=1`, `loop.slow_callback_duration` | [`Runner::debug`], `ASYNCIO_DEBUG=1`, [`set_slow_callback_duration`] |
+//! | `asyncio.Event` | [`Event`] |
+//! | `asyncio.Lock`, `async with lock:` | [`Lock`], [`LockGuard`] (`let _g = lock.acquire().await;`), [`OwnedLockGuard`] |
+//! | `asyncio.Semaphore`, `asyncio.BoundedSemaphore` | [`Semaphore`], [`BoundedSemaphore`], [`SemaphorePermit`] |
+//! | `asyncio.Condition` | [`Condition`], [`ConditionGuard`] (`g = g.wait().await`) |
+//! | `asyncio.Barrier`, `BrokenBarrierError` | [`Barrier`], [`Error::BrokenBarrier`] |
+//! | `asyncio.Queue`, `LifoQueue`, `PriorityQueue` | [`Queue`], [`LifoQueue`], [`PriorityQueue`] (all a [`queue::GenericQueue`]) |
+//! | `QueueFull`, `QueueEmpty`, `QueueShutDown` | [`PutError`], [`GetError`] |
 //!
 //! Delays and timeouts take a [`Duration`](std::time::Duration) or plain
 //! seconds (`sleep(0.5)`), see [`Seconds`].
@@ -128,12 +135,14 @@ mod combinators;
 mod error;
 pub mod futures;
 mod lock;
+pub mod queue;
 mod report;
 mod runtime;
 mod scope;
 mod stack;
 #[doc(hidden)]
 pub mod support;
+mod sync;
 mod task;
 mod time;
 
@@ -148,6 +157,7 @@ pub use error::{
     CancelledError, Error, ExceptionGroup, FailedError, InvalidStateError, PanicError, Result,
     TimeoutError,
 };
+pub use queue::{GetError, LifoQueue, PriorityQueue, PutError, Queue};
 pub use report::{
     ExceptionContext, call_exception_handler, reset_exception_handler, set_exception_handler,
     set_slow_callback_duration, slow_callback_duration,
@@ -160,6 +170,10 @@ pub use scope::{
     timeout, timeout_at,
 };
 pub use stack::{Frame, FramedExt, dump_tasks, framed, framed_as};
+pub use sync::{
+    Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, OwnedLockGuard,
+    Semaphore, SemaphorePermit,
+};
 pub use task::{Builder, CallbackId, Task, TaskId, TaskRef, all_tasks, create_task, current_task};
 pub use time::{Seconds, sleep, sleep_with};
 
