@@ -16,6 +16,8 @@
 //! | `OnCancel` / `Finally` | the protected future | nothing: only by its parent |
 //! | a timeout scope (`Timeout::run`) | the future it limits | its deadline |
 //! | a task group (`task_group`) | the body (children are tasks, each with its own root) | the first failure |
+//! | `wait_for`'s plain input (`InScope`) | the input future | the timeout |
+//! | a by-value task await (`Join`, `AwaitScope`) | (a task handle: it cancels that task and waits for its end) | nothing: only by its parent |
 //!
 //! A cancellation is a *signal first, a drop after*: cancelling a scope marks
 //! it and, through the registered children, every scope under it, and wakes
