@@ -14,19 +14,7 @@ use std::time::Duration;
 use asyncio::{CancelExt, Error};
 use tokio::time::Instant;
 
-type Log = Arc<Mutex<Vec<String>>>;
-
-fn log() -> Log {
-    Arc::new(Mutex::new(Vec::new()))
-}
-
-fn push(log: &Log, s: impl Into<String>) {
-    log.lock().unwrap().push(s.into());
-}
-
-fn entries(log: &Log) -> Vec<String> {
-    log.lock().unwrap().clone()
-}
+use common::{entries, log, push};
 
 /// test_taskgroup_15 (the cleanup awaits; the task stays pending
 /// meanwhile), test_yield_future_passes_cancel (the handler runs, then the

@@ -3,6 +3,8 @@
 //! Timed tests run on Tokio's paused clock; races on the multi-thread
 //! runtime.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,19 +12,7 @@ use std::time::Duration;
 use asyncio::{CancelExt, Error, TaskRef};
 use tokio::time::Instant;
 
-type Log = Arc<Mutex<Vec<String>>>;
-
-fn log() -> Log {
-    Arc::new(Mutex::new(Vec::new()))
-}
-
-fn push(log: &Log, s: impl Into<String>) {
-    log.lock().unwrap().push(s.into());
-}
-
-fn entries(log: &Log) -> Vec<String> {
-    log.lock().unwrap().clone()
-}
+use common::{entries, log, push};
 
 /// The messages of a group error's members.
 fn messages(err: &Error) -> Vec<String> {

@@ -3,25 +3,15 @@
 //! (`test_timeouts.py::TimeoutTests`) it mirrors, where there is one. All on
 //! Tokio's paused clock.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asyncio::{CancelExt, Error};
 use tokio::time::Instant;
 
-type Log = Arc<Mutex<Vec<String>>>;
-
-fn log() -> Log {
-    Arc::new(Mutex::new(Vec::new()))
-}
-
-fn push(log: &Log, s: impl Into<String>) {
-    log.lock().unwrap().push(s.into());
-}
-
-fn entries(log: &Log) -> Vec<String> {
-    log.lock().unwrap().clone()
-}
+use common::{entries, log, push};
 
 /// test_timeout_basic
 #[tokio::test(start_paused = true)]

@@ -130,6 +130,8 @@ struct State {
     /// What this scope runs is about to be dropped from outside (its task
     /// was aborted): a scope that registers now is refused (invariant 7).
     doomed: bool,
+    /// A timeout scope runs one future: `run` was called.
+    entered: bool,
 }
 
 /// What a scope sees of itself, read in one lock.
@@ -340,6 +342,11 @@ impl Node {
             node.expire();
         }
         self.expire();
+    }
+
+    /// Marks a timeout scope entered; `false` if it already was.
+    pub(crate) fn enter_once(&self) -> bool {
+        !std::mem::replace(&mut self.lock().entered, true)
     }
 
     pub(crate) fn expired(&self) -> bool {

@@ -5,7 +5,6 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -161,14 +160,12 @@ impl IntoDeadline for f64 {
 #[derive(Clone)]
 pub struct Timeout {
     node: Arc<Node>,
-    entered: Arc<AtomicBool>,
 }
 
 impl Timeout {
     fn new(deadline: Option<Instant>) -> Timeout {
         Timeout {
             node: Node::with_deadline(deadline),
-            entered: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -250,7 +247,7 @@ impl Timeout {
     /// pending with a deadline set.
     pub fn run<F: IntoFuture>(&self, fut: F) -> TimeoutRun<F::IntoFuture> {
         assert!(
-            !self.entered.swap(true, Ordering::AcqRel),
+            self.node.enter_once(),
             "Timeout has already been entered: a timeout scope runs one future; make another with asyncio::timeout()"
         );
         TimeoutRun {
@@ -319,15 +316,17 @@ impl<F: Future> Future for TimeoutRun<F> {
             RunState::Done => panic!("asyncio: TimeoutRun polled after it resolved"),
         }
         let node = this.node.clone();
-        node.set_waker(cx.waker());
         // A result ready at this poll wins over the deadline (invariant 5).
-        if !node.status().must_drop() {
+        // Before the first pending poll nothing can have cancelled the
+        // scope (it is not registered, its deadline not looked at): no lock.
+        if !*this.started || !node.status().must_drop() {
             if let Some(fut) = this.fut.as_mut().as_pin_mut() {
                 if let Poll::Ready(v) = node::enter(&node, || fut.poll(cx)) {
                     return this.done(Ok(v));
                 }
             }
         }
+        node.set_waker(cx.waker());
         if !*this.started {
             // Registered only once pending: a future ready at once costs no
             // lock of the enclosing scope.

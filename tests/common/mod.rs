@@ -69,3 +69,22 @@ pub fn panic_message<R>(f: impl FnOnce() -> R) -> String {
         .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default()
 }
+
+/// A log of what cleanups and tasks did, in order (shared by the cancel
+/// scope tests).
+pub type Log = Arc<Mutex<Vec<String>>>;
+
+/// An empty [`Log`].
+pub fn log() -> Log {
+    Arc::new(Mutex::new(Vec::new()))
+}
+
+/// Appends `s` to `log`.
+pub fn push(log: &Log, s: impl Into<String>) {
+    log.lock().unwrap().push(s.into());
+}
+
+/// What `log` holds now.
+pub fn entries(log: &Log) -> Vec<String> {
+    log.lock().unwrap().clone()
+}
