@@ -77,7 +77,7 @@ fn main() {
                 *c.lock().unwrap() = start_workers(&tg, 3, &s);
             }))
             .await;
-        assert!(matches!(r, Err(Error::Timeout(_))));
+        assert!(matches!(r, Err(Error::Timeout(_))), "{r:?}");
         let clients: Vec<_> = clients.lock().unwrap().drain(..).collect();
         for client in clients {
             client.await.unwrap();

@@ -443,3 +443,24 @@ fn failures_racing_completions_end_each_child_once_and_clean_up_once() {
         assert!(asyncio::all_tasks().is_empty());
     });
 }
+
+/// test_taskgroup_17: a cancel that arrives while the group waits for its
+/// children (the body already returned) cancels them, waits for their
+/// cleanups, and ends the group with the cancellation, not the body's value.
+#[tokio::test(start_paused = true)]
+async fn a_cancel_while_the_group_waits_for_its_children_ends_it_cancelled() {
+    let log = log();
+    let l = log.clone();
+    let scope = asyncio::timeout(1);
+    let r = scope
+        .run(asyncio::task_group(move |tg| async move {
+            tg.create_task(asyncio::sleep(10).on_cancel(move || async move {
+                asyncio::sleep(0.1).await;
+                push(&l, "child cleaned up");
+            }));
+            "body value"
+        }))
+        .await;
+    assert!(r.unwrap_err().is_timeout());
+    assert_eq!(entries(&log), ["child cleaned up"]);
+}

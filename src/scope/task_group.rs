@@ -27,8 +27,10 @@ use crate::{Task, TaskId, TaskRef};
 /// included), and the group resolves to `Err(Error::Group(ExceptionGroup))`
 /// listing every failure: the children's in the order they happened, then
 /// the body's. A child that ends cancelled is not a failure. Cancelling the
-/// task that awaits the group cancels the body and every child and waits for
-/// them before the cancellation goes on.
+/// task that awaits the group (or an enclosing timeout scope's deadline)
+/// cancels the body and every child and waits for them before the
+/// cancellation goes on, also when the body had already returned (its value
+/// is then dropped, as asyncio's `__aexit__` raises `CancelledError`).
 ///
 /// When to use it instead of [`gather`](crate::gather()): when the tasks
 /// belong together, so that one failing should stop the others and none may
@@ -90,6 +92,7 @@ where
         reg: None,
         started: false,
         done: false,
+        cancelled: false,
     }
 }
 
@@ -454,6 +457,9 @@ pub struct TaskGroupRun<B, Fut: Future> {
     reg: Option<Registration>,
     started: bool,
     done: bool,
+    /// Cancelled from outside before the body and every child had ended:
+    /// the group then ends with the cancellation (unless something failed).
+    cancelled: bool,
 }
 
 impl<B, Fut> Future for TaskGroupRun<B, Fut>
@@ -491,7 +497,13 @@ where
         // Cancelled from outside (the awaiting task, an enclosing scope):
         // shut down as after a failure.
         if node.status().inherited {
-            let children = shared.begin_shutdown(&mut shared.lock());
+            let children = {
+                let mut s = shared.lock();
+                if !*this.body_done || s.live > 0 {
+                    *this.cancelled = true;
+                }
+                shared.begin_shutdown(&mut s)
+            };
             shared.shutdown(children);
         }
         if !*this.body_done {
@@ -538,7 +550,7 @@ where
         if !errors.is_empty() {
             return Poll::Ready(Err(Error::Group(ExceptionGroup::new(errors))));
         }
-        match this.value.take() {
+        match this.value.take().filter(|_| !*this.cancelled) {
             Some(v) => Poll::Ready(Ok(v)),
             None => {
                 // Cancelled from outside with nothing failed: the
