@@ -136,6 +136,8 @@ mod runner;
 mod shield;
 mod sleep;
 mod stack;
+mod streams;
+mod subprocess;
 mod task;
 mod threads;
 mod wait;
@@ -159,6 +161,16 @@ pub use runner::{Runner, run};
 pub use shield::{Shield, shield};
 pub use sleep::{Sleep, sleep, sleep_with};
 pub use stack::{Frame, Framed, FramedExt, dump_tasks, framed, framed_as};
+#[cfg(unix)]
+pub use streams::{open_unix_connection, start_unix_server};
+pub use streams::{
+    IncompleteReadError, LimitOverrunError, ReadUntilError, Server, StreamReader, StreamWriter,
+    open_connection, start_server,
+};
+pub use subprocess::{
+    DEVNULL, PIPE, Process, Redirect, STDOUT, Subprocess, create_subprocess_exec,
+    create_subprocess_shell,
+};
 pub use task::{
     Builder, CallbackId, Join, JoinRef, Task, TaskId, TaskRef, all_tasks, create_task, current_task,
 };
