@@ -169,9 +169,11 @@ where
             }
             let shared = server.shared.clone();
             let handler = handler.clone();
-            server.listening();
+            // Made outside the task: a task aborted before its first poll
+            // still drops it.
+            let guard = server.listening();
             tokio::spawn(async move {
-                let _guard = ListenGuard(shared.clone());
+                let _guard = guard;
                 loop {
                     match listener.accept().await {
                         Ok((stream, peer)) => {
@@ -256,10 +258,10 @@ where
     lock(&server.shared.state).unix_path = Some((path.clone(), ino));
     let handler = Arc::new(handler);
     let shared = server.shared.clone();
-    server.listening();
+    let guard = server.listening();
     let name = format!("client of {}", path.display());
     let accept = tokio::spawn(async move {
-        let _guard = ListenGuard(shared.clone());
+        let _guard = guard;
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
@@ -364,8 +366,10 @@ impl Server {
         }
     }
 
-    fn listening(&self) {
+    /// Counts one more accept loop; the guard counts it out.
+    fn listening(&self) -> ListenGuard {
         lock(&self.shared.state).listening += 1;
+        ListenGuard(self.shared.clone())
     }
 
     fn set_loops(&self, loops: Vec<AbortHandle>) {
@@ -456,7 +460,8 @@ impl Server {
     /// ```
     /// asyncio::run(async {
     ///     let server = asyncio::start_server(
-    ///         |mut reader, _writer| async move {
+    ///         |mut reader, writer| async move {
+    ///             writer.write(b"hello\n");
     ///             let _ = reader.read_to_end().await;
     ///         },
     ///         "127.0.0.1",
@@ -466,6 +471,7 @@ impl Server {
     ///     .unwrap();
     ///     let port = server.sockets()[0].port();
     ///     let (mut reader, _writer) = asyncio::open_connection("127.0.0.1", port).await.unwrap();
+    ///     assert_eq!(reader.readline().await.unwrap(), b"hello\n"); // the handler runs
     ///     server.close();
     ///     server.close_clients();
     ///     server.wait_closed().await;
@@ -484,7 +490,8 @@ impl Server {
     /// ```
     /// asyncio::run(async {
     ///     let server = asyncio::start_server(
-    ///         |mut reader, _writer| async move {
+    ///         |mut reader, writer| async move {
+    ///             writer.write(b"hello\n");
     ///             let _ = reader.read_to_end().await;
     ///         },
     ///         "127.0.0.1",
@@ -493,7 +500,8 @@ impl Server {
     ///     .await
     ///     .unwrap();
     ///     let port = server.sockets()[0].port();
-    ///     let _conn = asyncio::open_connection("127.0.0.1", port).await.unwrap();
+    ///     let (mut reader, _writer) = asyncio::open_connection("127.0.0.1", port).await.unwrap();
+    ///     assert_eq!(reader.readline().await.unwrap(), b"hello\n"); // the handler runs
     ///     server.close();
     ///     server.abort_clients();
     ///     server.wait_closed().await;
