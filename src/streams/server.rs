@@ -295,8 +295,8 @@ impl Drop for ListenGuard {
     }
 }
 
-/// Removes a connection from its server when its handler task ends,
-/// however it ends (returned, panicked, cancelled).
+/// Removes a connection from its server (dropped when its handler task has
+/// ended).
 struct ClientGuard {
     server: Arc<ServerShared>,
     id: u64,
@@ -333,7 +333,6 @@ fn spawn_client<H, Fut>(
     };
     let handler = handler.clone();
     let task = Task::builder().name(name).spawn(async move {
-        let _guard = guard;
         let outcome = AssertUnwindSafe(async move { handler(reader, writer).await })
             .catch_unwind()
             .await;
@@ -351,6 +350,9 @@ fn spawn_client<H, Fut>(
             crate::call_exception_handler(ctx);
         }
     });
+    // The connection counts until the task has ended, whatever the end
+    // (returned, panicked, cancelled): `wait_closed` waits for the tasks.
+    task.add_done_callback(move |_| drop(guard));
     // The server keeps no handle: the task is listed by `all_tasks` and
     // ends on its own.
     drop(task);
