@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -39,7 +39,9 @@ const READ_CHUNK: usize = 64 * 1024;
 /// });
 /// ```
 pub struct StreamReader {
-    io: Option<Box<dyn AsyncRead + Send + Unpin>>,
+    /// In a `Mutex` only so that the reader is `Sync` (a `&Process` is
+    /// then `Send`); it is reached through `get_mut`, never locked.
+    io: Option<Mutex<Box<dyn AsyncRead + Send + Unpin>>>,
     /// `buf[pos..]` is what was read and not yet consumed.
     buf: Vec<u8>,
     pos: usize,
@@ -90,7 +92,7 @@ impl StreamReader {
         link: Option<Arc<Link>>,
     ) -> Self {
         Self {
-            io: Some(io),
+            io: Some(Mutex::new(io)),
             buf: Vec::new(),
             pos: 0,
             eof: false,
@@ -216,6 +218,7 @@ impl StreamReader {
         let Some(io) = self.io.as_mut() else {
             return Ok(false);
         };
+        let io = io.get_mut().unwrap_or_else(PoisonError::into_inner);
         let result = match &self.link {
             None => io.read_buf(&mut self.buf).await,
             Some(link) => {
