@@ -113,8 +113,16 @@ fn close_stops_accepting_and_wait_closed_waits_for_the_handlers() {
         waiting.await;
         server.wait_closed().await; // again: at once
 
+        // Nothing listens any more (a reset is possible too: the freed port
+        // can be picked by a parallel test's connection).
         let err = asyncio::open_connection("127.0.0.1", port).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+            ),
+            "{err:?}"
+        );
     });
 }
 
@@ -361,15 +369,16 @@ fn a_unix_server_serves_and_removes_its_socket_file_on_close() {
 }
 
 /// Many concurrent clients echoing through one server, every byte checked.
-/// By default 1,000 clients of 64 KiB each; `ASYNCIO_STRESS=1` makes it
-/// 1 MiB each (1 GiB each way).
+/// By default 1,000 clients of 32 KiB each (a few seconds in a debug
+/// build on two cores); `ASYNCIO_STRESS=1` makes it 1 MiB each (1 GiB each
+/// way).
 #[test]
 fn a_server_echoes_for_a_thousand_concurrent_clients_byte_for_byte() {
     let clients: usize = 1000;
     let size: usize = if std::env::var_os("ASYNCIO_STRESS").is_some() {
         1 << 20
     } else {
-        64 << 10
+        32 << 10
     };
     run(async move {
         let server = asyncio::start_server(echo, "127.0.0.1", 0).await.unwrap();
