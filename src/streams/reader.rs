@@ -291,6 +291,10 @@ impl StreamReader {
         if self.pos == self.buf.len() && !self.fill().await? {
             return Ok(Vec::new());
         }
+        if self.pos == 0 && self.buf.len() <= n {
+            // All of the buffer: hand it over instead of copying it.
+            return Ok(std::mem::take(&mut self.buf));
+        }
         let take = n.min(self.buf.len() - self.pos);
         Ok(self.consume(take))
     }
