@@ -106,7 +106,9 @@ async fn raw_client(port: u16, total: usize) {
         let chunk = vec![7u8; CHUNK];
         let mut sent = 0;
         while sent < total {
-            w.write_all(&chunk[..CHUNK.min(total - sent)]).await.unwrap();
+            w.write_all(&chunk[..CHUNK.min(total - sent)])
+                .await
+                .unwrap();
             sent += CHUNK.min(total - sent);
         }
         w.flush().await.unwrap();
@@ -185,7 +187,13 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn interleaved(title: &str, bytes: usize, rounds: usize, rt: &Runtime, work: &dyn Fn(bool) -> Duration) {
+fn interleaved(
+    title: &str,
+    bytes: usize,
+    rounds: usize,
+    rt: &Runtime,
+    work: &dyn Fn(bool) -> Duration,
+) {
     let (mut ours, mut raw) = (Vec::new(), Vec::new());
     work(true);
     work(false);
@@ -227,27 +235,39 @@ fn main() {
     }
     if wants("echo_100") {
         let each = 1 << 20;
-        interleaved("echo, 100 clients x 1 MiB", 100 * each, rounds, &rt, &|ours| {
-            let t = Instant::now();
-            if ours {
-                rt.block_on(ours_echo(100, each));
-            } else {
-                rt.block_on(raw_echo(100, each));
-            }
-            t.elapsed()
-        });
+        interleaved(
+            "echo, 100 clients x 1 MiB",
+            100 * each,
+            rounds,
+            &rt,
+            &|ours| {
+                let t = Instant::now();
+                if ours {
+                    rt.block_on(ours_echo(100, each));
+                } else {
+                    rt.block_on(raw_echo(100, each));
+                }
+                t.elapsed()
+            },
+        );
     }
     if wants("readline") {
         let data = lines_100mib();
-        interleaved("readline, 100 MiB of 80-byte lines", data.len(), rounds, &rt, &|ours| {
-            let t = Instant::now();
-            let n = if ours {
-                rt.block_on(ours_readline(data))
-            } else {
-                rt.block_on(raw_read_line(data))
-            };
-            assert_eq!(n, data.len());
-            t.elapsed()
-        });
+        interleaved(
+            "readline, 100 MiB of 80-byte lines",
+            data.len(),
+            rounds,
+            &rt,
+            &|ours| {
+                let t = Instant::now();
+                let n = if ours {
+                    rt.block_on(ours_readline(data))
+                } else {
+                    rt.block_on(raw_read_line(data))
+                };
+                assert_eq!(n, data.len());
+                t.elapsed()
+            },
+        );
     }
 }

@@ -83,7 +83,9 @@ async fn main_async() -> std::io::Result<()> {
     };
     tcp_echo_client("Hello World!", port).await?;
     server.close();
-    serving.await.expect("serve_forever ends once the server is closed");
+    serving
+        .await
+        .expect("serve_forever ends once the server is closed");
     Ok(())
 }
 

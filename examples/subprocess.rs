@@ -47,7 +47,12 @@ async fn run(cmd: &str) -> std::io::Result<()> {
 //     return line
 async fn get_date() -> std::io::Result<String> {
     let mut proc = create_subprocess_exec("date", ["-u"]).stdout(PIPE).await?;
-    let data = proc.stdout.as_mut().expect("stdout is piped").readline().await?;
+    let data = proc
+        .stdout
+        .as_mut()
+        .expect("stdout is piped")
+        .readline()
+        .await?;
     let line = String::from_utf8_lossy(&data).trim_end().to_string();
     proc.wait().await?;
     Ok(line)

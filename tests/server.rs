@@ -69,13 +69,19 @@ fn each_connection_is_a_task_named_after_the_peer_and_listed() {
         let expected = format!("client {}", writer.local_addr().unwrap());
         assert_eq!(name.trim_end(), expected);
         assert!(
-            asyncio::all_tasks().iter().any(|t| t.get_name() == expected),
+            asyncio::all_tasks()
+                .iter()
+                .any(|t| t.get_name() == expected),
             "all_tasks lists the connection"
         );
         writer.close();
         server.close();
         server.wait_closed().await;
-        assert!(!asyncio::all_tasks().iter().any(|t| t.get_name() == expected));
+        assert!(
+            !asyncio::all_tasks()
+                .iter()
+                .any(|t| t.get_name() == expected)
+        );
     });
 }
 
@@ -105,7 +111,10 @@ fn close_stops_accepting_and_wait_closed_waits_for_the_handlers() {
         assert!(server.sockets().is_empty());
         let waiting = server.wait_closed();
         tokio::pin!(waiting);
-        assert!(futures::poll!(waiting.as_mut()).is_pending(), "a handler still runs");
+        assert!(
+            futures::poll!(waiting.as_mut()).is_pending(),
+            "a handler still runs"
+        );
 
         // The accepted connection goes on after close().
         writer.write(b"still here\n");
@@ -115,7 +124,9 @@ fn close_stops_accepting_and_wait_closed_waits_for_the_handlers() {
 
         // Nothing listens any more (a reset is possible too: the freed port
         // can be picked by a parallel test's connection).
-        let err = asyncio::open_connection("127.0.0.1", port).await.unwrap_err();
+        let err = asyncio::open_connection("127.0.0.1", port)
+            .await
+            .unwrap_err();
         assert!(
             matches!(
                 err.kind(),
@@ -158,7 +169,10 @@ fn close_clients_flushes_and_closes_every_connection() {
         let waiting = server.wait_closed();
         tokio::pin!(waiting);
         assert!(futures::poll!(waiting.as_mut()).is_pending());
-        let task = asyncio::all_tasks().into_iter().find(|t| t.get_name() == name).unwrap();
+        let task = asyncio::all_tasks()
+            .into_iter()
+            .find(|t| t.get_name() == name)
+            .unwrap();
         task.cancel();
         waiting.await;
     });
@@ -214,7 +228,11 @@ fn a_panicking_handler_is_reported_and_the_server_keeps_serving() {
         let (mut r1, w1) = asyncio::open_connection("127.0.0.1", port).await.unwrap();
         let name = format!("client {}", w1.local_addr().unwrap());
         w1.write(b"boom\n");
-        assert_eq!(r1.read_to_end().await.unwrap(), b"", "the connection is closed");
+        assert_eq!(
+            r1.read_to_end().await.unwrap(),
+            b"",
+            "the connection is closed"
+        );
 
         let (mut r2, w2) = asyncio::open_connection("127.0.0.1", port).await.unwrap();
         w2.write(b"fine\n");
@@ -225,7 +243,11 @@ fn a_panicking_handler_is_reported_and_the_server_keeps_serving() {
         let reports = reports_for(&name);
         assert_eq!(reports.len(), 1, "{reports:?}");
         assert_eq!(reports[0].0, "Unhandled exception in client_connected_cb");
-        assert!(reports[0].1.contains("handler exploded"), "{}", reports[0].1);
+        assert!(
+            reports[0].1.contains("handler exploded"),
+            "{}",
+            reports[0].1
+        );
     });
 }
 
@@ -286,7 +308,10 @@ fn serve_forever_ends_on_close_and_closes_when_dropped() {
         let server = asyncio::start_server(echo, "127.0.0.1", 0).await.unwrap();
         let stopped = asyncio::wait_for(server.serve_forever(), 0.05).await;
         assert!(stopped.unwrap_err().is_timeout());
-        assert!(!server.is_serving(), "a dropped serve_forever closed the server");
+        assert!(
+            !server.is_serving(),
+            "a dropped serve_forever closed the server"
+        );
         server.wait_closed().await;
     });
 }
@@ -305,11 +330,11 @@ fn a_second_serve_forever_panics() {
         })
     })
     .unwrap_err();
-    let msg = msg
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
-    assert!(msg.contains("already being awaited on serve_forever()"), "{msg}");
+    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        msg.contains("already being awaited on serve_forever()"),
+        "{msg}"
+    );
 }
 
 /// No CPython test; source `base_events.create_server`: a bind failure
@@ -324,8 +349,9 @@ fn a_bind_failure_names_the_address() {
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
         assert!(
-            err.to_string()
-                .contains(&format!("error while attempting to bind on address 127.0.0.1:{port}")),
+            err.to_string().contains(&format!(
+                "error while attempting to bind on address 127.0.0.1:{port}"
+            )),
             "{err}"
         );
         let err = asyncio::start_server(echo, "nosuch-host.invalid", 0)
@@ -362,7 +388,10 @@ fn a_unix_server_serves_and_removes_its_socket_file_on_close() {
 
         // A path that is not a socket cannot be served on.
         let err = asyncio::start_unix_server(echo, &path).await.unwrap_err();
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
         std::fs::remove_file(&path).unwrap();
         server.wait_closed().await;
     });

@@ -96,7 +96,10 @@ async fn readline_over_the_limit_fails_and_discards_that_line() {
     let mut r = reader_of(b"1234567\nline2\n", 5);
     let err = r.readline().await.unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-    assert!(err.to_string().contains("chunk is longer than limit"), "{err}");
+    assert!(
+        err.to_string().contains("chunk is longer than limit"),
+        "{err}"
+    );
     assert_eq!(r.readline().await.unwrap(), b"line2\n");
 
     // A line of exactly `limit` bytes plus its newline is accepted.
@@ -190,7 +193,10 @@ async fn readexactly_at_eof_gives_the_partial_bytes_and_the_expected_count() {
     let e = r.readexactly(36).await.unwrap_err();
     assert_eq!(e.partial(), data);
     assert_eq!(e.expected(), Some(36));
-    assert_eq!(e.to_string(), "18 bytes read on a total of 36 expected bytes");
+    assert_eq!(
+        e.to_string(),
+        "18 bytes read on a total of 36 expected bytes"
+    );
     assert_eq!(r.buffered(), b"");
 }
 
@@ -256,8 +262,10 @@ fn reads_cancelled_by_a_timeout_on_a_socket_lose_no_byte() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (mut reader, _writer) = {
-            let (conn, accepted) =
-                tokio::join!(asyncio::open_connection("127.0.0.1", port), listener.accept());
+            let (conn, accepted) = tokio::join!(
+                asyncio::open_connection("127.0.0.1", port),
+                listener.accept()
+            );
             let (mut peer, _) = accepted.unwrap();
             // Half lines, with pauses: every read below times out mid-way.
             tokio::spawn(async move {
@@ -279,12 +287,16 @@ fn reads_cancelled_by_a_timeout_on_a_socket_lose_no_byte() {
             }
         }
         let until = loop {
-            if let Ok(r) = tokio::time::timeout(Duration::from_millis(5), reader.readuntil(b";")).await {
+            if let Ok(r) =
+                tokio::time::timeout(Duration::from_millis(5), reader.readuntil(b";")).await
+            {
                 break r.unwrap();
             }
         };
         let exact = loop {
-            if let Ok(r) = tokio::time::timeout(Duration::from_millis(5), reader.readexactly(5)).await {
+            if let Ok(r) =
+                tokio::time::timeout(Duration::from_millis(5), reader.readexactly(5)).await
+            {
                 break r.unwrap();
             }
         };
@@ -359,19 +371,30 @@ fn connection_errors_name_the_host_the_port_or_the_path() {
             .local_addr()
             .unwrap()
             .port();
-        let err = asyncio::open_connection("127.0.0.1", port).await.unwrap_err();
+        let err = asyncio::open_connection("127.0.0.1", port)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
-        assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+        assert!(
+            err.to_string().contains(&format!("127.0.0.1:{port}")),
+            "{err}"
+        );
 
         // A path that is not a socket.
         let path = socket_path("not-a-socket");
         std::fs::write(&path, b"plain file").unwrap();
         let err = asyncio::open_unix_connection(&path).await.unwrap_err();
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
         std::fs::remove_file(&path).unwrap();
         let err = asyncio::open_unix_connection(&path).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
     });
 }
 
@@ -382,8 +405,10 @@ fn a_reset_connection_is_an_error_not_an_eof() {
     rt().block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (conn, accepted) =
-            tokio::join!(asyncio::open_connection("127.0.0.1", port), listener.accept());
+        let (conn, accepted) = tokio::join!(
+            asyncio::open_connection("127.0.0.1", port),
+            listener.accept()
+        );
         let (mut reader, _writer) = conn.unwrap();
         let (peer, _) = accepted.unwrap();
         let mut peer = peer;
@@ -421,7 +446,8 @@ fn drain_waits_above_the_high_water_mark_and_wakes_every_drainer() {
         assert!(futures::poll!(d2.as_mut()).is_pending());
         // The peer reads: both drainers finish.
         let mut r = StreamReader::new(b);
-        let reading = tokio::spawn(async move { r.readexactly(101 * 1024 - 24).await.unwrap().len() });
+        let reading =
+            tokio::spawn(async move { r.readexactly(101 * 1024 - 24).await.unwrap().len() });
         d1.await.unwrap();
         d2.await.unwrap();
         assert_eq!(reading.await.unwrap(), 101 * 1024 - 24);
@@ -435,8 +461,10 @@ fn drain_reports_a_reset_connection() {
     rt().block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (conn, accepted) =
-            tokio::join!(asyncio::open_connection("127.0.0.1", port), listener.accept());
+        let (conn, accepted) = tokio::join!(
+            asyncio::open_connection("127.0.0.1", port),
+            listener.accept()
+        );
         let (_reader, writer) = conn.unwrap();
         let (peer, _) = accepted.unwrap();
         #[allow(deprecated)]
@@ -469,8 +497,10 @@ fn closing_the_writer_closes_the_connection_and_the_reader_sees_eof() {
     rt().block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (conn, accepted) =
-            tokio::join!(asyncio::open_connection("127.0.0.1", port), listener.accept());
+        let (conn, accepted) = tokio::join!(
+            asyncio::open_connection("127.0.0.1", port),
+            listener.accept()
+        );
         let (mut reader, writer) = conn.unwrap();
         let (peer, _) = accepted.unwrap();
         let mut peer = StreamReader::new(peer);
@@ -497,8 +527,10 @@ fn wait_closed_returns_with_unread_data() {
     rt().block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (conn, accepted) =
-            tokio::join!(asyncio::open_connection("127.0.0.1", port), listener.accept());
+        let (conn, accepted) = tokio::join!(
+            asyncio::open_connection("127.0.0.1", port),
+            listener.accept()
+        );
         let (_reader, writer) = conn.unwrap();
         let (mut peer, _) = accepted.unwrap();
         peer.write_all(b"never read\n").await.unwrap();

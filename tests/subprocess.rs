@@ -71,7 +71,10 @@ fn devnull_works_on_every_stream_and_leaves_the_field_empty() {
             .await
             .unwrap();
         assert!(p.stdout.is_none());
-        assert_eq!(p.communicate(None).await.unwrap(), (vec![], b"err\n".to_vec()));
+        assert_eq!(
+            p.communicate(None).await.unwrap(),
+            (vec![], b"err\n".to_vec())
+        );
     });
 }
 
@@ -161,7 +164,10 @@ fn writing_to_a_child_that_exited_makes_drain_fail() {
             }
         };
         assert!(
-            matches!(err.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset),
+            matches!(
+                err.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ),
             "{err:?}"
         );
     });
@@ -185,7 +191,10 @@ fn a_signalled_child_has_a_negative_return_code() {
             .stdout(PIPE)
             .await
             .unwrap();
-        assert_eq!(p.stdout.as_mut().unwrap().readline().await.unwrap(), b"ready\n");
+        assert_eq!(
+            p.stdout.as_mut().unwrap().readline().await.unwrap(),
+            b"ready\n"
+        );
         p.send_signal(1).unwrap();
         assert_eq!(p.wait().await.unwrap(), -1);
         assert_eq!(p.returncode(), Some(-1));

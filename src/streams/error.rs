@@ -30,7 +30,11 @@ pub struct IncompleteReadError {
 }
 
 impl IncompleteReadError {
-    pub(crate) fn new(partial: Vec<u8>, expected: Option<usize>, source: Option<io::Error>) -> Self {
+    pub(crate) fn new(
+        partial: Vec<u8>,
+        expected: Option<usize>,
+        source: Option<io::Error>,
+    ) -> Self {
         Self {
             partial,
             expected,

@@ -8,13 +8,12 @@ mod reader;
 mod server;
 mod writer;
 
+pub use connection::open_connection;
 #[cfg(unix)]
 pub use connection::open_unix_connection;
-pub use connection::open_connection;
 pub use error::{IncompleteReadError, LimitOverrunError, ReadUntilError};
 pub use reader::StreamReader;
 #[cfg(unix)]
 pub use server::start_unix_server;
 pub use server::{Server, start_server};
 pub use writer::StreamWriter;
-

@@ -118,7 +118,10 @@ impl StreamReader {
     /// });
     /// ```
     pub fn with_limit(mut self, limit: usize) -> Self {
-        assert!(limit > 0, "Limit cannot be <= 0: StreamReader::with_limit needs at least 1");
+        assert!(
+            limit > 0,
+            "Limit cannot be <= 0: StreamReader::with_limit needs at least 1"
+        );
         self.limit = limit;
         self
     }

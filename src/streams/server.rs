@@ -178,7 +178,13 @@ where
                     match listener.accept().await {
                         Ok((stream, peer)) => {
                             let (reader, writer) = tcp_pair(stream);
-                            spawn_client(&shared, &handler, reader, writer, format!("client {peer}"));
+                            spawn_client(
+                                &shared,
+                                &handler,
+                                reader,
+                                writer,
+                                format!("client {peer}"),
+                            );
                         }
                         Err(e) => accept_failed(e).await,
                     }

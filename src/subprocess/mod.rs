@@ -137,7 +137,10 @@ impl Subprocess {
     /// });
     /// ```
     pub fn stdin(mut self, r: Redirect) -> Self {
-        assert!(r != Redirect::Stdout, "STDOUT is only for stderr: use PIPE, DEVNULL or Inherit for stdin");
+        assert!(
+            r != Redirect::Stdout,
+            "STDOUT is only for stderr: use PIPE, DEVNULL or Inherit for stdin"
+        );
         self.stdin = r;
         self
     }
@@ -159,7 +162,10 @@ impl Subprocess {
     /// });
     /// ```
     pub fn stdout(mut self, r: Redirect) -> Self {
-        assert!(r != Redirect::Stdout, "STDOUT is only for stderr: use PIPE, DEVNULL or Inherit for stdout");
+        assert!(
+            r != Redirect::Stdout,
+            "STDOUT is only for stderr: use PIPE, DEVNULL or Inherit for stdout"
+        );
         self.stdout = r;
         self
     }
@@ -540,7 +546,12 @@ impl Process {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot run kill to signal process {}: {e}", self.pid)))?;
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot run kill to signal process {}: {e}", self.pid),
+                )
+            })?;
         if status.success() || self.returncode().is_some() {
             Ok(())
         } else {
