@@ -4,6 +4,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -413,9 +414,18 @@ fn a_server_echoes_for_a_thousand_concurrent_clients_byte_for_byte() {
         let server = asyncio::start_server(echo, "127.0.0.1", 0).await.unwrap();
         let port = port(&server);
         let start = Instant::now();
+        // Connects go in waves (a burst of 1,000 overflows the listen
+        // queue, and the kernel then resets connections it dropped); each
+        // client proves it was accepted with a first echoed byte, then all
+        // 1,000 wait for each other and transfer at the same time.
+        let connecting = Arc::new(tokio::sync::Semaphore::new(100));
+        let all_connected = Arc::new(tokio::sync::Barrier::new(clients));
         let mut handles = Vec::new();
         for c in 0..clients {
+            let connecting = connecting.clone();
+            let all_connected = all_connected.clone();
             handles.push(tokio::spawn(async move {
+                let permit = connecting.acquire_owned().await.unwrap();
                 let (mut reader, writer) = loop {
                     // A burst of 1,000 connects can overflow the listen backlog.
                     match asyncio::open_connection("127.0.0.1", port).await {
@@ -427,8 +437,12 @@ fn a_server_echoes_for_a_thousand_concurrent_clients_byte_for_byte() {
                     }
                 };
                 let byte = move |i: usize| ((i * 31 + c) % 251) as u8;
+                writer.write(&[byte(0)]);
+                assert_eq!(reader.readexactly(1).await.unwrap(), [byte(0)]);
+                drop(permit);
+                all_connected.wait().await;
                 let sending = tokio::spawn(async move {
-                    let mut sent = 0;
+                    let mut sent = 1;
                     while sent < size {
                         let n = (size - sent).min(16 << 10);
                         let chunk: Vec<u8> = (sent..sent + n).map(byte).collect();
@@ -438,7 +452,7 @@ fn a_server_echoes_for_a_thousand_concurrent_clients_byte_for_byte() {
                     }
                     writer
                 });
-                let mut got = 0;
+                let mut got = 1;
                 while got < size {
                     let data = reader.read(64 << 10).await.unwrap();
                     assert!(!data.is_empty(), "client {c}: early EOF at {got}");

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -57,6 +59,11 @@ pub(crate) struct Shared {
 
 #[derive(Default)]
 struct State {
+    /// The transport; out of here while the sender or an immediate write
+    /// uses it (never used under the lock).
+    io: Option<Box<dyn AsyncWrite + Send + Unpin>>,
+    /// An immediate write left bytes in the transport's own buffer.
+    unflushed: bool,
     buf: Vec<u8>,
     /// Bytes the sender took and has not written yet.
     in_flight: usize,
@@ -125,12 +132,15 @@ impl StreamWriter {
         W: AsyncWrite + Send + Unpin + 'static,
     {
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                io: Some(Box::new(writer)),
+                ..State::default()
+            }),
             wake: Notify::new(),
             progress: Notify::new(),
             link,
         });
-        tokio::spawn(sender(writer, shared.clone()));
+        tokio::spawn(sender(shared.clone()));
         Self {
             shared,
             peer,
@@ -201,6 +211,15 @@ impl StreamWriter {
             if st.closing || st.closed {
                 return;
             }
+            if st.buf.is_empty() && st.in_flight == 0 && !st.unflushed {
+                // Nothing queued and the transport idle: send at once, as
+                // asyncio's transport tries to.
+                if let Some(io) = st.io.take() {
+                    drop(st);
+                    self.write_now(io, chunks);
+                    return;
+                }
+            }
             let was_empty = st.buf.is_empty();
             for chunk in chunks {
                 st.buf.extend_from_slice(chunk);
@@ -209,6 +228,49 @@ impl StreamWriter {
                 st.paused = true;
             }
             was_empty && !st.buf.is_empty()
+        };
+        if wake {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Writes what the transport takes without waiting; queues the rest
+    /// for the sender. No lock is held while the transport is polled.
+    fn write_now<'a>(
+        &self,
+        mut io: Box<dyn AsyncWrite + Send + Unpin>,
+        chunks: impl Iterator<Item = &'a [u8]>,
+    ) {
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        let mut rest = Vec::new();
+        let mut blocked = false;
+        for chunk in chunks {
+            let mut chunk = chunk;
+            while !blocked && !chunk.is_empty() {
+                match Pin::new(&mut io).poll_write(&mut cx, chunk) {
+                    Poll::Ready(Ok(n)) if n > 0 => chunk = &chunk[n..],
+                    // Pending, an error or a zero write: the sender retries
+                    // (and reports the error).
+                    _ => blocked = true,
+                }
+            }
+            rest.extend_from_slice(chunk);
+        }
+        let flushed = matches!(Pin::new(&mut io).poll_flush(&mut cx), Poll::Ready(Ok(())));
+        let wake = {
+            let mut st = lock(&self.shared.state);
+            st.io = Some(io);
+            if !rest.is_empty() {
+                // Before anything queued meanwhile from another thread.
+                rest.extend_from_slice(&st.buf);
+                st.buf = rest;
+            }
+            st.unflushed |= !flushed;
+            if st.pending() > HIGH_WATER {
+                st.paused = true;
+            }
+            // The sender may have looked while the transport was out.
+            !st.buf.is_empty() || st.unflushed || st.eof || st.closing || st.abort
         };
         if wake {
             self.shared.wake.notify_one();
@@ -409,16 +471,18 @@ impl Shared {
     }
 }
 
+type Io = Box<dyn AsyncWrite + Send + Unpin>;
+
 enum Step {
-    Write,
-    Eof,
-    Close,
+    Write(Io),
+    Eof(Io),
+    Close(Io),
     Abort,
     Wait,
 }
 
 /// The background sender: asyncio's transport writing from the loop.
-async fn sender<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
+async fn sender(shared: Arc<Shared>) {
     let mut chunk = Vec::new();
     let mut eof_sent = false;
     let outcome: io::Result<()> = loop {
@@ -429,15 +493,19 @@ async fn sender<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
             let mut st = lock(&shared.state);
             if st.abort {
                 Step::Abort
-            } else if !st.buf.is_empty() {
+            } else if st.io.is_none() {
+                // An immediate write has the transport; it wakes us.
+                Step::Wait
+            } else if !st.buf.is_empty() || st.unflushed {
                 chunk.clear();
                 std::mem::swap(&mut chunk, &mut st.buf);
                 st.in_flight = chunk.len();
-                Step::Write
+                st.unflushed = false;
+                Step::Write(st.io.take().expect("checked above"))
             } else if st.eof && !eof_sent {
-                Step::Eof
+                Step::Eof(st.io.take().expect("checked above"))
             } else if st.closing {
-                Step::Close
+                Step::Close(st.io.take().expect("checked above"))
             } else {
                 Step::Wait
             }
@@ -445,27 +513,35 @@ async fn sender<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
         match step {
             Step::Wait => wake.await,
             Step::Abort => break Ok(()),
-            Step::Write => match write_chunk(&mut io, &chunk, &shared).await {
-                Ok(true) => break Ok(()),
-                Ok(false) => {}
-                Err(e) => break Err(e),
-            },
-            Step::Eof => {
+            Step::Write(mut io) => {
+                let r = write_chunk(&mut io, &chunk, &shared).await;
+                lock(&shared.state).io = Some(io);
+                match r {
+                    Ok(true) => break Ok(()),
+                    Ok(false) => {}
+                    Err(e) => break Err(e),
+                }
+            }
+            Step::Eof(mut io) => {
                 eof_sent = true;
-                if let Err(e) = io.shutdown().await {
+                let r = io.shutdown().await;
+                lock(&shared.state).io = Some(io);
+                if let Err(e) = r {
                     break Err(e);
                 }
             }
-            Step::Close => {
+            Step::Close(mut io) => {
                 if !eof_sent {
                     // A failure to shut down a closing connection is not
                     // worth reporting: it is being released anyway.
                     let _ = io.shutdown().await;
                 }
+                drop(io);
                 break Ok(());
             }
         }
     };
+    let io = lock(&shared.state).io.take();
     drop(io);
     if let Some(link) = &shared.link {
         link.close(outcome.as_ref().err());
@@ -485,11 +561,7 @@ async fn sender<W: AsyncWrite + Unpin>(mut io: W, shared: Arc<Shared>) {
 }
 
 /// Writes `chunk`; `Ok(true)` if an abort came first.
-async fn write_chunk<W: AsyncWrite + Unpin>(
-    io: &mut W,
-    chunk: &[u8],
-    shared: &Shared,
-) -> io::Result<bool> {
+async fn write_chunk(io: &mut Io, chunk: &[u8], shared: &Shared) -> io::Result<bool> {
     let mut off = 0;
     while off < chunk.len() {
         let n = tokio::select! {
