@@ -595,3 +595,46 @@ fn stream_types_and_their_futures_are_send_and_debug() {
         send(&asyncio::open_connection("127.0.0.1", 1));
     });
 }
+
+/// Writes sent at once and writes queued behind a full transport keep their
+/// order, also from two threads (each thread's writes stay whole and in
+/// order). No CPython test; source `selector_events._SelectorSocketTransport.write`.
+#[test]
+fn writes_keep_their_order_whether_sent_at_once_or_queued() {
+    rt().block_on(async {
+        let (a, b) = tokio::io::duplex(7); // a tiny transport: most writes queue
+        let w = std::sync::Arc::new(StreamWriter::new(a));
+        let mut r = StreamReader::new(b);
+        let per_thread = 2000;
+        let writers: Vec<_> = [b'a', b'b']
+            .into_iter()
+            .map(|tag| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    for i in 0..per_thread {
+                        w.write(format!("{}{i:05}\n", tag as char).as_bytes());
+                    }
+                })
+            })
+            .collect();
+        let reading = tokio::spawn(async move {
+            let mut next = [0usize; 2];
+            for _ in 0..2 * per_thread {
+                let line = r.readline().await.unwrap();
+                let line = std::str::from_utf8(&line).unwrap();
+                let k = usize::from(line.starts_with('b'));
+                assert_eq!(
+                    line[1..].trim_end().parse::<usize>().unwrap(),
+                    next[k],
+                    "{line}"
+                );
+                next[k] += 1;
+            }
+            next
+        });
+        for t in writers {
+            t.join().unwrap();
+        }
+        assert_eq!(reading.await.unwrap(), [per_thread, per_thread]);
+    });
+}

@@ -53,13 +53,22 @@ async def echo(clients, each):
 
 
 async def readline(data):
+    # Fed 64 KiB at a time, as a transport would (feeding 100 MiB at once
+    # makes every readline move the rest of the buffer).
     reader = asyncio.StreamReader()
-    reader.feed_data(data)
-    reader.feed_eof()
+
+    async def feed():
+        for i in range(0, len(data), CHUNK):
+            reader.feed_data(data[i : i + CHUNK])
+            await asyncio.sleep(0)
+        reader.feed_eof()
+
+    feeder = asyncio.create_task(feed())
     count = 0
     while True:
         line = await reader.readline()
         if not line:
+            await feeder
             return count
         count += len(line)
 
