@@ -19,13 +19,8 @@ use tokio::runtime::Runtime;
 
 const CHUNK: usize = 64 * 1024;
 
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+#[path = "spawn_common/mod.rs"]
+mod spawn_common;
 
 // ------------------------------------------------------------- echo: ours
 
@@ -219,7 +214,7 @@ fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let wants = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     let rounds = 7;
-    let rt = runtime();
+    let rt = spawn_common::runtime(spawn_common::Flavor::Multi);
     println!("streams vs raw Tokio ({rounds} interleaved rounds, medians; 2 worker threads)");
     if wants("echo_1") {
         let each = 64 << 20;

@@ -25,6 +25,19 @@ fn reader_of(data: &'static [u8], limit: usize) -> StreamReader {
     StreamReader::new(data).with_limit(limit)
 }
 
+/// An `open_connection` to a plain Tokio listener: our reader and writer,
+/// and the peer's socket.
+async fn connected() -> (StreamReader, StreamWriter, tokio::net::TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (conn, accepted) = tokio::join!(
+        asyncio::open_connection("127.0.0.1", port),
+        listener.accept()
+    );
+    let (reader, writer) = conn.unwrap();
+    (reader, writer, accepted.unwrap().0)
+}
+
 /// A unique socket path in the temporary directory.
 fn socket_path(tag: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -259,23 +272,14 @@ async fn a_dropped_readexactly_loses_no_byte() {
 #[test]
 fn reads_cancelled_by_a_timeout_on_a_socket_lose_no_byte() {
     rt().block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (mut reader, _writer) = {
-            let (conn, accepted) = tokio::join!(
-                asyncio::open_connection("127.0.0.1", port),
-                listener.accept()
-            );
-            let (mut peer, _) = accepted.unwrap();
-            // Half lines, with pauses: every read below times out mid-way.
-            tokio::spawn(async move {
-                for part in [&b"hel"[..], b"lo\nwor", b"ld;12", b"345"] {
-                    peer.write_all(part).await.unwrap();
-                    tokio::time::sleep(Duration::from_millis(30)).await;
-                }
-            });
-            conn.unwrap()
-        };
+        let (mut reader, _writer, mut peer) = connected().await;
+        // Half lines, with pauses: every read below times out mid-way.
+        tokio::spawn(async move {
+            for part in [&b"hel"[..], b"lo\nwor", b"ld;12", b"345"] {
+                peer.write_all(part).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        });
         let mut lines = Vec::new();
         loop {
             match asyncio::wait_for(reader.readline(), 0.005).await {
@@ -403,15 +407,7 @@ fn connection_errors_name_the_host_the_port_or_the_path() {
 #[test]
 fn a_reset_connection_is_an_error_not_an_eof() {
     rt().block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (conn, accepted) = tokio::join!(
-            asyncio::open_connection("127.0.0.1", port),
-            listener.accept()
-        );
-        let (mut reader, _writer) = conn.unwrap();
-        let (peer, _) = accepted.unwrap();
-        let mut peer = peer;
+        let (mut reader, _writer, mut peer) = connected().await;
         peer.write_all(b"partial").await.unwrap();
         #[allow(deprecated)]
         peer.set_linger(Some(Duration::ZERO)).unwrap();
@@ -459,14 +455,7 @@ fn drain_waits_above_the_high_water_mark_and_wakes_every_drainer() {
 #[test]
 fn drain_reports_a_reset_connection() {
     rt().block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (conn, accepted) = tokio::join!(
-            asyncio::open_connection("127.0.0.1", port),
-            listener.accept()
-        );
-        let (_reader, writer) = conn.unwrap();
-        let (peer, _) = accepted.unwrap();
+        let (_reader, writer, peer) = connected().await;
         #[allow(deprecated)]
         peer.set_linger(Some(Duration::ZERO)).unwrap();
         drop(peer);
@@ -495,14 +484,7 @@ fn drain_reports_a_reset_connection() {
 #[test]
 fn closing_the_writer_closes_the_connection_and_the_reader_sees_eof() {
     rt().block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (conn, accepted) = tokio::join!(
-            asyncio::open_connection("127.0.0.1", port),
-            listener.accept()
-        );
-        let (mut reader, writer) = conn.unwrap();
-        let (peer, _) = accepted.unwrap();
+        let (mut reader, writer, peer) = connected().await;
         let mut peer = StreamReader::new(peer);
         writer.write(b"bye");
         assert!(!writer.is_closing());
@@ -525,14 +507,7 @@ fn closing_the_writer_closes_the_connection_and_the_reader_sees_eof() {
 #[test]
 fn wait_closed_returns_with_unread_data() {
     rt().block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (conn, accepted) = tokio::join!(
-            asyncio::open_connection("127.0.0.1", port),
-            listener.accept()
-        );
-        let (_reader, writer) = conn.unwrap();
-        let (mut peer, _) = accepted.unwrap();
+        let (_reader, writer, mut peer) = connected().await;
         peer.write_all(b"never read\n").await.unwrap();
         writer.close();
         writer.wait_closed().await.unwrap();
