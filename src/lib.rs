@@ -141,6 +141,7 @@ mod shield;
 mod sleep;
 mod stack;
 mod streams;
+#[cfg(unix)]
 mod subprocess;
 mod task;
 mod threads;
@@ -171,6 +172,7 @@ pub use streams::{
 };
 #[cfg(unix)]
 pub use streams::{open_unix_connection, start_unix_server};
+#[cfg(unix)]
 pub use subprocess::{
     DEVNULL, PIPE, Process, Redirect, STDOUT, Subprocess, create_subprocess_exec,
     create_subprocess_shell,

@@ -1,3 +1,4 @@
+#![cfg(unix)]
 //! create_subprocess_exec / create_subprocess_shell / Process with real
 //! programs (sh, cat, echo, sleep, true, false). Each test names the CPython
 //! test (`test_subprocess.py::SubprocessMixin`) it mirrors.

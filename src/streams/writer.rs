@@ -19,10 +19,11 @@ pub(crate) const HIGH_WATER: usize = 64 * 1024;
 /// asyncio's low-water mark (`high // 4`): where a waiting `drain()` resumes.
 pub(crate) const LOW_WATER: usize = HIGH_WATER / 4;
 
-/// asyncio's `StreamWriter`: [`write`](Self::write) buffers without waiting,
-/// the bytes are sent in the background (as asyncio's transport sends them
-/// from the event loop), and [`drain`](Self::drain) is the flow control:
-/// it waits while more than 64 KiB are buffered.
+/// asyncio's `StreamWriter`: [`write`](Self::write) never waits: what the
+/// transport takes at once is sent at once, the rest is buffered and sent
+/// by a background Tokio task (as asyncio's transport sends it from the
+/// event loop), and [`drain`](Self::drain) is the flow control: it waits
+/// while more than 64 KiB are buffered.
 ///
 /// Dropping the writer closes it (after sending what is buffered), as
 /// asyncio's transport is closed when its writer is collected.
@@ -152,8 +153,8 @@ impl StreamWriter {
         self.shared.clone()
     }
 
-    /// Buffers `data` and returns at once; it is sent in the background
-    /// (asyncio's `write`). Bytes written after [`close`](Self::close) or
+    /// Sends what the transport takes at once, buffers the rest (sent in
+    /// the background) and returns without waiting (asyncio's `write`). Bytes written after [`close`](Self::close) or
     /// after the connection failed are dropped, as asyncio drops them;
     /// [`drain`](Self::drain) reports the failure.
     ///
