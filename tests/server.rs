@@ -43,6 +43,21 @@ async fn echo(mut reader: StreamReader, writer: StreamWriter) {
     }
 }
 
+/// A server on a free port of 127.0.0.1 and one connection to it.
+async fn serve_and_connect<H, Fut>(handler: H) -> (Server, StreamReader, StreamWriter)
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let server = asyncio::start_server(handler, "127.0.0.1", 0)
+        .await
+        .unwrap();
+    let (reader, writer) = asyncio::open_connection("127.0.0.1", port(&server))
+        .await
+        .unwrap();
+    (server, reader, writer)
+}
+
 fn port(server: &Server) -> u16 {
     server.sockets()[0].port()
 }
@@ -52,20 +67,12 @@ fn port(server: &Server) -> u16 {
 #[test]
 fn each_connection_is_a_task_named_after_the_peer_and_listed() {
     run(async {
-        let server = asyncio::start_server(
-            |mut reader, writer| async move {
-                let name = asyncio::current_task().unwrap().get_name();
-                writer.write(format!("{name}\n").as_bytes());
-                let _ = reader.read_to_end().await;
-            },
-            "127.0.0.1",
-            0,
-        )
-        .await
-        .unwrap();
-        let (mut reader, writer) = asyncio::open_connection("127.0.0.1", port(&server))
-            .await
-            .unwrap();
+        let (server, mut reader, writer) = serve_and_connect(|mut reader, writer| async move {
+            let name = asyncio::current_task().unwrap().get_name();
+            writer.write(format!("{name}\n").as_bytes());
+            let _ = reader.read_to_end().await;
+        })
+        .await;
         let name = String::from_utf8(reader.readline().await.unwrap()).unwrap();
         let expected = format!("client {}", writer.local_addr().unwrap());
         assert_eq!(name.trim_end(), expected);
@@ -143,20 +150,12 @@ fn close_stops_accepting_and_wait_closed_waits_for_the_handlers() {
 #[test]
 fn close_clients_flushes_and_closes_every_connection() {
     run(async {
-        let server = asyncio::start_server(
-            |mut reader, writer| async move {
-                writer.write(&vec![7u8; 1 << 20]);
-                let _ = reader.read_to_end().await; // until closed
-                std::future::pending::<()>().await;
-            },
-            "127.0.0.1",
-            0,
-        )
-        .await
-        .unwrap();
-        let (mut reader, writer) = asyncio::open_connection("127.0.0.1", port(&server))
-            .await
-            .unwrap();
+        let (server, mut reader, writer) = serve_and_connect(|mut reader, writer| async move {
+            writer.write(&vec![7u8; 1 << 20]);
+            let _ = reader.read_to_end().await; // until closed
+            std::future::pending::<()>().await;
+        })
+        .await;
         let name = format!("client {}", writer.local_addr().unwrap());
         assert_eq!(reader.readexactly(1).await.unwrap(), [7]);
         server.close();
@@ -184,20 +183,12 @@ fn close_clients_flushes_and_closes_every_connection() {
 #[test]
 fn abort_clients_drops_the_buffers_and_closes_at_once() {
     run(async {
-        let server = asyncio::start_server(
-            |mut reader, writer| async move {
-                writer.write(b"go\n");
-                writer.write(&vec![1u8; 16 << 20]); // more than the socket takes
-                let _ = reader.read_to_end().await;
-            },
-            "127.0.0.1",
-            0,
-        )
-        .await
-        .unwrap();
-        let (mut reader, _writer) = asyncio::open_connection("127.0.0.1", port(&server))
-            .await
-            .unwrap();
+        let (server, mut reader, _writer) = serve_and_connect(|mut reader, writer| async move {
+            writer.write(b"go\n");
+            writer.write(&vec![1u8; 16 << 20]); // more than the socket takes
+            let _ = reader.read_to_end().await;
+        })
+        .await;
         assert_eq!(reader.readline().await.unwrap(), b"go\n");
         server.close();
         server.abort_clients();
@@ -257,20 +248,12 @@ fn a_panicking_handler_is_reported_and_the_server_keeps_serving() {
 #[test]
 fn a_cancelled_handler_closes_its_connection() {
     run(async {
-        let server = asyncio::start_server(
-            |mut reader, writer| async move {
-                writer.write(b"hi\n");
-                let _ = reader.read_to_end().await;
-                writer.write(b"never\n");
-            },
-            "127.0.0.1",
-            0,
-        )
-        .await
-        .unwrap();
-        let (mut reader, writer) = asyncio::open_connection("127.0.0.1", port(&server))
-            .await
-            .unwrap();
+        let (server, mut reader, writer) = serve_and_connect(|mut reader, writer| async move {
+            writer.write(b"hi\n");
+            let _ = reader.read_to_end().await;
+            writer.write(b"never\n");
+        })
+        .await;
         assert_eq!(reader.readline().await.unwrap(), b"hi\n");
         let name = format!("client {}", writer.local_addr().unwrap());
         let task = asyncio::all_tasks()
