@@ -343,3 +343,29 @@ fn process_and_its_futures_are_send() {
         p.wait().await.unwrap();
     });
 }
+
+/// test_subprocess.py::SubprocessMixin::test_stdin_stdout (asyncio's pipe
+/// transport `write_eof` closes the pipe): write_eof on a child's stdin gives
+/// it the end of its input
+#[test]
+fn write_eof_on_stdin_gives_the_child_its_end_of_input() {
+    run(async {
+        let mut p = create_subprocess_exec("cat", NO_ARGS)
+            .stdin(PIPE)
+            .stdout(PIPE)
+            .await
+            .unwrap();
+        let stdin = p.stdin.as_ref().unwrap();
+        stdin.write(b"all of it");
+        stdin.write_eof();
+        let out = asyncio::wait_for(p.stdout.as_mut().unwrap().read_to_end(), 10)
+            .await
+            .expect("cat saw the end of its input");
+        assert_eq!(out.unwrap(), b"all of it");
+        assert_eq!(p.wait().await.unwrap(), 0);
+        // Closing after write_eof ends the writer normally.
+        let stdin = p.stdin.take().unwrap();
+        stdin.close();
+        stdin.wait_closed().await.unwrap();
+    });
+}

@@ -494,6 +494,9 @@ async fn sender(shared: Arc<Shared>) {
             let mut st = lock(&shared.state);
             if st.abort {
                 Step::Abort
+            } else if eof_sent {
+                // The write side is shut and released: only the close is left.
+                if st.closing { Step::Abort } else { Step::Wait }
             } else if st.io.is_none() {
                 // An immediate write has the transport; it wakes us.
                 Step::Wait
@@ -526,17 +529,19 @@ async fn sender(shared: Arc<Shared>) {
             Step::Eof(mut io) => {
                 eof_sent = true;
                 let r = io.shutdown().await;
-                lock(&shared.state).io = Some(io);
+                // Released too: a pipe's shutdown does nothing, its end
+                // reaches the reader only when it is closed (a socket half
+                // stays open through its other half). Nothing can be
+                // written after `write_eof`.
+                drop(io);
                 if let Err(e) = r {
                     break Err(e);
                 }
             }
             Step::Close(mut io) => {
-                if !eof_sent {
-                    // A failure to shut down a closing connection is not
-                    // worth reporting: it is being released anyway.
-                    let _ = io.shutdown().await;
-                }
+                // A failure to shut down a closing connection is not worth
+                // reporting: it is being released anyway.
+                let _ = io.shutdown().await;
                 drop(io);
                 break Ok(());
             }
