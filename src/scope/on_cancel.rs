@@ -241,39 +241,29 @@ where
         loop {
             match this.stage.as_mut().project() {
                 StageProj::Running(fut) => {
-                    let Some(node) = this.node.as_ref() else {
+                    // `Ready(Some(v))`: it returned `v` (invariant 5: the
+                    // value wins); `Ready(None)`: cancelled, every scope
+                    // inside is done.
+                    let polled = match this.node.as_ref() {
                         // Nothing can cancel it: a plain pass-through.
-                        let v = std::task::ready!(fut.poll(cx));
-                        match finish(
-                            this.stage.as_mut(),
-                            this.cleanup,
-                            this.output,
-                            this.reg,
-                            *this.always,
-                            v,
-                        ) {
-                            Some(v) => return Poll::Ready(v),
-                            None => continue,
+                        None => fut.poll(cx).map(Some),
+                        Some(node) => {
+                            node.set_waker(cx.waker());
+                            let mut polled = Poll::Ready(None);
+                            if !node.status().must_drop() {
+                                polled = node::enter(node, || fut.poll(cx)).map(Some);
+                                if polled.is_pending() && node.status().must_drop() {
+                                    polled = Poll::Ready(None);
+                                }
+                            }
+                            polled
                         }
                     };
-                    node.set_waker(cx.waker());
-                    if !node.status().must_drop() {
-                        if let Poll::Ready(v) = node::enter(node, || fut.poll(cx)) {
-                            // Invariant 5: the value wins.
-                            match finish(
-                                this.stage.as_mut(),
-                                this.cleanup,
-                                this.output,
-                                this.reg,
-                                *this.always,
-                                v,
-                            ) {
-                                Some(v) => return Poll::Ready(v),
-                                None => continue,
-                            }
-                        }
-                        if !node.status().must_drop() {
-                            return Poll::Pending;
+                    if let Some(v) = std::task::ready!(polled) {
+                        let (stage, always) = (this.stage.as_mut(), *this.always);
+                        match finish(stage, this.cleanup, this.output, this.reg, always, v) {
+                            Some(v) => return Poll::Ready(v),
+                            None => continue,
                         }
                     }
                     // Cancelled and every scope inside is done: drop `fut`,
