@@ -58,6 +58,9 @@
 //! | `IncompleteReadError`, `LimitOverrunError` | [`IncompleteReadError`], [`LimitOverrunError`], [`ReadUntilError`] |
 //! | `asyncio.create_subprocess_exec/_shell`, `Process`, `PIPE`, `DEVNULL`, `STDOUT` | [`create_subprocess_exec`], [`create_subprocess_shell`] ([`Subprocess`]), [`Process`], [`PIPE`], [`DEVNULL`], [`STDOUT`] ([`Redirect`]) |
 //! | `loop.set_debug(True)`, `PYTHONASYNCIODEBUG=1`, `loop.slow_callback_duration` | [`Runner::debug`], `ASYNCIO_DEBUG=1`, [`set_slow_callback_duration`] |
+//! | `except CancelledError: await cleanup(); raise`, `finally: await cleanup()` | [`on_cancel`], [`finally`] ([`CancelExt`]), [`TaskRef::cancel_requested`] |
+//! | `async with asyncio.timeout(d)`, `timeout_at(when)` | [`timeout`], [`timeout_at`] → [`Timeout`] |
+//! | `async with asyncio.TaskGroup() as tg`, `ExceptionGroup` | [`task_group`] → [`TaskGroup`], [`ExceptionGroup`] |
 //! | `asyncio.Event` | [`Event`] |
 //! | `asyncio.Lock`, `async with lock:` | [`Lock`], [`LockGuard`] (`let _g = lock.acquire().await;`), [`OwnedLockGuard`] |
 //! | `asyncio.Semaphore`, `asyncio.BoundedSemaphore` | [`Semaphore`], [`BoundedSemaphore`], [`SemaphorePermit`] |
@@ -74,9 +77,15 @@
 //! asyncio cancels a task by raising `CancelledError` inside it at its next
 //! `await`. Rust futures cannot catch anything: [`TaskRef::cancel`] drops the
 //! task's future at its next suspension point, running its destructors, and
-//! the task ends cancelled. Awaiting a task by value ties it to the awaiter
-//! (dropping the awaiter cancels the task, as in asyncio); `(&mut task).await`
-//! does not. See `docs/differences.md` for every deliberate difference.
+//! the task ends cancelled. Cleanup that awaits (asyncio's `except
+//! CancelledError:` / `finally:`) is written with [`on_cancel`] and
+//! [`finally`]: a cancellation reaches them first and their cleanups run to
+//! their end before the future is dropped; [`timeout`] scopes, [`wait_for`]
+//! and [`task_group`]s cancel what they run the same way. A value the future
+//! returned is never lost to a late cancel. Awaiting a task by value ties it
+//! to the awaiter (cancelling the awaiter cancels the task and waits for its
+//! cleanups, as in asyncio); `(&mut task).await` does not. See
+//! `docs/differences.md` for every deliberate difference.
 //!
 //! # Panics in tasks, and the panic hook
 //!

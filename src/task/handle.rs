@@ -96,6 +96,12 @@ impl TaskRef {
     /// else `true` (also on a second call). The task's future is dropped at
     /// its next suspension point, or before it starts if it has not, and the
     /// task then ends cancelled; `cancelled()` stays `false` until then.
+    /// With [`on_cancel`](crate::on_cancel) / [`finally`](crate::finally) /
+    /// a timeout scope / a task group in the task, the cancellation reaches
+    /// them first and their cleanups run before the future is dropped (a
+    /// further `cancel()` does not interrupt them). A value the future
+    /// returns during the poll in which the request comes is kept: the task
+    /// then ends finished with it.
     ///
     /// ```
     /// // One thread: nothing runs the cancellation before the await below.

@@ -46,7 +46,7 @@
 //! code relies on it.
 //! 1. One end — `harness.rs`.
 //! 2. The future is gone first — `harness.rs`.
-//! 3. Cancel means cancelled — `state.rs`.
+//! 3. A cancel is a request; a returned value wins — `state.rs`.
 //! 4. Callbacks run once, in order, unlocked — `callbacks.rs`.
 //! 5. The registry lists every live core; `all_tasks` shows the pending
 //!    ones — `registry.rs`.
