@@ -68,7 +68,9 @@ fn gather_sees_the_panic_of_a_child_that_ends_after_it_returned() {
     run(async {
         let (tb, go) = boom_later("gather-late-b");
         let b = tb.to_ref();
-        let err = asyncio::gather([boom("gather-late-a"), tb]).await.unwrap_err();
+        let err = asyncio::gather([boom("gather-late-a"), tb])
+            .await
+            .unwrap_err();
         assert!(err.is_panic());
         go.send(()).unwrap();
         settle(&b).await;
@@ -98,15 +100,13 @@ fn gather_macro_sees_the_panic_of_a_child_that_ends_after_it_returned() {
 fn try_gather_sees_the_panic_of_a_child_that_ends_after_it_returned() {
     run(async {
         let (tx, rx) = oneshot::channel::<()>();
-        let tb = Task::builder()
-            .name("try-gather-late-b")
-            .spawn(async move {
-                let _ = rx.await;
-                if true {
-                    panic!("boom later");
-                }
-                Ok::<u8, asyncio::Error>(1)
-            });
+        let tb = Task::builder().name("try-gather-late-b").spawn(async move {
+            let _ = rx.await;
+            if true {
+                panic!("boom later");
+            }
+            Ok::<u8, asyncio::Error>(1)
+        });
         let b = tb.to_ref();
         let ta = asyncio::create_task(async {
             Err::<u8, _>(asyncio::Error::from(asyncio::TimeoutError::new()))
@@ -244,11 +244,7 @@ fn wait_first_exception_sees_the_panics_that_ended_it_but_the_last() {
         let ok = asyncio::create_task(async { 1u8 });
         let (last, go) = boom_later("wait-fe-last");
         let r = last.to_ref();
-        let w = asyncio::create_task(asyncio::wait(
-            [ok, last],
-            asyncio::FIRST_EXCEPTION,
-            None,
-        ));
+        let w = asyncio::create_task(asyncio::wait([ok, last], asyncio::FIRST_EXCEPTION, None));
         go.send(()).unwrap();
         settle(&r).await;
         let (done, _) = w.await.unwrap();

@@ -109,7 +109,9 @@ impl<T: Send + 'static> Shield<T> {
     /// });
     /// ```
     pub fn task(&self) -> &Task<T> {
-        self.task.as_ref().expect("asyncio: shield without its task")
+        self.task
+            .as_ref()
+            .expect("asyncio: shield without its task")
     }
 
     /// Gives the inner task back (the shield is not awaited any more).
@@ -148,7 +150,10 @@ impl<T: Send + 'static> Future for Shield<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.polled = true;
-        let task = self.task.as_mut().expect("asyncio: shield without its task");
+        let task = self
+            .task
+            .as_mut()
+            .expect("asyncio: shield without its task");
         task.poll_result(cx)
     }
 }

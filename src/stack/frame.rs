@@ -190,7 +190,9 @@ mod tests {
         // A marked future is named after what it wraps, wherever `Framed`
         // lives (its path is read from `type_name`, not written here).
         assert_eq!(
-            short_name(std::any::type_name::<crate::futures::Framed<crate::futures::Sleep<()>>>()),
+            short_name(std::any::type_name::<
+                crate::futures::Framed<crate::futures::Sleep<()>>,
+            >()),
             "Sleep"
         );
     }
