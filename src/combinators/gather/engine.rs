@@ -250,6 +250,23 @@ pub(crate) fn poll_task<T: Send + 'static>(
     }
 }
 
+/// The `# Cancel safety` and `# Panics` sections of every gather future's
+/// rustdoc (`#[doc = gather_future_doc!()]`).
+macro_rules! gather_future_doc {
+    () => {
+        "# Cancel safety
+Not cancel safe: dropping it before it resolved (the awaiting task was
+cancelled, a `select!` took another branch) cancels the children still
+pending, as cancelling asyncio's gather does; dropping it after it resolved
+cancels nothing. In a `select!` loop, poll it through `&mut` (it is
+`Unpin`) so that one lost race does not cancel the children.
+
+# Panics
+If polled again after it resolved."
+    };
+}
+pub(crate) use gather_future_doc;
+
 /// The `Unpin`, `Future` and `Debug` impls of a future that is one
 /// [`Engine`], written once. Outputs are moved, never pinned: no structural
 /// pinning, so the futures are `Unpin`.

@@ -9,7 +9,7 @@ use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::engine::{ChildTasks, Children, Engine, engine_future, poll_task};
+use super::engine::{ChildTasks, Children, Engine, engine_future, gather_future_doc, poll_task};
 use crate::combinators::children::{Failed, panicked_or_cancelled};
 use crate::{Error, Task, TaskRef};
 
@@ -50,15 +50,7 @@ macro_rules! gather {
 /// });
 /// ```
 ///
-/// # Cancel safety
-/// Not cancel safe: dropping it before it resolved (the awaiting task was
-/// cancelled, a `select!` took another branch) cancels the children still
-/// pending, as cancelling asyncio's gather does; dropping it after it resolved
-/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
-/// `Unpin`) so that one lost race does not cancel the children.
-///
-/// # Panics
-/// If polled again after it resolved.
+#[doc = gather_future_doc!()]
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct GatherTuple<S: TaskTuple> {
     engine: Engine<TupleChildren<S, false>>,
@@ -118,15 +110,7 @@ impl<S: TaskTuple> GatherTuple<S> {
 /// });
 /// ```
 ///
-/// # Cancel safety
-/// Not cancel safe: dropping it before it resolved (the awaiting task was
-/// cancelled, a `select!` took another branch) cancels the children still
-/// pending, as cancelling asyncio's gather does; dropping it after it resolved
-/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
-/// `Unpin`) so that one lost race does not cancel the children.
-///
-/// # Panics
-/// If polled again after it resolved.
+#[doc = gather_future_doc!()]
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct ReturnExceptionsTuple<S: TaskTuple> {
     engine: Engine<TupleChildren<S, true>>,

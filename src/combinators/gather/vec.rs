@@ -9,7 +9,9 @@ use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::engine::{ChildTasks, Children, Engine, collect, engine_future, poll_task};
+use super::engine::{
+    ChildTasks, Children, Engine, collect, engine_future, gather_future_doc, poll_task,
+};
 use crate::combinators::children::{Failed, panicked_or_cancelled};
 use crate::combinators::input::{IntoTask, into_tasks};
 use crate::{Error, Task, TaskRef};
@@ -75,15 +77,7 @@ where
 /// });
 /// ```
 ///
-/// # Cancel safety
-/// Not cancel safe: dropping it before it resolved (the awaiting task was
-/// cancelled, a `select!` took another branch) cancels the children still
-/// pending, as cancelling asyncio's gather does; dropping it after it resolved
-/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
-/// `Unpin`) so that one lost race does not cancel the children.
-///
-/// # Panics
-/// If polled again after it resolved.
+#[doc = gather_future_doc!()]
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct Gather<T> {
     engine: Engine<VecChildren<T, T, Plain>>,
@@ -187,15 +181,7 @@ impl<T: Send + 'static> Gather<T> {
 /// });
 /// ```
 ///
-/// # Cancel safety
-/// Not cancel safe: dropping it before it resolved (the awaiting task was
-/// cancelled, a `select!` took another branch) cancels the children still
-/// pending, as cancelling asyncio's gather does; dropping it after it resolved
-/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
-/// `Unpin`) so that one lost race does not cancel the children.
-///
-/// # Panics
-/// If polled again after it resolved.
+#[doc = gather_future_doc!()]
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct ReturnExceptions<T> {
     engine: Engine<VecChildren<T, crate::Result<T>, All>>,
@@ -262,15 +248,7 @@ where
 /// });
 /// ```
 ///
-/// # Cancel safety
-/// Not cancel safe: dropping it before it resolved (the awaiting task was
-/// cancelled, a `select!` took another branch) cancels the children still
-/// pending, as cancelling asyncio's gather does; dropping it after it resolved
-/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
-/// `Unpin`) so that one lost race does not cancel the children.
-///
-/// # Panics
-/// If polled again after it resolved.
+#[doc = gather_future_doc!()]
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct TryGather<U, E> {
     engine: Engine<VecChildren<Result<U, E>, U, Try>>,
