@@ -9,9 +9,10 @@
 //! retrieved"): no child of a gather is ever reported as "Task exception was
 //! never retrieved". The one exception a gather leaves unseen is its own,
 //! when it is never awaited (reported as the gathering future's). Here the
-//! engine marks every child's panic as seen when it resolves or is dropped
+//! engine marks every child's panic as seen when it ends early or is dropped
 //! after a poll (the children it holds may end later: the mark is in place
-//! before their last handle goes); a gather dropped without ever being polled
+//! before their last handle goes); resolved `Ok`, it took every child's
+//! output, which marks it; a gather dropped without ever being polled
 //! leaves the first child found panicked unseen, as the report asyncio makes
 //! for its gathering future. `return_exceptions()` has no exception of its
 //! own: it marks everything.
@@ -121,7 +122,11 @@ impl<C: Children> Engine<C> {
         if out.is_ready() {
             self.finished = true;
             self.watch = None; // closes it: late callbacks wake no one
-            self.mark_seen(None);
+            // Resolved `Ok`, every child was collected (taking an output
+            // marks it): only an early end leaves children to mark.
+            if let Poll::Ready(Err(_)) = &out {
+                self.mark_seen(None);
+            }
         }
         out
     }
