@@ -34,7 +34,9 @@ type Workload = fn(usize) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 /// Name, N (operations per rep), workload. Same names, same N, same order as
 /// `WORKLOADS` in `benches/python/twins.py`.
 const WORKLOADS: &[(&str, usize, Workload)] = &[
-    ("create_task_await", 10_000, |n| Box::pin(create_task_await(n))),
+    ("create_task_await", 10_000, |n| {
+        Box::pin(create_task_await(n))
+    }),
     ("gather", 10_000, |n| Box::pin(gather(n))),
     ("wait_for", 10_000, |n| Box::pin(wait_for(n))),
     ("cancel_storm", 10_000, |n| Box::pin(cancel_storm(n))),
@@ -229,7 +231,10 @@ fn main() {
             for _ in 0..args.reps {
                 let start = Instant::now();
                 work(n).await;
-                samples.push(format!("{:.1}", start.elapsed().as_nanos() as f64 / n as f64));
+                samples.push(format!(
+                    "{:.1}",
+                    start.elapsed().as_nanos() as f64 / n as f64
+                ));
             }
             println!("twin\t{name}\t{n}\t{}", samples.join(","));
         }
