@@ -5,7 +5,9 @@
 //! by default: one thread, like asyncio's event loop, which is the fair
 //! comparison (`--threads 2` runs it on a two-worker runtime instead).
 //! Each workload runs once to warm up, then `--reps` times (default 5),
-//! timed from inside the main task.
+//! timed from inside the main task. Run without `--bench` or `--reps` (as
+//! `cargo test --benches` does) or with `--test`, each workload runs once,
+//! small, as a check that it works.
 //!
 //! Output, one line per workload, tab-separated (machine-readable, parsed by
 //! `benches/compare.py`):
@@ -173,8 +175,12 @@ fn parse_args() -> Args {
         threads: 0,
         only: Vec::new(),
     };
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing:
+    // then (and with `--test`) each workload runs once, small, as a check.
+    let (mut timed, mut test) = (false, false);
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
+        timed |= a == "--bench" || a == "--reps";
         let mut value = |flag: &str| {
             it.next()
                 .unwrap_or_else(|| panic!("{flag} needs a value, e.g. `{flag} 3`"))
@@ -187,9 +193,12 @@ fn parse_args() -> Args {
                     .expect("--threads takes a number (0 = current-thread runtime)")
             }
             "--only" => args.only.push(value("--only")),
-            "--test" => args.reps = 0,
+            "--test" => test = true,
             _ => {} // `--bench` from cargo, criterion-style flags: ignored
         }
+    }
+    if test || !timed {
+        args.reps = 0;
     }
     for name in &args.only {
         assert!(
@@ -222,7 +231,7 @@ fn main() {
                 continue;
             }
             if args.reps == 0 {
-                // `--test` (as `cargo test --benches` runs it): once, small.
+                // The smoke run (`cargo test --benches`): once, small.
                 work(n / 100).await;
                 continue;
             }
