@@ -53,6 +53,10 @@
 //! | `asyncio.get_running_loop()`, `loop.call_soon/call_later/call_at/time/run_in_executor` | [`get_running_loop`], [`Loop`] ([`CallbackHandle`], [`TimerHandle`]) |
 //! | a Tokio `JoinHandle` you already have | [`Task::from_join_handle`], [`Builder::wrap`] |
 //! | `task.get_stack()`, `task.print_stack()` | [`TaskRef::get_stack`], [`TaskRef::print_stack`] (frames: spawn site, [`framed`] await points, panic location), [`dump_tasks`] |
+//! | `asyncio.open_connection`, `open_unix_connection` | [`open_connection`], [`open_unix_connection`] → ([`StreamReader`], [`StreamWriter`]) |
+//! | `asyncio.start_server`, `start_unix_server`, `Server` | [`start_server`], [`start_unix_server`], [`Server`] |
+//! | `IncompleteReadError`, `LimitOverrunError` | [`IncompleteReadError`], [`LimitOverrunError`], [`ReadUntilError`] |
+//! | `asyncio.create_subprocess_exec/_shell`, `Process`, `PIPE`, `DEVNULL`, `STDOUT` | [`create_subprocess_exec`], [`create_subprocess_shell`] ([`Subprocess`]), [`Process`], [`PIPE`], [`DEVNULL`], [`STDOUT`] ([`Redirect`]) |
 //! | `loop.set_debug(True)`, `PYTHONASYNCIODEBUG=1`, `loop.slow_callback_duration` | [`Runner::debug`], `ASYNCIO_DEBUG=1`, [`set_slow_callback_duration`] |
 //! | `asyncio.Event` | [`Event`] |
 //! | `asyncio.Lock`, `async with lock:` | [`Lock`], [`LockGuard`] (`let _g = lock.acquire().await;`), [`OwnedLockGuard`] |
@@ -139,6 +143,9 @@ pub mod queue;
 mod report;
 mod runtime;
 mod stack;
+mod streams;
+#[cfg(unix)]
+mod subprocess;
 #[doc(hidden)]
 pub mod support;
 mod sync;
@@ -162,6 +169,17 @@ pub use runtime::event_loop::{CallbackHandle, Loop, TimerHandle, get_running_loo
 pub use runtime::runner::{Runner, run};
 pub use runtime::threads::{ConcurrentFuture, run_coroutine_threadsafe, to_thread};
 pub use stack::{Frame, FramedExt, dump_tasks, framed, framed_as};
+pub use streams::{
+    IncompleteReadError, LimitOverrunError, ReadUntilError, Server, StreamReader, StreamWriter,
+    open_connection, start_server,
+};
+#[cfg(unix)]
+pub use streams::{open_unix_connection, start_unix_server};
+#[cfg(unix)]
+pub use subprocess::{
+    DEVNULL, PIPE, Process, Redirect, STDOUT, Subprocess, create_subprocess_exec,
+    create_subprocess_shell,
+};
 pub use sync::{
     Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockGuard, OwnedLockGuard,
     Semaphore, SemaphorePermit,
