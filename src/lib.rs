@@ -97,7 +97,10 @@
 //! `Task exception was never retrieved`, with its message and location, once
 //! the task has ended and its last [`Task`] handle is gone (awaiting,
 //! `result()`, `exception()` or `cancel()` count as seeing it; [`TaskRef`]s
-//! are not handles).
+//! are not handles). The combinators see what asyncio's retrieve: every
+//! child of a [`gather()`], an awaited [`shield`]'s or [`wait_for`]'s task,
+//! the tasks [`wait`] with [`FIRST_EXCEPTION`] saw end but the last;
+//! [`as_completed`] only what it handed out (see `docs/differences.md`).
 //!
 //! This is done by a panic hook that the crate installs when it creates its
 //! first task, and that wraps the hook installed before it:

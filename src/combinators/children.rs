@@ -62,6 +62,11 @@ struct Shared {
     failed_if: Failed,
     /// Set when the combinator is finished: late callbacks do nothing.
     closed: AtomicBool,
+    /// Completions recorded so far.
+    completions: AtomicUsize,
+    /// `Some(n)`: the panics of the first `n - 1` children to complete count
+    /// as seen (`wait(FIRST_EXCEPTION)` of `n` tasks, see [`ChildWatch::new`]).
+    see_all_but_last: Option<usize>,
 }
 
 impl ChildDone for Shared {
@@ -78,6 +83,10 @@ impl Shared {
         let failed = self.failed_if;
         if self.closed.load(Ordering::Acquire) {
             return false;
+        }
+        let completed = self.completions.fetch_add(1, Ordering::AcqRel) + 1;
+        if self.see_all_but_last.is_some_and(|n| completed < n) {
+            mark_retrieved(task);
         }
         let mut wake = false;
         if failed(task) {
@@ -112,10 +121,16 @@ impl ChildWatch {
     /// Registers one done callback on each `(index, task)`. Children already
     /// done are recorded now, in the order given. `waker` is registered
     /// before any callback can fire.
+    ///
+    /// `see_all_but_last: Some(n)` (`wait(FIRST_EXCEPTION)` over `n` tasks):
+    /// the callback marks the panic of each child that completes while the
+    /// watch is open as seen, but the `n`-th: asyncio's `_on_completion`
+    /// calls `f.exception()` unless `counter <= 0` short-circuits it.
     pub(crate) fn new<'a>(
         children: impl Iterator<Item = (usize, &'a TaskRef)>,
         failed: Failed,
         mode: WakeOn,
+        see_all_but_last: Option<usize>,
         waker: &Waker,
     ) -> Self {
         let shared = Arc::new(Shared {
@@ -125,6 +140,8 @@ impl ChildWatch {
             mode,
             failed_if: failed,
             closed: AtomicBool::new(false),
+            completions: AtomicUsize::new(0),
+            see_all_but_last,
         });
         shared.waker.register(waker);
         let keep_ids = mode == WakeOn::OnEveryCompletion;
@@ -169,6 +186,14 @@ impl Drop for ChildWatch {
             }
         }
     }
+}
+
+/// Counts `task`'s panic, now or to come, as seen: asyncio's combinators
+/// call `fut.exception()` on the children whose exception they take care of
+/// ("Mark exception retrieved"), and such a panic is not reported as "Task
+/// exception was never retrieved".
+pub(crate) fn mark_retrieved(task: &TaskRef) {
+    task.core().header().diag.mark_retrieved();
 }
 
 /// Cancels those of `tasks` that have not ended: what a combinator that owns

@@ -17,7 +17,7 @@ use std::task::{Context, Poll, ready};
 use pin_project::pin_project;
 
 use crate::Task;
-use crate::combinators::children::cancel_pending;
+use crate::combinators::children::{cancel_pending, mark_retrieved};
 use crate::error::{Error, TimeoutError};
 
 /// Seals [`IntoTask`], [`Awaitable`] and [`WaitTarget`]: what the
@@ -176,6 +176,7 @@ impl<T> Awaitable for Task<T> {
         TaskTarget {
             task: self,
             cancelling: false,
+            polled: false,
         }
     }
 }
@@ -215,12 +216,15 @@ impl<F: Future> WaitTarget for InPlace<F> {
 pub struct TaskTarget<T> {
     task: Task<T>,
     cancelling: bool,
+    /// Awaited at least once: its panic counts as seen when the wait goes.
+    polled: bool,
 }
 
 impl<T: Send + 'static> WaitTarget for TaskTarget<T> {
     type Output = T;
 
     fn poll_output(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<crate::Result<T>> {
+        self.polled = true;
         self.task.poll_result(cx)
     }
 
@@ -238,8 +242,14 @@ impl<T: Send + 'static> WaitTarget for TaskTarget<T> {
 }
 
 impl<T> Drop for TaskTarget<T> {
+    /// The awaiter went away: the task is cancelled. Once awaited, its
+    /// panic counts as seen: asyncio's awaiter waits for the task it
+    /// cancels and reads its exception.
     fn drop(&mut self) {
-        cancel_pending([&*self.task]); // the awaiter went away
+        if self.polled {
+            mark_retrieved(&self.task);
+        }
+        cancel_pending([&*self.task]);
     }
 }
 

@@ -11,12 +11,20 @@
 //! running to completion; its end can still be observed through a
 //! [`TaskRef`] taken before (`done()`, `cancelled()`, done callbacks). The
 //! inner task's own cancellation or panic comes back through the shield.
+//!
+//! A panic of the inner task counts as seen (no "Task exception was never
+//! retrieved") once the shield was awaited and the task ended before the
+//! shield was dropped, as asyncio's `_inner_done_callback` passes the
+//! exception on to the awaiter or marks it retrieved. A task that panics
+//! after its shield was dropped is reported, as in asyncio (the shield's
+//! callback was removed).
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::combinators::children::mark_retrieved;
 use crate::combinators::input::IntoTask;
 use crate::{Task, TaskRef};
 
@@ -61,7 +69,8 @@ use crate::{Task, TaskRef};
 #[track_caller]
 pub fn shield<I: IntoTask>(input: I) -> Shield<I::Output> {
     Shield {
-        task: input.into_task(),
+        task: Some(input.into_task()),
+        polled: false,
     }
 }
 
@@ -83,7 +92,10 @@ pub fn shield<I: IntoTask>(input: I) -> Shield<I::Output> {
 /// take the task back with [`into_task`](Self::into_task) before dropping).
 #[must_use = "futures do nothing unless awaited (the inner task runs anyway)"]
 pub struct Shield<T> {
-    task: Task<T>,
+    /// `None` once given back by [`into_task`](Self::into_task).
+    task: Option<Task<T>>,
+    /// Awaited at least once: the end of the task is then seen.
+    polled: bool,
 }
 
 impl<T: Send + 'static> Shield<T> {
@@ -97,7 +109,9 @@ impl<T: Send + 'static> Shield<T> {
     /// });
     /// ```
     pub fn task(&self) -> &Task<T> {
-        &self.task
+        self.task
+            .as_ref()
+            .expect("asyncio: shield without its task")
     }
 
     /// Gives the inner task back (the shield is not awaited any more).
@@ -109,8 +123,8 @@ impl<T: Send + 'static> Shield<T> {
     ///     assert_eq!(task.await.unwrap(), 5);
     /// });
     /// ```
-    pub fn into_task(self) -> Task<T> {
-        self.task
+    pub fn into_task(mut self) -> Task<T> {
+        self.task.take().expect("asyncio: shield without its task")
     }
 
     /// A handle to the inner task, which outlives the shield.
@@ -127,7 +141,7 @@ impl<T: Send + 'static> Shield<T> {
     /// });
     /// ```
     pub fn to_ref(&self) -> TaskRef {
-        self.task.to_ref()
+        self.task().to_ref()
     }
 }
 
@@ -135,14 +149,31 @@ impl<T: Send + 'static> Future for Shield<T> {
     type Output = crate::Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.task.poll_result(cx)
+        self.polled = true;
+        let task = self
+            .task
+            .as_mut()
+            .expect("asyncio: shield without its task");
+        task.poll_result(cx)
+    }
+}
+
+impl<T> Drop for Shield<T> {
+    /// Awaited, then dropped after its task ended: asyncio's awaiter got the
+    /// exception (or `_inner_done_callback` marked it retrieved).
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            if self.polled && task.done() {
+                mark_retrieved(task);
+            }
+        }
     }
 }
 
 impl<T: Send + 'static> fmt::Debug for Shield<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shield")
-            .field("task", &self.task.to_ref())
+            .field("task", &self.task.as_ref().map(|t| t.to_ref()))
             .finish()
     }
 }

@@ -212,6 +212,10 @@ impl<T: Send + 'static> Future for Wait<T> {
                 this.tasks.iter().enumerate().map(|(i, t)| (i, task_ref(t))),
                 TaskRef::panicked,
                 WakeOn::OnEveryCompletion,
+                // asyncio's `_on_completion` looks at the exception of each
+                // task that ends while it waits (but the last) for
+                // FIRST_EXCEPTION only.
+                (*this.return_when == ReturnWhen::FirstException).then_some(n),
                 cx.waker(),
             )),
         };

@@ -1,12 +1,27 @@
 //! The engine every gather future runs on: follows the children's progress
 //! in input order, ends early on a failure reported by the children watcher,
-//! cancels the unfinished children if dropped before it resolved.
+//! cancels the unfinished children if dropped before it resolved, and
+//! counts the children's panics as seen as asyncio's gather does.
+//!
+//! # Which panics a gather sees
+//! asyncio's gather gives every child a done callback that calls
+//! `fut.exception()`, also after the gather ended ("Mark exception
+//! retrieved"): no child of a gather is ever reported as "Task exception was
+//! never retrieved". The one exception a gather leaves unseen is its own,
+//! when it is never awaited (reported as the gathering future's). Here the
+//! engine marks every child's panic as seen when it ends early or is dropped
+//! after a poll (the children it holds may end later: the mark is in place
+//! before their last handle goes); resolved `Ok`, it took every child's
+//! output, which marks it; a gather dropped without ever being polled
+//! leaves the first child found panicked unseen, as the report asyncio makes
+//! for its gathering future. `return_exceptions()` has no exception of its
+//! own: it marks everything.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
 use crate::combinators::children::{
-    ChildWatch, Failed, WakeOn, cancel_pending, panicked_or_cancelled,
+    ChildWatch, Failed, WakeOn, cancel_pending, mark_retrieved, panicked_or_cancelled,
 };
 use crate::{Task, TaskRef};
 
@@ -61,6 +76,11 @@ pub(crate) struct Engine<C: ChildTasks> {
     watch: Option<ChildWatch>,
     /// The gather has resolved: dropping it cancels nothing.
     finished: bool,
+    /// It was polled: dropped unfinished, it leaves no panic unseen.
+    polled: bool,
+    /// A failure can end it (not `return_exceptions()`): one panic is left
+    /// unseen if it is dropped without ever being polled.
+    can_fail: bool,
 }
 
 impl<C: Children> Engine<C> {
@@ -70,6 +90,8 @@ impl<C: Children> Engine<C> {
             cursor: 0,
             watch: None,
             finished: false,
+            polled: false,
+            can_fail: C::FAILED.is_some(),
         }
     }
 
@@ -95,10 +117,16 @@ impl<C: Children> Engine<C> {
             !self.finished,
             "asyncio: a gather was polled after it completed"
         );
+        self.polled = true;
         let out = self.poll_inner(cx);
         if out.is_ready() {
             self.finished = true;
             self.watch = None; // closes it: late callbacks wake no one
+            // Resolved `Ok`, every child was collected (taking an output
+            // marks it): only an early end leaves children to mark.
+            if let Poll::Ready(Err(_)) = &out {
+                self.mark_seen(None);
+            }
         }
         out
     }
@@ -136,6 +164,7 @@ impl<C: Children> Engine<C> {
                 (cursor..n).map(|i| (i, children.task(i))),
                 C::FAILED.unwrap_or(panicked_or_cancelled),
                 WakeOn::OnFailure,
+                None, // the engine marks every child itself
                 cx.waker(),
             );
             let failed = watch.first_failure();
@@ -163,6 +192,17 @@ impl<C: Children> Engine<C> {
     }
 }
 
+impl<C: ChildTasks> Engine<C> {
+    /// Marks every child's panic (present or to come) as seen, but the one
+    /// of child `unseen`.
+    fn mark_seen(&self, unseen: Option<usize>) {
+        let children = &self.children;
+        (0..children.len())
+            .filter(|&i| Some(i) != unseen)
+            .for_each(|i| mark_retrieved(children.task(i)));
+    }
+}
+
 impl<C: Children<Error = Infallible>> Engine<C> {
     /// [`poll`](Self::poll) for the engines nothing ends early
     /// (`return_exceptions()`).
@@ -180,7 +220,15 @@ impl<C: ChildTasks> Drop for Engine<C> {
             return; // resolved: siblings of a failure keep running
         }
         let children = &self.children;
-        cancel_pending((self.cursor..children.len()).map(|i| children.task(i)));
+        let n = children.len();
+        // Never polled, it ends with the first panic found (asyncio: the
+        // gathering future's exception, reported when never retrieved).
+        let unseen = match self.can_fail && !self.polled {
+            true => (0..n).find(|&i| children.task(i).panicked()),
+            false => None,
+        };
+        cancel_pending((self.cursor..n).map(|i| children.task(i)));
+        self.mark_seen(unseen);
     }
 }
 
@@ -206,6 +254,23 @@ pub(crate) fn poll_task<T: Send + 'static>(
         },
     }
 }
+
+/// The `# Cancel safety` and `# Panics` sections of every gather future's
+/// rustdoc (`#[doc = gather_future_doc!()]`).
+macro_rules! gather_future_doc {
+    () => {
+        "# Cancel safety
+Not cancel safe: dropping it before it resolved (the awaiting task was
+cancelled, a `select!` took another branch) cancels the children still
+pending, as cancelling asyncio's gather does; dropping it after it resolved
+cancels nothing. In a `select!` loop, poll it through `&mut` (it is
+`Unpin`) so that one lost race does not cancel the children.
+
+# Panics
+If polled again after it resolved."
+    };
+}
+pub(crate) use gather_future_doc;
 
 /// The `Unpin`, `Future` and `Debug` impls of a future that is one
 /// [`Engine`], written once. Outputs are moved, never pinned: no structural

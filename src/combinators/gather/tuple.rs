@@ -2,13 +2,14 @@
 //! types, in a tuple of tasks ([`TaskTuple`], implemented by one macro for
 //! tuples of up to 12).
 
+use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::engine::{ChildTasks, Children, Engine, engine_future, poll_task};
+use super::engine::{ChildTasks, Children, Engine, engine_future, gather_future_doc, poll_task};
 use crate::combinators::children::{Failed, panicked_or_cancelled};
 use crate::{Error, Task, TaskRef};
 
@@ -49,18 +50,10 @@ macro_rules! gather {
 /// });
 /// ```
 ///
-/// # Cancel safety
-/// Not cancel safe: dropping it before it resolved (the awaiting task was
-/// cancelled, a `select!` took another branch) cancels the children still
-/// pending, as cancelling asyncio's gather does; dropping it after it resolved
-/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
-/// `Unpin`) so that one lost race does not cancel the children.
-///
-/// # Panics
-/// If polled again after it resolved.
+#[doc = gather_future_doc!()]
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct GatherTuple<S: TaskTuple> {
-    engine: Engine<TupleChildren<S>>,
+    engine: Engine<TupleChildren<S, false>>,
 }
 
 /// What [`gather!`](crate::gather!) expands to: the gather of a tuple of
@@ -97,14 +90,10 @@ impl<S: TaskTuple> GatherTuple<S> {
     pub fn return_exceptions(self) -> ReturnExceptionsTuple<S> {
         let mut gather = self;
         let (engine, children) = gather.engine.hand_over();
-        let slots = S::__lift(mem::take(&mut children.slots));
         ReturnExceptionsTuple {
-            engine: engine.with_children(TupleAllChildren {
-                tasks: children
-                    .tasks
-                    .take()
-                    .expect("asyncio: gather! handed over twice"),
-                slots,
+            engine: engine.with_children(TupleChildren {
+                tasks: children.tasks.take(),
+                slots: mem::take(&mut children.slots),
             }),
         }
     }
@@ -121,52 +110,10 @@ impl<S: TaskTuple> GatherTuple<S> {
 /// });
 /// ```
 ///
-/// # Cancel safety
-/// Not cancel safe: dropping it before it resolved (the awaiting task was
-/// cancelled, a `select!` took another branch) cancels the children still
-/// pending, as cancelling asyncio's gather does; dropping it after it resolved
-/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
-/// `Unpin`) so that one lost race does not cancel the children.
-///
-/// # Panics
-/// If polled again after it resolved.
+#[doc = gather_future_doc!()]
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct ReturnExceptionsTuple<S: TaskTuple> {
-    engine: Engine<TupleAllChildren<S>>,
-}
-
-struct TupleAllChildren<S: TaskTuple> {
-    tasks: S,
-    slots: S::ResultSlots,
-}
-
-impl<S: TaskTuple> ChildTasks for TupleAllChildren<S> {
-    fn len(&self) -> usize {
-        S::LEN
-    }
-
-    fn task(&self, i: usize) -> &TaskRef {
-        self.tasks.__task(i)
-    }
-}
-
-impl<S: TaskTuple> Children for TupleAllChildren<S> {
-    type Output = S::Results;
-    type Error = std::convert::Infallible;
-    // Nothing ends it early: progress alone is followed, no callbacks.
-    const FAILED: Option<Failed> = None;
-
-    fn poll_child(
-        &mut self,
-        i: usize,
-        cx: Option<&mut Context<'_>>,
-    ) -> Poll<Result<(), Self::Error>> {
-        self.tasks.__poll_all(&mut self.slots, i, cx).map(Ok)
-    }
-
-    fn finish(&mut self) -> S::Results {
-        S::__finish_all(mem::take(&mut self.slots))
-    }
+    engine: Engine<TupleChildren<S, true>>,
 }
 
 /// A tuple of [`Task`]s, as built by [`gather!`](crate::gather!)
@@ -193,26 +140,22 @@ pub trait TaskTuple: TupleSlots + Send + 'static {
     const LEN: usize;
     #[doc(hidden)]
     fn __task(&self, i: usize) -> &TaskRef;
+    /// Collects child `i` if it is done (with `cx`, waits for it); an
+    /// error ends the gather unless `keep_errors`.
     #[doc(hidden)]
     fn __poll(
         &mut self,
         slots: &mut Self::Slots,
         i: usize,
         cx: Option<&mut Context<'_>>,
+        keep_errors: bool,
     ) -> Poll<crate::Result<()>>;
+    /// The values, once every child returned.
     #[doc(hidden)]
     fn __finish(slots: Self::Slots) -> Self::Output;
+    /// The outcomes, once every child ended.
     #[doc(hidden)]
-    fn __poll_all(
-        &mut self,
-        slots: &mut Self::ResultSlots,
-        i: usize,
-        cx: Option<&mut Context<'_>>,
-    ) -> Poll<()>;
-    #[doc(hidden)]
-    fn __finish_all(slots: Self::ResultSlots) -> Self::Results;
-    #[doc(hidden)]
-    fn __lift(slots: Self::Slots) -> Self::ResultSlots;
+    fn __finish_all(slots: Self::Slots) -> Self::Results;
 }
 
 /// Where the outputs of a tuple of tasks wait until all are in.
@@ -227,28 +170,36 @@ pub trait TaskTuple: TupleSlots + Send + 'static {
 /// general enough").
 #[doc(hidden)]
 pub trait TupleSlots: tuple_sealed::Sealed {
-    /// Each output, once collected.
+    /// Each outcome, once collected.
     type Slots: Default;
-    /// Each outcome, once collected (for `return_exceptions()`).
-    type ResultSlots: Default;
 }
 
-struct TupleChildren<S: TaskTuple> {
+/// The children of a `gather!` and their outcomes so far. `ALL`:
+/// `return_exceptions()`, where an error is an outcome, not the end.
+struct TupleChildren<S: TaskTuple, const ALL: bool> {
     /// `None` once handed over to `return_exceptions()` (the engine is then
     /// finished and never looks at its children again).
     tasks: Option<S>,
     slots: S::Slots,
 }
 
-impl<S: TaskTuple> TupleChildren<S> {
+impl<S: TaskTuple, const ALL: bool> TupleChildren<S, ALL> {
     fn tasks(&self) -> &S {
         self.tasks
             .as_ref()
             .expect("asyncio: gather! used after hand-over")
     }
+
+    fn poll(&mut self, i: usize, cx: Option<&mut Context<'_>>) -> Poll<crate::Result<()>> {
+        let tasks = self
+            .tasks
+            .as_mut()
+            .expect("asyncio: gather! used after hand-over");
+        tasks.__poll(&mut self.slots, i, cx, ALL)
+    }
 }
 
-impl<S: TaskTuple> ChildTasks for TupleChildren<S> {
+impl<S: TaskTuple, const ALL: bool> ChildTasks for TupleChildren<S, ALL> {
     fn len(&self) -> usize {
         S::LEN
     }
@@ -258,21 +209,66 @@ impl<S: TaskTuple> ChildTasks for TupleChildren<S> {
     }
 }
 
-impl<S: TaskTuple> Children for TupleChildren<S> {
+impl<S: TaskTuple> Children for TupleChildren<S, false> {
     type Output = S::Output;
     type Error = Error;
     const FAILED: Option<Failed> = Some(panicked_or_cancelled);
 
     fn poll_child(&mut self, i: usize, cx: Option<&mut Context<'_>>) -> Poll<crate::Result<()>> {
-        let tasks = self
-            .tasks
-            .as_mut()
-            .expect("asyncio: gather! used after hand-over");
-        tasks.__poll(&mut self.slots, i, cx)
+        self.poll(i, cx)
     }
 
     fn finish(&mut self) -> S::Output {
         S::__finish(mem::take(&mut self.slots))
+    }
+}
+
+impl<S: TaskTuple> Children for TupleChildren<S, true> {
+    type Output = S::Results;
+    type Error = Infallible;
+    // Nothing ends it early: progress alone is followed, no callbacks.
+    const FAILED: Option<Failed> = None;
+
+    fn poll_child(
+        &mut self,
+        i: usize,
+        cx: Option<&mut Context<'_>>,
+    ) -> Poll<Result<(), Infallible>> {
+        // Keeping errors, collecting never fails.
+        self.poll(i, cx).map(|_| Ok(()))
+    }
+
+    fn finish(&mut self) -> S::Results {
+        S::__finish_all(mem::take(&mut self.slots))
+    }
+}
+
+/// Puts a child's outcome in its slot; an error ends the gather instead
+/// unless `keep_errors`.
+fn store<T>(
+    slot: &mut Option<crate::Result<T>>,
+    r: crate::Result<T>,
+    keep: bool,
+) -> crate::Result<()> {
+    match r {
+        Err(e) if !keep => Err(e),
+        r => {
+            *slot = Some(r);
+            Ok(())
+        }
+    }
+}
+
+/// A collected outcome.
+fn outcome<T>(slot: Option<crate::Result<T>>) -> crate::Result<T> {
+    slot.expect("asyncio: gather! finished with a missing result")
+}
+
+/// A collected value (errors end the gather before it finishes).
+fn value<T>(slot: Option<crate::Result<T>>) -> T {
+    match outcome(slot) {
+        Ok(v) => v,
+        Err(_) => unreachable!("asyncio: gather! finished with an error collected"),
     }
 }
 
@@ -288,8 +284,7 @@ macro_rules! task_tuple {
 
         // No bounds: see `TupleSlots`.
         impl<$($T),*> TupleSlots for ($(Task<$T>,)*) {
-            type Slots = ($(Option<$T>,)*);
-            type ResultSlots = ($(Option<crate::Result<$T>>,)*);
+            type Slots = ($(Option<crate::Result<$T>>,)*);
         }
 
         impl<$($T: Send + 'static),*> TaskTuple for ($(Task<$T>,)*) {
@@ -311,48 +306,23 @@ macro_rules! task_tuple {
                 slots: &mut Self::Slots,
                 i: usize,
                 cx: Option<&mut Context<'_>>,
+                keep_errors: bool,
             ) -> Poll<crate::Result<()>> {
                 match i {
-                    $($i => {
-                        let v = std::task::ready!(poll_task(&mut self.$i, cx));
-                        Poll::Ready(v.map(|v| slots.$i = Some(v)))
-                    })*
+                    $($i => poll_task(&mut self.$i, cx).map(|r| store(&mut slots.$i, r, keep_errors)),)*
                     _ => unreachable!(),
                 }
             }
 
             #[allow(unused_variables, clippy::unused_unit)]
             fn __finish(slots: Self::Slots) -> Self::Output {
-                ($(slots.$i.expect("asyncio: gather! finished with a missing result"),)*)
-            }
-
-            #[allow(unused_variables)]
-            fn __poll_all(
-                &mut self,
-                slots: &mut Self::ResultSlots,
-                i: usize,
-                cx: Option<&mut Context<'_>>,
-            ) -> Poll<()> {
-                match i {
-                    $($i => {
-                        let r = std::task::ready!(poll_task(&mut self.$i, cx));
-                        slots.$i = Some(r);
-                        Poll::Ready(())
-                    })*
-                    _ => unreachable!(),
-                }
+                ($(value(slots.$i),)*)
             }
 
             #[allow(unused_variables, clippy::unused_unit)]
-            fn __finish_all(slots: Self::ResultSlots) -> Self::Results {
-                ($(slots.$i.expect("asyncio: gather! finished with a missing result"),)*)
+            fn __finish_all(slots: Self::Slots) -> Self::Results {
+                ($(outcome(slots.$i),)*)
             }
-
-            #[allow(unused_variables, clippy::unused_unit)]
-            fn __lift(slots: Self::Slots) -> Self::ResultSlots {
-                ($(slots.$i.map(Ok),)*)
-            }
-
         }
     };
 }

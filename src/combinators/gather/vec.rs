@@ -1,13 +1,17 @@
 //! [`gather`], [`try_gather`] and their futures: children of one type, in a
 //! `Vec`.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::engine::{ChildTasks, Children, Engine, collect, engine_future, poll_task};
+use super::engine::{
+    ChildTasks, Children, Engine, collect, engine_future, gather_future_doc, poll_task,
+};
 use crate::combinators::children::{Failed, panicked_or_cancelled};
 use crate::combinators::input::{IntoTask, into_tasks};
 use crate::{Error, Task, TaskRef};
@@ -59,10 +63,7 @@ where
     I::Item: IntoTask,
 {
     Gather {
-        engine: Engine::new(VecChildren {
-            tasks: into_tasks(inputs),
-            results: Vec::new(),
-        }),
+        engine: Engine::new(VecChildren::new(into_tasks(inputs))),
     }
 }
 
@@ -76,18 +77,10 @@ where
 /// });
 /// ```
 ///
-/// # Cancel safety
-/// Not cancel safe: dropping it before it resolved (the awaiting task was
-/// cancelled, a `select!` took another branch) cancels the children still
-/// pending, as cancelling asyncio's gather does; dropping it after it resolved
-/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
-/// `Unpin`) so that one lost race does not cancel the children.
-///
-/// # Panics
-/// If polled again after it resolved.
+#[doc = gather_future_doc!()]
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct Gather<T> {
-    engine: Engine<VecChildren<T>>,
+    engine: Engine<VecChildren<T, T, Plain>>,
 }
 
 impl<T: Send + 'static> Gather<T> {
@@ -121,9 +114,10 @@ impl<T: Send + 'static> Gather<T> {
             .map(Ok)
             .collect();
         ReturnExceptions {
-            engine: engine.with_children(AllChildren {
+            engine: engine.with_children(VecChildren {
                 tasks: mem::take(&mut children.tasks),
                 results,
+                mode: PhantomData,
             }),
         }
     }
@@ -176,36 +170,6 @@ impl<T: Send + 'static> Gather<T> {
     }
 }
 
-struct VecChildren<T> {
-    tasks: Vec<Task<T>>,
-    results: Vec<T>,
-}
-
-impl<T> ChildTasks for VecChildren<T> {
-    fn len(&self) -> usize {
-        self.tasks.len()
-    }
-
-    fn task(&self, i: usize) -> &TaskRef {
-        &self.tasks[i]
-    }
-}
-
-impl<T: Send + 'static> Children for VecChildren<T> {
-    type Output = Vec<T>;
-    type Error = Error;
-    const FAILED: Option<Failed> = Some(panicked_or_cancelled);
-
-    fn poll_child(&mut self, i: usize, cx: Option<&mut Context<'_>>) -> Poll<Result<(), Error>> {
-        let v = std::task::ready!(poll_task(&mut self.tasks[i], cx));
-        Poll::Ready(v.map(|v| collect(&mut self.results, self.tasks.len(), v)))
-    }
-
-    fn finish(&mut self) -> Vec<T> {
-        mem::take(&mut self.results)
-    }
-}
-
 /// The future of [`Gather::return_exceptions`]: resolves to
 /// `Vec<asyncio::Result<T>>` once every child is done.
 ///
@@ -217,54 +181,10 @@ impl<T: Send + 'static> Children for VecChildren<T> {
 /// });
 /// ```
 ///
-/// # Cancel safety
-/// Not cancel safe: dropping it before it resolved (the awaiting task was
-/// cancelled, a `select!` took another branch) cancels the children still
-/// pending, as cancelling asyncio's gather does; dropping it after it resolved
-/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
-/// `Unpin`) so that one lost race does not cancel the children.
-///
-/// # Panics
-/// If polled again after it resolved.
+#[doc = gather_future_doc!()]
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct ReturnExceptions<T> {
-    engine: Engine<AllChildren<T>>,
-}
-
-struct AllChildren<T> {
-    tasks: Vec<Task<T>>,
-    results: Vec<crate::Result<T>>,
-}
-
-impl<T> ChildTasks for AllChildren<T> {
-    fn len(&self) -> usize {
-        self.tasks.len()
-    }
-
-    fn task(&self, i: usize) -> &TaskRef {
-        &self.tasks[i]
-    }
-}
-
-impl<T: Send + 'static> Children for AllChildren<T> {
-    type Output = Vec<crate::Result<T>>;
-    type Error = std::convert::Infallible;
-    // Nothing ends it early: progress alone is followed, no callbacks.
-    const FAILED: Option<Failed> = None;
-
-    fn poll_child(
-        &mut self,
-        i: usize,
-        cx: Option<&mut Context<'_>>,
-    ) -> Poll<Result<(), Self::Error>> {
-        let r = std::task::ready!(poll_task(&mut self.tasks[i], cx));
-        collect(&mut self.results, self.tasks.len(), r);
-        Poll::Ready(Ok(()))
-    }
-
-    fn finish(&mut self) -> Self::Output {
-        mem::take(&mut self.results)
-    }
+    engine: Engine<VecChildren<T, crate::Result<T>, All>>,
 }
 
 /// [`gather`] for futures that fail normally, by returning `Err(E)`: resolves
@@ -314,10 +234,7 @@ where
     E: From<Error> + Send + 'static,
 {
     TryGather {
-        engine: Engine::new(TryChildren {
-            tasks: into_tasks(inputs),
-            results: Vec::new(),
-        }),
+        engine: Engine::new(VecChildren::new(into_tasks(inputs))),
     }
 }
 
@@ -331,23 +248,65 @@ where
 /// });
 /// ```
 ///
-/// # Cancel safety
-/// Not cancel safe: dropping it before it resolved (the awaiting task was
-/// cancelled, a `select!` took another branch) cancels the children still
-/// pending, as cancelling asyncio's gather does; dropping it after it resolved
-/// cancels nothing. In a `select!` loop, poll it through `&mut` (it is
-/// `Unpin`) so that one lost race does not cancel the children.
-///
-/// # Panics
-/// If polled again after it resolved.
+#[doc = gather_future_doc!()]
 #[must_use = "futures do nothing unless awaited (the children run anyway)"]
 pub struct TryGather<U, E> {
-    engine: Engine<TryChildren<U, E>>,
+    engine: Engine<VecChildren<Result<U, E>, U, Try>>,
 }
 
-struct TryChildren<U, E> {
-    tasks: Vec<Task<Result<U, E>>>,
-    results: Vec<U>,
+/// The children of a gather over a `Vec` and what is collected from each
+/// (`R`), as the mode `M` takes it from the child's outcome. No bounds here:
+/// see [`ChildTasks`].
+struct VecChildren<T, R, M> {
+    tasks: Vec<Task<T>>,
+    results: Vec<R>,
+    mode: PhantomData<M>,
+}
+
+impl<T, R, M> VecChildren<T, R, M> {
+    fn new(tasks: Vec<Task<T>>) -> Self {
+        VecChildren {
+            tasks,
+            results: Vec::new(),
+            mode: PhantomData,
+        }
+    }
+}
+
+/// How a gather over a `Vec` takes a child's outcome: an item to collect,
+/// or the error that ends it.
+trait Collect<T> {
+    type Item;
+    type Error;
+    /// Which finished children end the gather early.
+    const FAILED: Option<Failed>;
+    fn take(outcome: crate::Result<T>) -> Result<Self::Item, Self::Error>;
+}
+
+/// [`gather`]: values; a panic or a cancellation ends it.
+struct Plain;
+/// [`Gather::return_exceptions`]: every outcome; nothing ends it early, so
+/// progress alone is followed, with no callbacks.
+struct All;
+/// [`try_gather`]: `Ok` values; an `Err`, a panic or a cancellation ends it.
+struct Try;
+
+impl<T: Send + 'static> Collect<T> for Plain {
+    type Item = T;
+    type Error = Error;
+    const FAILED: Option<Failed> = Some(panicked_or_cancelled);
+    fn take(outcome: crate::Result<T>) -> crate::Result<T> {
+        outcome
+    }
+}
+
+impl<T: Send + 'static> Collect<T> for All {
+    type Item = crate::Result<T>;
+    type Error = Infallible;
+    const FAILED: Option<Failed> = None;
+    fn take(outcome: crate::Result<T>) -> Result<crate::Result<T>, Infallible> {
+        Ok(outcome)
+    }
 }
 
 /// A child of `try_gather` fails by panicking, being cancelled, or returning
@@ -357,7 +316,16 @@ fn try_failed<U: Send + 'static, E: Send + 'static>(t: &TaskRef) -> bool {
         || t.with_output(|out: Option<&Result<U, E>>| matches!(out, Some(Err(_))))
 }
 
-impl<U, E> ChildTasks for TryChildren<U, E> {
+impl<U: Send + 'static, E: From<Error> + Send + 'static> Collect<Result<U, E>> for Try {
+    type Item = U;
+    type Error = E;
+    const FAILED: Option<Failed> = Some(try_failed::<U, E>);
+    fn take(outcome: crate::Result<Result<U, E>>) -> Result<U, E> {
+        outcome.map_err(E::from)?
+    }
+}
+
+impl<T, R, M> ChildTasks for VecChildren<T, R, M> {
     fn len(&self) -> usize {
         self.tasks.len()
     }
@@ -367,24 +335,17 @@ impl<U, E> ChildTasks for TryChildren<U, E> {
     }
 }
 
-impl<U: Send + 'static, E: From<Error> + Send + 'static> Children for TryChildren<U, E> {
-    type Output = Vec<U>;
-    type Error = E;
-    const FAILED: Option<Failed> = Some(try_failed::<U, E>);
+impl<T: Send + 'static, R, M: Collect<T, Item = R>> Children for VecChildren<T, R, M> {
+    type Output = Vec<R>;
+    type Error = M::Error;
+    const FAILED: Option<Failed> = M::FAILED;
 
-    fn poll_child(&mut self, i: usize, cx: Option<&mut Context<'_>>) -> Poll<Result<(), E>> {
-        let r = std::task::ready!(poll_task(&mut self.tasks[i], cx));
-        Poll::Ready(match r {
-            Ok(Ok(u)) => {
-                collect(&mut self.results, self.tasks.len(), u);
-                Ok(())
-            }
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(E::from(e)),
-        })
+    fn poll_child(&mut self, i: usize, cx: Option<&mut Context<'_>>) -> Poll<Result<(), M::Error>> {
+        let outcome = std::task::ready!(poll_task(&mut self.tasks[i], cx));
+        Poll::Ready(M::take(outcome).map(|v| collect(&mut self.results, self.tasks.len(), v)))
     }
 
-    fn finish(&mut self) -> Vec<U> {
+    fn finish(&mut self) -> Vec<R> {
         mem::take(&mut self.results)
     }
 }
