@@ -470,3 +470,109 @@ fn items_removed_by_an_immediate_shutdown_are_dropped() {
     q.shutdown(true);
     assert_eq!(Arc::strong_count(&item), 1);
 }
+
+/// A task whose `get` waits inside `on_cancel(get, cleanup)`; the cleanup
+/// logs `(id, -1)`, the item got logs `(id, item)`.
+fn getter_with_cleanup(q: &Arc<Queue<i32>>, log: &Log, id: u32) -> asyncio::Task<()> {
+    let (q, log) = (q.clone(), log.clone());
+    asyncio::create_task(async move {
+        let l = log.clone();
+        let item = asyncio::on_cancel(q.get(), move || async move {
+            l.lock().unwrap().push((id, -1));
+        })
+        .await
+        .unwrap();
+        log.lock().unwrap().push((id, item));
+    })
+}
+
+/// test_queues.py::QueuePutTests::test_get_cancel_drop_one_pending_reader,
+/// through `on_cancel`: the cancelled task's get takes no item, its
+/// cleanup runs, and the next getter gets the item.
+#[tokio::test(start_paused = true)]
+async fn a_get_cancelled_inside_on_cancel_takes_no_item_and_runs_the_cleanup() {
+    let q = Arc::new(Queue::new(0));
+    let log: Log = Arc::default();
+    let cancelled = getter_with_cleanup(&q, &log, 1);
+    let next = getter_with_cleanup(&q, &log, 2);
+    idle().await;
+    assert!(cancelled.cancel());
+    assert!(cancelled.await.unwrap_err().is_cancelled());
+    assert_eq!(*log.lock().unwrap(), [(1, -1)]);
+    q.put_nowait(7).unwrap();
+    asyncio::wait_for(next, 10)
+        .await
+        .expect("the next getter is served");
+    assert_eq!(*log.lock().unwrap(), [(1, -1), (2, 7)]);
+    assert!(q.empty());
+}
+
+/// test_queues.py::QueueGetTests::test_get_cancelled_race, through
+/// `on_cancel`: a getter woken by a put and cancelled before it ran ends
+/// cancelled without the item, its cleanup runs, and the next getter gets
+/// the item.
+#[tokio::test(start_paused = true)]
+async fn a_woken_get_cancelled_inside_on_cancel_leaves_the_item_to_the_next() {
+    let q = Arc::new(Queue::new(0));
+    let log: Log = Arc::default();
+    let woken = getter_with_cleanup(&q, &log, 1);
+    let next = getter_with_cleanup(&q, &log, 2);
+    idle().await;
+    q.put_nowait(5).unwrap(); // wakes `woken`
+    woken.cancel();
+    assert!(woken.await.unwrap_err().is_cancelled());
+    // Fails (times out) instead of hanging if the wake-up were lost.
+    asyncio::wait_for(next, 10)
+        .await
+        .expect("the next getter is served");
+    assert_eq!(*log.lock().unwrap(), [(1, -1), (2, 5)]);
+    assert!(q.empty());
+}
+
+/// A get and a put run under a `timeout` scope that expires take and
+/// insert nothing; the next getter and putter are served.
+#[tokio::test(start_paused = true)]
+async fn a_get_or_put_cancelled_by_a_timeout_scope_changes_nothing() {
+    let q = Arc::new(Queue::new(1));
+    let r = asyncio::timeout(1).run(q.get()).await;
+    assert!(r.unwrap_err().is_timeout());
+    q.put_nowait(1).unwrap();
+    let r = asyncio::timeout(1).run(q.put(2)).await;
+    assert!(r.unwrap_err().is_timeout());
+    assert_eq!(q.qsize(), 1);
+    assert!(format!("{q:?}").contains("getters: 0, putters: 0"));
+    // A putter queued behind the cancelled one is served by the next get.
+    let putter = asyncio::create_task({
+        let q = q.clone();
+        async move { q.put(3).await }
+    });
+    idle().await;
+    assert_eq!(q.get_nowait(), Ok(1));
+    asyncio::wait_for(putter, 10)
+        .await
+        .expect("the next putter is served")
+        .unwrap();
+    assert_eq!(q.get_nowait(), Ok(3));
+    assert!(q.empty());
+}
+
+/// test_queues.py::QueuePutTests::test_put_cancel_drop, through a
+/// `timeout` scope around `on_cancel`: the put inserts nothing, the
+/// cleanup runs before the scope returns, and `join` sees one item only.
+#[tokio::test(start_paused = true)]
+async fn a_put_cancelled_by_a_timeout_scope_inside_on_cancel_inserts_nothing() {
+    let q = Queue::new(1);
+    q.put_nowait(0).unwrap();
+    let cleaned = Mutex::new(false);
+    let r = asyncio::timeout(1)
+        .run(asyncio::on_cancel(q.put(1), || async {
+            *cleaned.lock().unwrap() = true;
+        }))
+        .await;
+    assert!(r.unwrap_err().is_timeout());
+    assert!(*cleaned.lock().unwrap());
+    assert_eq!(q.get_nowait(), Ok(0));
+    assert_eq!(q.get_nowait(), Err(GetError::Empty));
+    q.task_done();
+    q.join().await;
+}

@@ -177,3 +177,56 @@ fn try_acquire_takes_a_free_lock_only() {
     drop(g);
     assert!(lock.try_acquire().is_some());
 }
+
+/// test_locks.py::LockTests::test_acquire_cancel and test_cancel_race,
+/// through `on_cancel`: the waiting task cancelled with `TaskRef::cancel`
+/// holds nothing, its cleanup runs, and the next waiter gets the lock.
+#[tokio::test(start_paused = true)]
+async fn an_acquire_cancelled_inside_on_cancel_holds_nothing_and_runs_the_cleanup() {
+    let lock = Arc::new(Lock::new());
+    let log: Log = Arc::default();
+    let held = lock.acquire().await;
+    let cancelled = asyncio::create_task({
+        let (lock, log) = (lock.clone(), log.clone());
+        async move {
+            let l = log.clone();
+            let _g = asyncio::on_cancel(lock.acquire(), move || async move {
+                l.lock().unwrap().push(0);
+            })
+            .await;
+            log.lock().unwrap().push(1);
+        }
+    });
+    let next = waiter(&lock, &log, 2);
+    idle().await;
+    assert!(cancelled.cancel());
+    assert!(cancelled.await.unwrap_err().is_cancelled());
+    assert_eq!(*log.lock().unwrap(), [0]);
+    drop(held);
+    // Fails (times out) instead of hanging if the lock were kept.
+    asyncio::wait_for(next, 10)
+        .await
+        .expect("the next waiter gets the lock");
+    assert_eq!(*log.lock().unwrap(), [0, 2]);
+    assert!(!lock.locked());
+}
+
+/// test_locks.py::LockTests::test_acquire_cancel, through a `timeout`
+/// scope: an acquire whose scope expires holds nothing; the next waiter
+/// gets the lock, and the lock ends free.
+#[tokio::test(start_paused = true)]
+async fn an_acquire_cancelled_by_a_timeout_scope_holds_nothing() {
+    let lock = Arc::new(Lock::new());
+    let log: Log = Arc::default();
+    let held = lock.acquire().await;
+    let r = asyncio::timeout(1).run(lock.acquire()).await;
+    assert!(r.unwrap_err().is_timeout());
+    let next = waiter(&lock, &log, 2);
+    idle().await;
+    drop(held);
+    asyncio::wait_for(next, 10)
+        .await
+        .expect("the next waiter gets the lock");
+    assert_eq!(*log.lock().unwrap(), [2]);
+    assert!(!lock.locked());
+}

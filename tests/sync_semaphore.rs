@@ -218,3 +218,58 @@ fn bounded_permits_come_back_on_drop() {
     drop(b);
     assert_eq!(sem.value(), 2);
 }
+
+/// test_locks.py::SemaphoreTests::test_acquire_cancel_before_awoken,
+/// through `on_cancel`: a waiter woken by a release and cancelled (with
+/// `TaskRef::cancel`) before it ran holds no permit, its cleanup runs, and
+/// the permit goes to the next waiter.
+#[tokio::test(start_paused = true)]
+async fn an_acquire_cancelled_inside_on_cancel_gives_its_permit_to_the_next() {
+    let sem = Arc::new(Semaphore::new(0));
+    let log: Log = Arc::default();
+    let woken = asyncio::create_task({
+        let (sem, log) = (sem.clone(), log.clone());
+        async move {
+            let l = log.clone();
+            asyncio::on_cancel(sem.acquire(), move || async move {
+                l.lock().unwrap().push(0);
+            })
+            .await
+            .forget();
+            log.lock().unwrap().push(1);
+        }
+    });
+    let next = taker(&sem, &log, 2);
+    idle().await;
+    sem.release(); // to `woken`
+    assert!(woken.cancel());
+    assert!(woken.await.unwrap_err().is_cancelled());
+    // Fails (times out) instead of hanging if the permit were lost.
+    asyncio::wait_for(next, 10)
+        .await
+        .expect("the next waiter gets the permit");
+    assert_eq!(*log.lock().unwrap(), [0, 2]);
+    assert_eq!(sem.value(), 0);
+}
+
+/// test_locks.py::SemaphoreTests::test_acquire_cancel, through a `timeout`
+/// scope around `on_cancel`: the acquire holds no permit, the cleanup runs
+/// before the scope returns, and the count is unchanged.
+#[tokio::test(start_paused = true)]
+async fn an_acquire_cancelled_by_a_timeout_scope_holds_no_permit() {
+    let sem = Semaphore::new(1);
+    let p = sem.acquire().await;
+    let cleaned = Mutex::new(false);
+    let r = asyncio::timeout(1)
+        .run(asyncio::on_cancel(sem.acquire(), || async {
+            *cleaned.lock().unwrap() = true;
+        }))
+        .await;
+    assert!(r.unwrap_err().is_timeout());
+    assert!(*cleaned.lock().unwrap());
+    assert_eq!(sem.value(), 0);
+    drop(p);
+    assert_eq!(sem.value(), 1);
+    sem.acquire().await.forget();
+    assert_eq!(sem.value(), 0);
+}
