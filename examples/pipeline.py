@@ -1,5 +1,5 @@
 # The Python twin of pipeline.rs: producers, a bounded asyncio.Queue,
-# workers, join(), then shutdown() (Python 3.13).
+# workers in a TaskGroup, join(), then shutdown() (Python 3.13).
 #
 #     python3.13 examples/pipeline.py
 import asyncio
@@ -30,13 +30,14 @@ async def worker(w, queue, log):
 async def main():
     log = []
     queue = asyncio.Queue(maxsize=3)
-    workers = [asyncio.create_task(worker(w, queue, log)) for w in range(3)]
-    producers = [asyncio.create_task(producer(p, queue, log)) for p in range(2)]
-    await asyncio.gather(*producers)
-    await queue.join()
-    log.append("all jobs done")
-    queue.shutdown()
-    await asyncio.gather(*workers)
+    async with asyncio.TaskGroup() as tg:
+        for w in range(3):
+            tg.create_task(worker(w, queue, log))
+        producers = [asyncio.create_task(producer(p, queue, log)) for p in range(2)]
+        await asyncio.gather(*producers)
+        await queue.join()
+        log.append("all jobs done")
+        queue.shutdown()
     print("\n".join(log))
 
 

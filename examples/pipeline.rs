@@ -1,5 +1,6 @@
-//! Producers, a bounded `Queue`, workers, `join()`, then `shutdown()`: the
-//! queue example of Python's asyncio documentation, as a pipeline.
+//! Producers, a bounded `Queue`, workers in a task group, `join()`, then
+//! `shutdown()`: the queue example of Python's asyncio documentation, as a
+//! pipeline.
 //!
 //! `examples/pipeline.py` is the Python twin (Python 3.13); both print the
 //! same lines, checked by `tests/example_pipeline.rs`.
@@ -54,19 +55,27 @@ async fn worker(w: usize, queue: Arc<Queue<usize>>, log: Log) {
 pub async fn pipeline() -> Vec<String> {
     let log: Log = Arc::default();
     let queue = Arc::new(Queue::new(3));
-    let workers: Vec<_> = (0..3)
-        .map(|w| asyncio::create_task(worker(w, queue.clone(), log.clone())))
-        .collect();
-    let producers: Vec<_> = (0..2)
-        .map(|p| asyncio::create_task(producer(p, queue.clone(), log.clone())))
-        .collect();
-    asyncio::gather(producers).await.unwrap();
-    // Every job put has been got and marked done.
-    queue.join().await;
-    log.lock().unwrap().push("all jobs done".to_string());
-    // The workers' next get fails: they stop.
-    queue.shutdown(false);
-    asyncio::gather(workers).await.unwrap();
+    // The workers belong together: the group waits for all of them, and
+    // one panicking would cancel the others and the body.
+    asyncio::task_group(|tg| {
+        let (queue, log) = (queue.clone(), log.clone());
+        async move {
+            for w in 0..3 {
+                tg.create_task(worker(w, queue.clone(), log.clone()));
+            }
+            let producers: Vec<_> = (0..2)
+                .map(|p| asyncio::create_task(producer(p, queue.clone(), log.clone())))
+                .collect();
+            asyncio::gather(producers).await.unwrap();
+            // Every job put has been got and marked done.
+            queue.join().await;
+            log.lock().unwrap().push("all jobs done".to_string());
+            // The workers' next get fails: they stop, and the group ends.
+            queue.shutdown(false);
+        }
+    })
+    .await
+    .expect("no worker failed");
     log.lock().unwrap().clone()
 }
 
