@@ -49,6 +49,9 @@ const WORKLOADS: &[(&str, usize, Workload)] = &[
     ("queue_1_1", 20_000, |n| Box::pin(queue_pipeline(n, 1, 1))),
     ("queue_4_4", 20_000, |n| Box::pin(queue_pipeline(n, 4, 4))),
     ("lock_contention", 10_000, |n| Box::pin(lock_contention(n))),
+    ("task_group_fan_out", 10_000, |n| {
+        Box::pin(task_group_fan_out(n))
+    }),
 ];
 
 // ---------------------------------------------------------------- workloads
@@ -159,6 +162,18 @@ async fn lock_contention(n: usize) {
     for t in tasks {
         t.await.unwrap();
     }
+}
+
+/// One task group with N children (each returns at once); the group waits
+/// for them all.
+async fn task_group_fan_out(n: usize) {
+    asyncio::task_group(|tg| async move {
+        for i in 0..n {
+            tg.create_task(ident(i));
+        }
+    })
+    .await
+    .unwrap();
 }
 
 // ---------------------------------------------------------------- harness

@@ -10,7 +10,8 @@ Output, one line per workload, tab-separated, the same as the Rust side:
 
     twin <TAB> workload <TAB> N <TAB> ns per op of each rep, comma-separated
 
-Needs Python 3.9 or later (`asyncio.to_thread`); `--loop uvloop` needs
+Needs Python 3.9 or later (`asyncio.to_thread`; the task group row needs
+3.11 and is left out before); `--loop uvloop` needs
 uvloop (`pip install uvloop`).
 
     python3 benches/python/twins.py [--loop asyncio|uvloop] [--reps 7] [--only queue_1_1]
@@ -125,6 +126,14 @@ async def lock_contention(n):
         await t
 
 
+async def task_group_fan_out(n):
+    """One task group with N children (each returns at once); the group waits
+    for them all."""
+    async with asyncio.TaskGroup() as tg:
+        for i in range(n):
+            tg.create_task(ident(i))
+
+
 # Name, N (operations per rep), workload. Same names, same N, same order as
 # `WORKLOADS` in `benches/python_twins.rs`.
 WORKLOADS = [
@@ -137,6 +146,7 @@ WORKLOADS = [
     ("queue_1_1", 20_000, lambda n: queue_pipeline(n, 1, 1)),
     ("queue_4_4", 20_000, lambda n: queue_pipeline(n, 4, 4)),
     ("lock_contention", 10_000, lock_contention),
+    ("task_group_fan_out", 10_000, task_group_fan_out),
 ]
 
 
@@ -146,6 +156,9 @@ WORKLOADS = [
 async def main(args):
     for name, n, work in WORKLOADS:
         if args.only and name not in args.only:
+            continue
+        if name == "task_group_fan_out" and not hasattr(asyncio, "TaskGroup"):
+            print("# %s left out: asyncio.TaskGroup needs Python 3.11" % name, flush=True)
             continue
         if args.reps == 0:
             await work(n // 100)  # `--test`: once, small
