@@ -486,25 +486,38 @@ fn getter_with_cleanup(q: &Arc<Queue<i32>>, log: &Log, id: u32) -> asyncio::Task
     })
 }
 
-/// test_queues.py::QueuePutTests::test_get_cancel_drop_one_pending_reader,
-/// through `on_cancel`: the cancelled task's get takes no item, its
-/// cleanup runs, and the next getter gets the item.
-#[tokio::test(start_paused = true)]
-async fn a_get_cancelled_inside_on_cancel_takes_no_item_and_runs_the_cleanup() {
+/// Two getters wait, each inside `on_cancel`; the first is cancelled (after
+/// a put woke it, if `woken`). It ends cancelled without the item, its
+/// cleanup runs, and the second getter gets the item.
+async fn cancel_the_first_of_two_getters_inside_on_cancel(woken: bool) {
     let q = Arc::new(Queue::new(0));
     let log: Log = Arc::default();
-    let cancelled = getter_with_cleanup(&q, &log, 1);
+    let first = getter_with_cleanup(&q, &log, 1);
     let next = getter_with_cleanup(&q, &log, 2);
     idle().await;
-    assert!(cancelled.cancel());
-    assert!(cancelled.await.unwrap_err().is_cancelled());
-    assert_eq!(*log.lock().unwrap(), [(1, -1)]);
-    q.put_nowait(7).unwrap();
+    if woken {
+        q.put_nowait(7).unwrap(); // wakes `first`
+    }
+    assert!(first.cancel());
+    assert!(first.await.unwrap_err().is_cancelled());
+    if !woken {
+        assert_eq!(*log.lock().unwrap(), [(1, -1)]);
+        q.put_nowait(7).unwrap();
+    }
+    // Fails (times out) instead of hanging if the wake-up were lost.
     asyncio::wait_for(next, 10)
         .await
         .expect("the next getter is served");
     assert_eq!(*log.lock().unwrap(), [(1, -1), (2, 7)]);
     assert!(q.empty());
+}
+
+/// test_queues.py::QueuePutTests::test_get_cancel_drop_one_pending_reader,
+/// through `on_cancel`: the cancelled task's get takes no item, its
+/// cleanup runs, and the next getter gets the item.
+#[tokio::test(start_paused = true)]
+async fn a_get_cancelled_inside_on_cancel_takes_no_item_and_runs_the_cleanup() {
+    cancel_the_first_of_two_getters_inside_on_cancel(false).await;
 }
 
 /// test_queues.py::QueueGetTests::test_get_cancelled_race, through
@@ -513,20 +526,7 @@ async fn a_get_cancelled_inside_on_cancel_takes_no_item_and_runs_the_cleanup() {
 /// the item.
 #[tokio::test(start_paused = true)]
 async fn a_woken_get_cancelled_inside_on_cancel_leaves_the_item_to_the_next() {
-    let q = Arc::new(Queue::new(0));
-    let log: Log = Arc::default();
-    let woken = getter_with_cleanup(&q, &log, 1);
-    let next = getter_with_cleanup(&q, &log, 2);
-    idle().await;
-    q.put_nowait(5).unwrap(); // wakes `woken`
-    woken.cancel();
-    assert!(woken.await.unwrap_err().is_cancelled());
-    // Fails (times out) instead of hanging if the wake-up were lost.
-    asyncio::wait_for(next, 10)
-        .await
-        .expect("the next getter is served");
-    assert_eq!(*log.lock().unwrap(), [(1, -1), (2, 5)]);
-    assert!(q.empty());
+    cancel_the_first_of_two_getters_inside_on_cancel(true).await;
 }
 
 /// A get and a put run under a `timeout` scope that expires take and
