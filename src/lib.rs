@@ -1,4 +1,6 @@
-//! Python asyncio's high-level task API, on Tokio.
+//! Python asyncio's high-level API, on Tokio: tasks and their combinators,
+//! cancellation with cleanup, task groups and timeout scopes, synchronization
+//! primitives, queues, streams and subprocesses.
 //!
 //! This crate is for people porting asyncio code to Rust, for tests written
 //! with the familiar `gather` / `wait_for` idioms, and for Tokio services that
