@@ -320,3 +320,43 @@ async fn a_cancel_of_the_waiting_task_reaches_the_inputs_cleanup() {
     assert!(task.await.unwrap_err().is_cancelled());
     assert_eq!(*log.lock().unwrap(), ["closed"]);
 }
+
+/// A future that starts an `on_cancel` only after its first pending poll;
+/// its cleanup logs "closed". (Boxed: see the test above.)
+fn starts_a_cleanup_late(
+    log: std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    use asyncio::CancelExt;
+    Box::pin(async move {
+        asyncio::sleep(0.5).await;
+        asyncio::sleep(10)
+            .on_cancel(move || async move {
+                asyncio::sleep(0.1).await;
+                log.lock().unwrap().push("closed");
+            })
+            .await
+    })
+}
+
+/// An `on_cancel` that the input starts only after its first pending poll
+/// (its scope is made then) still has its cleanup run by the timeout.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_runs_the_cleanup_of_a_scope_started_after_the_first_poll() {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = asyncio::wait_for(starts_a_cleanup_late(log.clone()), 1).await;
+    assert!(r.unwrap_err().is_timeout());
+    assert_eq!(*log.lock().unwrap(), ["closed"]);
+}
+
+/// A task cancelled while it waits in `wait_for` reaches an `on_cancel` the
+/// input started only after its first pending poll.
+#[tokio::test(start_paused = true)]
+async fn a_cancel_of_the_waiting_task_reaches_a_cleanup_started_late() {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let guarded = starts_a_cleanup_late(log.clone());
+    let task = asyncio::create_task(async move { asyncio::wait_for(guarded, 5).await });
+    asyncio::sleep(1).await;
+    task.cancel();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(*log.lock().unwrap(), ["closed"]);
+}

@@ -13,7 +13,7 @@ use pin_project::pin_project;
 use super::node::{self, Node, Registration};
 
 /// See the module docs.
-#[pin_project]
+#[pin_project(project = InScopeProj)]
 pub(crate) struct InScope<F> {
     #[pin]
     fut: Option<F>,
@@ -49,6 +49,12 @@ impl<F: Future> InScope<F> {
     /// cancellation of the enclosing scope makes it pending for ever once
     /// the cleanups ran (it goes on there).
     ///
+    /// The node is made lazily (`node::enter_lazy`): only when a scope
+    /// polled inside asks for its parent. Without one, no scope inside
+    /// registered, nothing owes a cleanup: a cancel drops the future at
+    /// once, and there is nothing to register with the enclosing scope (its
+    /// cancellation drops this future with everything else it runs).
+    ///
     /// # Panics
     /// If polled after it resolved.
     pub(crate) fn poll_scoped(
@@ -60,7 +66,32 @@ impl<F: Future> InScope<F> {
         if *this.gone {
             return Poll::Pending;
         }
-        let node = this.node.get_or_insert_with(Node::new).clone();
+        let Some(node) = this.node.clone() else {
+            if cancel {
+                // No scope inside: no cleanup to wait for.
+                this.fut.set(None);
+                return Poll::Ready(None);
+            }
+            let fut = this
+                .fut
+                .as_mut()
+                .as_pin_mut()
+                .expect("asyncio: polled after completion");
+            if let Poll::Ready(v) = node::enter_lazy(this.node, || fut.poll(cx)) {
+                this.fut.set(None);
+                *this.node = None;
+                return Poll::Ready(Some(v));
+            }
+            return match this.node.clone() {
+                // A scope inside asked for this one: from now on it is a
+                // scope like any other.
+                Some(node) => {
+                    node.set_waker(cx.waker());
+                    this.register_pending(&node)
+                }
+                None => Poll::Pending,
+            };
+        };
         if cancel {
             node.cancel_own();
         }
@@ -76,26 +107,80 @@ impl<F: Future> InScope<F> {
                 *this.reg = None;
                 return Poll::Ready(Some(v));
             }
-            if !*this.registered {
-                // Registered once pending: a future ready at once costs no
-                // lock of the enclosing scope.
-                *this.registered = true;
-                if let Some(parent) = node::current_parent() {
-                    *this.reg = parent.register(&node).ok();
-                }
-            }
-            if !node.status().must_drop() {
-                return Poll::Pending;
+            return this.register_pending(&node);
+        }
+        this.finish(&node)
+    }
+}
+
+impl<F: Future> InScopeProj<'_, F> {
+    /// After a pending poll: registers with the enclosing scope the first
+    /// time, then drops the future if a cancellation allows it.
+    fn register_pending(&mut self, node: &Arc<Node>) -> Poll<Option<F::Output>> {
+        if !*self.registered {
+            // Registered once pending: a future ready at once costs no
+            // lock of the enclosing scope.
+            *self.registered = true;
+            if let Some(parent) = node::current_parent() {
+                *self.reg = parent.register(node).ok();
             }
         }
-        // Cancelled, every cleanup inside ran: drop the future, report.
-        this.fut.set(None);
+        if !node.status().must_drop() {
+            return Poll::Pending;
+        }
+        self.finish(node)
+    }
+
+    /// Cancelled, every cleanup inside ran: drop the future, report.
+    fn finish(&mut self, node: &Arc<Node>) -> Poll<Option<F::Output>> {
+        self.fut.set(None);
         let inherited = node.status().inherited;
-        *this.reg = None;
+        *self.reg = None;
         if inherited {
-            *this.gone = true;
+            *self.gone = true;
             return Poll::Pending;
         }
         Poll::Ready(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::pin;
+
+    #[test]
+    fn a_future_ready_at_its_first_poll_makes_no_scope_node() {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut s = pin!(InScope::new(async { 7 }));
+        assert!(matches!(
+            s.as_mut().poll_scoped(&mut cx, false),
+            Poll::Ready(Some(7))
+        ));
+        assert!(s.node.is_none() && s.reg.is_none());
+    }
+
+    #[test]
+    fn a_pending_future_without_scopes_inside_makes_no_node_and_a_cancel_drops_it() {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut s = pin!(InScope::new(std::future::pending::<()>()));
+        assert!(s.as_mut().poll_scoped(&mut cx, false).is_pending());
+        assert!(s.node.is_none());
+        assert!(matches!(
+            s.as_mut().poll_scoped(&mut cx, true),
+            Poll::Ready(None)
+        ));
+        assert!(s.is_dropped());
+    }
+
+    #[test]
+    fn a_scope_asking_for_its_parent_inside_makes_the_node() {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut s = pin!(InScope::new(async {
+            assert!(node::current_parent().is_some());
+            std::future::pending::<()>().await
+        }));
+        assert!(s.as_mut().poll_scoped(&mut cx, false).is_pending());
+        assert!(s.node.is_some());
     }
 }

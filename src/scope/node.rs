@@ -16,7 +16,7 @@
 //! | `OnCancel` / `Finally` | the protected future | nothing: only by its parent |
 //! | a timeout scope (`Timeout::run`) | the future it limits | its deadline |
 //! | a task group (`task_group`) | the body (children are tasks, each with its own root) | the first failure |
-//! | `wait_for`'s plain input (`InScope`) | the input future | the timeout |
+//! | `wait_for`'s plain input (`InScope`, node made lazily) | the input future | the timeout |
 //! | a by-value task await (`Join`, `AwaitScope`) | (a task handle: it cancels that task and waits for its end) | nothing: only by its parent |
 //!
 //! A cancellation is a *signal first, a drop after*: cancelling a scope marks
@@ -30,6 +30,13 @@
 //! its parent, which now has one live child less ("the cancellation goes
 //! on"). Children leave before their parent can finish, so cleanups run
 //! innermost first.
+//!
+//! `wait_for`'s plain input makes its node only when something needs it
+//! (`enter_lazy`): when a scope polled inside asks for its parent, or when
+//! it is cancelled with such a scope inside. Until then nothing under it
+//! owes a cleanup, so a timeout or a cancellation of the enclosing scope
+//! simply drops it, and it registers with the enclosing scope only once it
+//! has a node and is pending (as every scope registers once pending).
 //!
 //! A cleanup runs *shielded*: it is polled with no current scope, so nothing
 //! around it can cancel it, and an `OnCancel` or timeout scope inside it
@@ -418,6 +425,10 @@ enum Ctx {
     Scope(Arc<Node>),
     /// A cleanup: nothing outside can cancel it.
     Shielded,
+    /// A scope whose node is not made yet (`enter_lazy`): the first
+    /// `current_parent` asking for it makes it and puts it here as a
+    /// `Scope`, and `enter_lazy` hands it back to its owner.
+    Lazy,
 }
 
 thread_local! {
@@ -443,16 +454,47 @@ pub(crate) fn enter<R>(node: &Arc<Node>, f: impl FnOnce() -> R) -> R {
     enter_ctx(Ctx::Scope(node.clone()), f)
 }
 
+/// One poll of what the scope in `slot` runs, making its node only if a
+/// scope polled inside asks for a parent (`current_parent`): a future that
+/// starts no scope of its own costs no node. A node made so is in `slot`
+/// afterwards, also on unwind.
+pub(crate) fn enter_lazy<R>(slot: &mut Option<Arc<Node>>, f: impl FnOnce() -> R) -> R {
+    if let Some(node) = slot {
+        return enter(node, f);
+    }
+    struct Restore<'a> {
+        prev: Option<Ctx>,
+        slot: &'a mut Option<Arc<Node>>,
+    }
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let prev = self.prev.take();
+            if let Ok(Some(Ctx::Scope(node))) = CURRENT.try_with(|c| c.replace(prev)) {
+                *self.slot = Some(node);
+            }
+        }
+    }
+    let _restore = Restore {
+        prev: CURRENT.with(|c| c.replace(Some(Ctx::Lazy))),
+        slot,
+    };
+    f()
+}
+
 /// One poll of a cleanup (shielded).
 pub(crate) fn enter_shielded<R>(f: impl FnOnce() -> R) -> R {
     enter_ctx(Ctx::Shielded, f)
 }
 
-/// The scope a scope polled now belongs to: the current scope; in a task
-/// outside any scope, the task's root; else none (nothing can cancel it).
+/// The scope a scope polled now belongs to: the current scope (made now if
+/// it is a lazy one, see `enter_lazy`); in a task outside any scope, the
+/// task's root; else none (nothing can cancel it).
 pub(crate) fn current_parent() -> Option<Arc<Node>> {
     let ctx = CURRENT.with(|c| {
-        let cur = c.take();
+        let cur = match c.take() {
+            Some(Ctx::Lazy) => Some(Ctx::Scope(Node::new())),
+            other => other,
+        };
         let out = cur.clone();
         c.set(cur);
         out
@@ -460,6 +502,7 @@ pub(crate) fn current_parent() -> Option<Arc<Node>> {
     match ctx {
         Some(Ctx::Scope(node)) => Some(node),
         Some(Ctx::Shielded) => None,
+        Some(Ctx::Lazy) => unreachable!("a lazy scope is made above"),
         None => task_root(),
     }
 }
