@@ -223,4 +223,6 @@ mod doc_files {
     mod design {}
     #[doc = include_str!("../docs/performance.md")]
     mod performance {}
+    #[doc = include_str!("../docs/reliability.md")]
+    mod reliability {}
 }
