@@ -96,7 +96,7 @@
 //!    runs on without a parent until the abort drops it.
 
 use std::cell::Cell;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use crate::sync_shim::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 
 use tokio::time::Instant;

@@ -25,7 +25,7 @@
 use std::any::Any;
 use std::mem;
 use std::panic::Location;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use crate::sync_shim::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
