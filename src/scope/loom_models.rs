@@ -111,8 +111,9 @@ fn loom_models_a_cancel_racing_register_and_leave_reaches_every_child_and_idles_
             }
             Err(_) => {
                 // Refused: the parent was already cancelled and empty, its
-                // hook ran (invariant 7); the newcomer is doomed with it.
-                assert_eq!(fired.load(SeqCst), 1);
+                // hook decided (invariant 7); the newcomer is doomed with it.
+                let s = parent.status();
+                assert!(s.own && s.live == 0);
                 assert!(late.is_doomed());
             }
         }
@@ -390,5 +391,182 @@ mod task_core {
                 assert!(!token.is_cancelled());
             }
         });
+    }
+}
+
+// ------------------------------------------- a real `OnCancel` in a task
+
+mod on_cancel_in_a_task {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use ::loom::sync::Notify;
+    use ::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use ::loom::thread;
+
+    use super::super::{TaskRoot, finally, node, on_cancel};
+    use super::check;
+    use crate::sync_shim::Arc;
+
+    /// The task's waker: parks and unparks the loom thread polling it.
+    struct Unpark(Notify);
+    impl Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.notify();
+        }
+    }
+
+    /// Pending once (waking itself at once), then ready.
+    fn yield_once() -> impl Future<Output = ()> {
+        let mut yielded = false;
+        std::future::poll_fn(move |cx| {
+            if yielded {
+                return Poll::Ready(());
+            }
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+    }
+
+    /// What one run saw.
+    #[derive(Default)]
+    struct Seen {
+        /// The protected future was polled / returned its value.
+        polled: AtomicBool,
+        returned: AtomicBool,
+        /// Cleanups started and finished, outer and inner.
+        started: AtomicUsize,
+        finished: AtomicUsize,
+        inner_finished: AtomicUsize,
+        aborted: AtomicBool,
+    }
+
+    fn cleanup(seen: &Arc<Seen>, inner: bool) -> impl FnOnce() -> Pin<Box<dyn Future<Output = ()>>> {
+        let seen = seen.clone();
+        move || {
+            Box::pin(async move {
+                if !inner {
+                    // Nested cleanups run innermost first.
+                    assert_eq!(
+                        seen.started.load(SeqCst),
+                        seen.inner_finished.load(SeqCst),
+                        "the outer cleanup started before the inner one ended"
+                    );
+                }
+                seen.started.fetch_add(1, SeqCst);
+                yield_once().await; // a cleanup that awaits
+                seen.finished.fetch_add(1, SeqCst);
+                if inner {
+                    seen.inner_finished.fetch_add(1, SeqCst);
+                }
+            })
+        }
+    }
+
+    /// One task whose future is `on_cancel` (or `finally`, `always`) over a
+    /// future that yields once and returns 7 (optionally nested in a second
+    /// `on_cancel`), polled the way the harness does, on the main loom
+    /// thread; its root scope is cancelled from a second thread while a
+    /// third installs the abort (the spawn returning).
+    fn task_model(always: bool, nested: bool) {
+        let seen = Arc::new(Seen::default());
+        let root = TaskRoot::new(None, false);
+        let unpark = std::sync::Arc::new(Unpark(Notify::new()));
+
+        let spawner = {
+            let (root, seen, unpark) = (root.clone(), seen.clone(), unpark.clone());
+            thread::spawn(move || {
+                root.set_abort(Box::new(move || {
+                    assert_eq!(
+                        seen.started.load(SeqCst),
+                        seen.finished.load(SeqCst),
+                        "the abort cut a running cleanup"
+                    );
+                    seen.aborted.store(true, SeqCst);
+                    unpark.0.notify(); // Tokio's abort schedules the task
+                }))
+            })
+        };
+        let canceller = {
+            let root = root.clone();
+            thread::spawn(move || root.cancel())
+        };
+
+        let body = {
+            let seen = seen.clone();
+            async move {
+                seen.polled.store(true, SeqCst);
+                yield_once().await;
+                seen.returned.store(true, SeqCst);
+                7
+            }
+        };
+        let fut: Pin<Box<dyn Future<Output = u32>>> = match (always, nested) {
+            (false, false) => Box::pin(on_cancel(body, cleanup(&seen, false))),
+            (true, false) => Box::pin(finally(body, cleanup(&seen, false))),
+            (false, true) => Box::pin(on_cancel(
+                on_cancel(body, cleanup(&seen, true)),
+                cleanup(&seen, false),
+            )),
+            (true, true) => unreachable!(),
+        };
+        let mut fut = Some(fut);
+        let waker = Waker::from(unpark.clone());
+        let mut cx = Context::from_waker(&waker);
+        // The harness: an aborted task is not polled again, its future is
+        // dropped; a task outside any scope has its root as current scope.
+        let out = loop {
+            if seen.aborted.load(SeqCst) {
+                drop(fut.take());
+                break None;
+            }
+            let f = fut.as_mut().unwrap();
+            match node::enter(root.node(), || f.as_mut().poll(&mut cx)) {
+                Poll::Ready(v) => break Some(v),
+                Poll::Pending => unpark.0.wait(),
+            }
+        };
+        drop(fut);
+        spawner.join().unwrap();
+        canceller.join().unwrap();
+
+        let cleanups = if nested { 2 } else { 1 };
+        let (started, finished) = (seen.started.load(SeqCst), seen.finished.load(SeqCst));
+        assert_eq!(started, finished, "a cleanup was cut");
+        match out {
+            Some(v) => {
+                // Invariant 5: the value is never lost to the cancel.
+                assert_eq!(v, 7);
+                assert!(seen.returned.load(SeqCst));
+                // `finally` cleans up after a return; `on_cancel` does not.
+                assert_eq!(finished, if always { 1 } else { 0 });
+            }
+            None => {
+                assert!(!seen.returned.load(SeqCst), "a returned value was lost");
+                // Invariant 6: entered and cancelled before its end, it
+                // cleaned up (exactly once); never entered, it owes none.
+                if seen.polled.load(SeqCst) {
+                    assert_eq!(finished, cleanups, "a cleanup was skipped");
+                }
+                assert!(finished <= cleanups);
+            }
+        }
+    }
+
+    #[test]
+    fn loom_models_on_cancel_in_a_task_cleans_up_once_before_the_abort() {
+        check("task: on_cancel / cancel / set_abort", || task_model(false, false));
+    }
+
+    #[test]
+    fn loom_models_finally_in_a_task_cleans_up_once_and_keeps_the_value() {
+        check("task: finally / cancel / set_abort", || task_model(true, false));
+    }
+
+    #[test]
+    fn loom_models_nested_on_cancel_in_a_task_cleans_up_innermost_first() {
+        check("task: nested on_cancel / cancel / set_abort", || task_model(false, true));
     }
 }
