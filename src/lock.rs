@@ -83,24 +83,12 @@ macro_rules! poison_free {
     };
 }
 
-poison_free!(
-    Mutex,
-    MutexGuard,
-    RwLock,
-    RwLockReadGuard,
-    RwLockWriteGuard
-);
+poison_free!(Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard);
 
 #[cfg(asyncio_loom)]
 mod loom_locks {
     use super::{PoisonError, PoisonFreeMutex, PoisonFreeRwLock};
     use ::loom::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-    poison_free!(
-        Mutex,
-        MutexGuard,
-        RwLock,
-        RwLockReadGuard,
-        RwLockWriteGuard
-    );
+    poison_free!(Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard);
 }

@@ -94,9 +94,16 @@ fn loom_models_a_cancel_racing_register_and_leave_reaches_every_child_and_idles_
             thread::spawn(move || {
                 // A cancel that returned has reached every registered child.
                 if cancelled.load(SeqCst) {
-                    assert!(early.status().inherited, "a registered child missed the cancel");
+                    assert!(
+                        early.status().inherited,
+                        "a registered child missed the cancel"
+                    );
                 }
-                assert_eq!(fired.load(SeqCst), 0, "idle hook ran while a child was live");
+                assert_eq!(
+                    fired.load(SeqCst),
+                    0,
+                    "idle hook ran while a child was live"
+                );
                 drop(early_reg);
             })
         };
@@ -104,9 +111,16 @@ fn loom_models_a_cancel_racing_register_and_leave_reaches_every_child_and_idles_
         match parent.register(&late) {
             Ok(reg) => {
                 if cancelled.load(SeqCst) {
-                    assert!(late.status().inherited, "a registered child missed the cancel");
+                    assert!(
+                        late.status().inherited,
+                        "a registered child missed the cancel"
+                    );
                 }
-                assert_eq!(fired.load(SeqCst), 0, "idle hook ran while a child was live");
+                assert_eq!(
+                    fired.load(SeqCst),
+                    0,
+                    "idle hook ran while a child was live"
+                );
                 drop(reg);
             }
             Err(_) => {
@@ -151,7 +165,10 @@ fn loom_models_a_cancel_reaches_a_grandchild_registering_meanwhile() {
         }
         canceller.join().unwrap();
         assert!(child.status().inherited);
-        assert!(grandchild.status().inherited, "the grandchild missed the cancel");
+        assert!(
+            grandchild.status().inherited,
+            "the grandchild missed the cancel"
+        );
         drop(reg);
         drop(child_reg);
         assert_eq!(parent.status().live, 0);
@@ -249,7 +266,10 @@ fn loom_models_a_root_made_cancelled_refuses_cleanups_and_aborts_once() {
             thread::spawn(move || root.set_abort(f))
         };
         let cleanup = Node::new();
-        assert!(node.register(&cleanup).is_err(), "a doomed root took a cleanup");
+        assert!(
+            node.register(&cleanup).is_err(),
+            "a doomed root took a cleanup"
+        );
         spawner.join().unwrap();
         assert_eq!(aborts.load(SeqCst), 1);
     });
@@ -384,7 +404,11 @@ mod task_core {
             let state = core.header().state();
             assert!(state.is_done() && !state.is_cancelled() && !state.is_panicked());
             assert_eq!(format!("{ended:?}"), "Finished");
-            assert_eq!(core.take_output().unwrap(), 7, "a late cancel lost the value");
+            assert_eq!(
+                core.take_output().unwrap(),
+                7,
+                "a late cancel lost the value"
+            );
             // The abort ran only if the cancel came while the task was
             // pending (then it found no cleanup left, or the last one left).
             if !accepted {
@@ -443,7 +467,10 @@ mod on_cancel_in_a_task {
         aborted: AtomicBool,
     }
 
-    fn cleanup(seen: &Arc<Seen>, inner: bool) -> impl FnOnce() -> Pin<Box<dyn Future<Output = ()>>> {
+    fn cleanup(
+        seen: &Arc<Seen>,
+        inner: bool,
+    ) -> impl FnOnce() -> Pin<Box<dyn Future<Output = ()>>> {
         let seen = seen.clone();
         move || {
             Box::pin(async move {
@@ -466,11 +493,11 @@ mod on_cancel_in_a_task {
     }
 
     /// One task whose future is `on_cancel` (or `finally`, `always`) over a
-    /// future that yields once and returns 7 (optionally nested in a second
-    /// `on_cancel`), polled the way the harness does, on the main loom
+    /// future that yields once and returns 7 (or, `!returns`, waits for
+    /// ever), optionally nested in a second `on_cancel`, polled the way the harness does, on the main loom
     /// thread; its root scope is cancelled from a second thread while a
     /// third installs the abort (the spawn returning).
-    fn task_model(always: bool, nested: bool) {
+    fn task_model(always: bool, nested: bool, returns: bool) {
         let seen = Arc::new(Seen::default());
         let root = TaskRoot::new(None, false);
         let unpark = std::sync::Arc::new(Unpark(Notify::new()));
@@ -499,6 +526,10 @@ mod on_cancel_in_a_task {
             async move {
                 seen.polled.store(true, SeqCst);
                 yield_once().await;
+                if !returns {
+                    // A server loop: only a cancellation ends it.
+                    std::future::pending::<()>().await;
+                }
                 seen.returned.store(true, SeqCst);
                 7
             }
@@ -557,16 +588,42 @@ mod on_cancel_in_a_task {
 
     #[test]
     fn loom_models_on_cancel_in_a_task_cleans_up_once_before_the_abort() {
-        check("task: on_cancel / cancel / set_abort", || task_model(false, false));
+        check("task: on_cancel / cancel / set_abort", || {
+            task_model(false, false, true)
+        });
     }
 
     #[test]
     fn loom_models_finally_in_a_task_cleans_up_once_and_keeps_the_value() {
-        check("task: finally / cancel / set_abort", || task_model(true, false));
+        check("task: finally / cancel / set_abort", || {
+            task_model(true, false, true)
+        });
     }
 
     #[test]
     fn loom_models_nested_on_cancel_in_a_task_cleans_up_innermost_first() {
-        check("task: nested on_cancel / cancel / set_abort", || task_model(false, true));
+        check("task: nested on_cancel / cancel / set_abort", || {
+            task_model(false, true, true)
+        });
+    }
+
+    /// A future that never returns: only the cancellation ends the task,
+    /// so a cancellation that does not reach it (or a lost wake-up) leaves
+    /// every thread waiting, which loom reports as a deadlock.
+    #[test]
+    fn loom_models_on_cancel_over_a_future_that_never_returns_ends_by_the_cancel() {
+        check("task: on_cancel over pending / cancel / set_abort", || {
+            task_model(false, false, false)
+        });
+    }
+
+    /// The same, nested: the inner scope registers with the outer one while
+    /// the cancel passes down (invariant 2 one level below the root).
+    #[test]
+    fn loom_models_nested_on_cancel_over_a_future_that_never_returns_ends_by_the_cancel() {
+        check(
+            "task: nested on_cancel over pending / cancel / set_abort",
+            || task_model(false, true, false),
+        );
     }
 }
