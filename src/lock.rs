@@ -85,7 +85,7 @@ macro_rules! poison_free {
 
 poison_free!(Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard);
 
-#[cfg(asyncio_loom)]
+#[cfg(all(test, asyncio_loom))]
 mod loom_locks {
     use super::{PoisonError, PoisonFreeMutex, PoisonFreeRwLock};
     use ::loom::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};

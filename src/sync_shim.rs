@@ -27,16 +27,21 @@
 //! `cfg(loom)` code of their own that needs loom as *their* dependency, so a
 //! plain `--cfg loom` does not build them. Each model bounds its
 //! preemptions (4 unless `LOOM_MAX_PREEMPTIONS` says otherwise) and prints
-//! how many interleavings it explored and how long it took. In the loom
-//! build the crate works only inside a loom model (loom's types panic
-//! elsewhere), so only the models are run there.
+//! how many interleavings it explored and how long it took.
+//!
+//! Only the crate's own unit-test build switches to loom
+//! (`cfg(all(test, asyncio_loom))`), where loom, a dev-dependency, is
+//! available; the library as integration tests, examples and benches see it
+//! stays on `std`, so the whole workspace still builds (and lints) under the
+//! cfg. In that unit-test build the scopes work only inside a loom model
+//! (loom's types panic elsewhere), so only the models are run there.
 
 pub(crate) use std::sync::{Arc, Weak};
 
-#[cfg(not(asyncio_loom))]
+#[cfg(not(all(test, asyncio_loom)))]
 pub(crate) use std::sync::{Mutex, MutexGuard, atomic};
 
-#[cfg(asyncio_loom)]
+#[cfg(all(test, asyncio_loom))]
 pub(crate) use ::loom::sync::{Mutex, MutexGuard, atomic};
 
 /// What the loom models share: a checked run with a bounded preemption.
