@@ -19,16 +19,24 @@
 //!   sets the state word's `SCOPED` bit) and the spawn installing the abort
 //!   (`set_canceller`), with a cleanup registering and leaving: the abort
 //!   never cuts a registered cleanup and is never lost, and a returned
-//!   value wins over a late cancel (invariant 3 of `task/state.rs`).
+//!   value wins over a late cancel (invariant 3 of `task/state.rs`);
+//! - a real `on_cancel`, `finally` and nested `on_cancel` (`on_cancel.rs`)
+//!   polled on one loom thread the way the harness polls a task (an aborted
+//!   task is not polled again, its future is dropped), while a second
+//!   thread cancels the task's root and a third installs its abort: each
+//!   cleanup runs exactly once, innermost first, before the abort; a value
+//!   returned in the meantime is kept; over a future that never returns,
+//!   the cancel ends the task (a lost cancel or wake-up leaves every loom
+//!   thread blocked, which loom reports as a deadlock).
 //!
-//! What they do not cover: the futures that poll the scopes (`OnCancel`,
-//! timeout scopes, groups, `wait_for`) and Tokio's side (the `AbortHandle`,
-//! waking, the harness dropping the future): the models stand in for the
-//! poller with the calls it makes (`set_waker`, `status`, `register`, the
-//! registration's drop), and for the abort with a counter or a
-//! `CancellationToken` (the main task's canceller). The current scope is a
-//! thread-local, which loom's threads (run on one OS thread) would share,
-//! so `enter`/`current_parent` are not modelled.
+//! What they do not cover: timeout scopes, groups and `wait_for`'s scope
+//! (they need Tokio's timer and spawner), by-value task awaits
+//! (`await_task.rs`), and Tokio's side (the `AbortHandle`, the harness):
+//! the abort is a counter, a flag that wakes the polling thread, or a
+//! `CancellationToken` (the main task's canceller, the one `Canceller`
+//! that needs no runtime). The current scope is a thread-local, which
+//! loom's threads (run on one OS thread) share: only one thread of a model
+//! polls scopes, so `enter` / `current_parent` run, but are not raced.
 
 use std::sync::OnceLock;
 
