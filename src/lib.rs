@@ -164,6 +164,7 @@ mod subprocess;
 #[doc(hidden)]
 pub mod support;
 mod sync;
+mod sync_shim;
 mod task;
 mod time;
 

@@ -12,6 +12,8 @@
 
 mod await_task;
 mod in_scope;
+#[cfg(all(test, asyncio_loom))]
+mod loom_models;
 mod node;
 mod on_cancel;
 mod root;

@@ -96,11 +96,11 @@
 //!    runs on without a parent until the abort drops it.
 
 use std::cell::Cell;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 
 use tokio::time::Instant;
 
+use crate::sync_shim::{Arc, Mutex, MutexGuard, Weak};
 /// Called, unlocked, when the last live child leaves a cancelled scope that
 /// has no poller of its own (a task's root: it aborts the task).
 pub(crate) type IdleHook = Arc<dyn Fn() + Send + Sync>;
