@@ -191,3 +191,78 @@ async fn many_jobs_each_value_to_its_awaiter() {
         assert_eq!(t.await.unwrap().unwrap(), (i * i) as u64);
     }
 }
+
+/// Runs `n + 1` closures at once on `runner`, each holding its thread until
+/// released, and returns the most that ran at the same time. The first `n`
+/// to start are all held; one is released, and only then may the last one
+/// start (a closure that starts counts itself in before it reports).
+fn most_at_once(runner: asyncio::Runner, n: usize) -> usize {
+    runner.run(async move {
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
+        let mut gates = Vec::new();
+        let mut calls = Vec::new();
+        for i in 0..=n {
+            let (gate_tx, gate_rx) = mpsc::channel::<()>();
+            gates.push(gate_tx);
+            let (running, most, started_tx) = (running.clone(), most.clone(), started_tx.clone());
+            calls.push(asyncio::create_task(asyncio::to_thread(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                started_tx.send(i).unwrap();
+                gate_rx.recv().unwrap();
+                running.fetch_sub(1, Ordering::SeqCst);
+            })));
+        }
+        let mut started = Vec::new();
+        for _ in 0..n {
+            started.push(started_rx.recv().await.unwrap());
+        }
+        gates[started[0]].send(()).unwrap();
+        let last = started_rx.recv().await.unwrap();
+        assert!(!started.contains(&last));
+        for gate in &gates {
+            let _ = gate.send(());
+        }
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+        most.load(Ordering::SeqCst)
+    })
+}
+
+/// `Runner::max_blocking_threads(n)`: at most `n` closures run at once (as
+/// asyncio's `ThreadPoolExecutor(max_workers=n)`), the next one waits for a
+/// free thread; the workers of a multi-thread runtime are not counted.
+#[test]
+fn max_blocking_threads_bounds_the_closures_running_at_once() {
+    assert_eq!(
+        most_at_once(asyncio::Runner::new().max_blocking_threads(2), 2),
+        2
+    );
+    assert_eq!(
+        most_at_once(asyncio::Runner::new().max_blocking_threads(1), 1),
+        1
+    );
+    let runner = asyncio::Runner::new()
+        .worker_threads(2)
+        .max_blocking_threads(3);
+    assert_eq!(most_at_once(runner, 3), 3);
+}
+
+/// The default is asyncio's default executor size, `min(32, cpus + 4)`
+/// (`concurrent.futures.ThreadPoolExecutor`, Python 3.13).
+#[test]
+fn the_default_pool_has_asyncios_default_executor_size() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let n = (cpus + 4).min(32);
+    assert_eq!(most_at_once(asyncio::Runner::new(), n), n);
+}
+
+/// No thread at all could run nothing: refused at once, as Tokio does.
+#[test]
+#[should_panic(expected = "asyncio::Runner::max_blocking_threads(n): n must be at least 1")]
+fn max_blocking_threads_zero_panics() {
+    let _ = asyncio::Runner::new().max_blocking_threads(0);
+}

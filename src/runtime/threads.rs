@@ -57,8 +57,12 @@ use crate::{Builder, CallbackId, Loop, Seconds, Task, TaskRef};
 ///   awaited `to_thread`: asyncio copies the caller's `contextvars` into the
 ///   thread, and the task is the nearest thing this crate has. Its name, id
 ///   and `cancel()` are at hand; nothing flows back to the caller.
-/// - The pool is Tokio's: up to 512 threads by default (asyncio's default
-///   executor has `min(32, cpus + 4)`), see `docs/differences.md`.
+/// - The pool is the runtime's blocking pool: under [`run`](crate::run) /
+///   [`Runner`](crate::Runner), at most `min(32, cpus + 4)` threads, the
+///   size of asyncio's default executor
+///   ([`Runner::max_blocking_threads`](crate::Runner::max_blocking_threads)
+///   sets it); calls beyond it wait in a queue for a free thread. On a
+///   runtime built otherwise, Tokio's (512 threads by default).
 ///
 /// # Panics
 /// When polled outside a Tokio runtime (`no running event loop`).
@@ -223,8 +227,10 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     /// anywhere: that blocks the calling thread (and whatever its own
     /// current-thread runtime would run meanwhile), but cannot deadlock. On
     /// a multi-thread runtime's worker, `result` hands the worker's other
-    /// tasks to another thread first (`tokio::task::block_in_place`) and
-    /// blocks safely. Called once the task is done, or with a zero timeout,
+    /// tasks to another thread first (`tokio::task::block_in_place`, which
+    /// needs a free thread of the blocking pool, see
+    /// [`Runner::max_blocking_threads`](crate::Runner::max_blocking_threads))
+    /// and blocks safely. Called once the task is done, or with a zero timeout,
     /// it never blocks and never panics.
     ///
     /// Also when the task is still running and `timeout` is NaN seconds.
