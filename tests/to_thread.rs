@@ -266,3 +266,76 @@ fn the_default_pool_has_asyncios_default_executor_size() {
 fn max_blocking_threads_zero_panics() {
     let _ = asyncio::Runner::new().max_blocking_threads(0);
 }
+
+/// A dropped (cancelled) `to_thread` whose closure still waits for a free thread is
+/// never started (asyncio cancels the work item still queued in its
+/// executor; checked with CPython 3.13 and `ThreadPoolExecutor(1)`); one
+/// already running is not interrupted (`tt06`). With one thread, the queue
+/// is first come, first served: a closure queued after it runs only once
+/// the cancelled one was taken off the queue or run.
+#[test]
+fn a_cancelled_to_thread_still_queued_never_starts() {
+    let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ran.clone();
+    asyncio::Runner::new()
+        .max_blocking_threads(1)
+        .run(async move {
+            let (gate_tx, gate_rx) = mpsc::channel::<()>();
+            let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+            let mut holder = asyncio::create_task(asyncio::to_thread(move || {
+                started_tx.send(()).unwrap();
+                gate_rx.recv().unwrap();
+            }));
+            started_rx.await.unwrap(); // the one thread is busy
+            let r = ran.clone();
+            let mut queued = Box::pin(asyncio::to_thread(move || {
+                r.lock().unwrap().push("queued");
+            }));
+            // Its first poll submits the closure, behind the holder; dropping
+            // it is what a cancellation of its awaiter (or a timeout) does.
+            assert!(futures::poll!(queued.as_mut()).is_pending());
+            drop(queued);
+            gate_tx.send(()).unwrap();
+            (&mut holder).await.unwrap().unwrap();
+            let r = ran.clone();
+            asyncio::to_thread(move || r.lock().unwrap().push("after"))
+                .await
+                .unwrap();
+        });
+    assert_eq!(*seen.lock().unwrap(), ["after"]);
+}
+
+/// `run_in_executor`: a future never awaited still runs its function (an
+/// asyncio future nobody awaits), one given up after its first poll while
+/// queued does not.
+#[test]
+fn run_in_executor_dropped_unpolled_runs_and_given_up_while_queued_does_not() {
+    let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ran.clone();
+    asyncio::Runner::new()
+        .max_blocking_threads(1)
+        .run(async move {
+            let lp = asyncio::get_running_loop();
+            let (gate_tx, gate_rx) = mpsc::channel::<()>();
+            let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+            let holder = lp.run_in_executor(move || {
+                started_tx.send(()).unwrap();
+                gate_rx.recv().unwrap();
+            });
+            started_rx.await.unwrap();
+            let r = ran.clone();
+            drop(lp.run_in_executor(move || r.lock().unwrap().push("unpolled")));
+            let r = ran.clone();
+            let mut given_up =
+                Box::pin(lp.run_in_executor(move || r.lock().unwrap().push("given up")));
+            assert!(futures::poll!(given_up.as_mut()).is_pending());
+            drop(given_up);
+            gate_tx.send(()).unwrap();
+            holder.await.unwrap();
+            let r = ran.clone();
+            lp.run_in_executor(move || r.lock().unwrap().push("after"))
+                .await
+                .unwrap();
+        });
+    assert_eq!(*seen.lock().unwrap(), ["unpolled", "after"]);
+}
