@@ -12,7 +12,11 @@
 //!   tasks on 2 permits;
 //! - `Event` set with 1,000 waiters vs `tokio::sync::Notify::notify_waiters`.
 //!
-//! `cargo bench -p asyncio-benches --bench sync`
+//! `cargo bench -p asyncio-benches --bench sync [-- --only SUBSTRING]`
+//! (`--only` keeps the workloads whose title contains it; `--only
+//! uncontended` runs one more table: `Semaphore`, `Lock` and their Tokio
+//! counterparts, one task, four-way interleaved, with the spread of the
+//! per-round ratios).
 
 #[path = "spawn_common/mod.rs"]
 mod spawn_common;
@@ -231,6 +235,9 @@ fn interleaved(
     ours: Work,
     raw: Work,
 ) {
+    if only().is_some_and(|o| !title.contains(o.as_str())) {
+        return;
+    }
     let both = [ours, raw];
     for w in &both {
         run_once(rt, n, w); // warm-up
@@ -248,6 +255,52 @@ fn interleaved(
         println!("  {name:<34} {:>9.1} ns/op", m * 1e9 / ops);
     }
     println!("  ratio ours / raw: {:.2}x", m[0] / m[1]);
+}
+
+/// The `--only` filter: `None` runs everything.
+fn only() -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--only")?;
+    args.get(i + 1).cloned()
+}
+
+/// Uncontended acquire + release, one task: our `Semaphore` and `Lock` and
+/// Tokio's `Semaphore` and `Mutex<()>`, four-way interleaved in each round.
+/// Prints each median and, for our semaphore against each other column,
+/// the median and the spread (min–max) of the per-round ratios.
+fn uncontended_four_way(flavor: Flavor, n: usize, rounds: usize) {
+    let rt = runtime(flavor);
+    let works: [Work; 4] = [
+        ("asyncio::Semaphore", |n| Box::pin(ours_semaphore(n, 1, 1))),
+        ("asyncio::Lock", |n| Box::pin(ours_lock(n, 1))),
+        ("tokio::sync::Semaphore", |n| {
+            Box::pin(raw_semaphore(n, 1, 1))
+        }),
+        ("tokio::sync::Mutex<()>", |n| Box::pin(raw_mutex(n, 1))),
+    ];
+    for w in &works {
+        run_once(&rt, n, w); // warm-up
+    }
+    let mut samples: [Vec<f64>; 4] = Default::default();
+    for _ in 0..rounds {
+        for (k, w) in works.iter().enumerate() {
+            samples[k].push(run_once(&rt, n, w).as_secs_f64() * 1e9 / n as f64);
+        }
+    }
+    println!("\n{flavor:?}: uncontended acquire + release, one task ({rounds} four-way interleaved rounds)");
+    for ((name, _), s) in works.iter().zip(&samples) {
+        let mut s = s.clone();
+        println!("  {name:<24} median {:>6.1} ns/op", median(&mut s));
+    }
+    for (k, (name, _)) in works.iter().enumerate().skip(1) {
+        let mut r: Vec<f64> = samples[0].iter().zip(&samples[k]).map(|(a, b)| a / b).collect();
+        let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = r.iter().copied().fold(0.0, f64::max);
+        println!(
+            "  asyncio::Semaphore / {name:<24} per-round ratio median {:.3}x, min {lo:.3}x, max {hi:.3}x",
+            median(&mut r)
+        );
+    }
 }
 
 fn ratios(flavor: Flavor) {
@@ -343,6 +396,13 @@ fn main() {
         rt.block_on(ours_semaphore(1_000, 8, 2));
         rt.block_on(ours_event(1));
         rt.block_on(raw_notify(1));
+        return;
+    }
+    if only().as_deref() == Some("uncontended") {
+        for _ in 0..3 {
+            uncontended_four_way(Flavor::Current, 1_000_000, 15);
+            uncontended_four_way(Flavor::Multi, 1_000_000, 15);
+        }
         return;
     }
     ratios(Flavor::Multi);
