@@ -268,7 +268,7 @@ fn only() -> Option<String> {
 /// Tokio's `Semaphore` and `Mutex<()>`, four-way interleaved in each round.
 /// Prints each median and, for our semaphore against each other column,
 /// the median and the spread (min–max) of the per-round ratios.
-fn uncontended_four_way(flavor: Flavor, n: usize, rounds: usize) {
+fn uncontended_four_way(flavor: Flavor, n: usize, rounds: usize, pooled: &mut [Vec<f64>; 3]) {
     let rt = runtime(flavor);
     let works: [Work; 4] = [
         ("asyncio::Semaphore", |n| Box::pin(ours_semaphore(n, 1, 1))),
@@ -282,18 +282,28 @@ fn uncontended_four_way(flavor: Flavor, n: usize, rounds: usize) {
         run_once(&rt, n, w); // warm-up
     }
     let mut samples: [Vec<f64>; 4] = Default::default();
-    for _ in 0..rounds {
-        for (k, w) in works.iter().enumerate() {
-            samples[k].push(run_once(&rt, n, w).as_secs_f64() * 1e9 / n as f64);
+    for round in 0..rounds {
+        // Each round starts with the next column, so that no column always
+        // runs first (after the previous round's last) or last.
+        for i in 0..works.len() {
+            let k = (round + i) % works.len();
+            samples[k].push(run_once(&rt, n, &works[k]).as_secs_f64() * 1e9 / n as f64);
         }
     }
-    println!("\n{flavor:?}: uncontended acquire + release, one task ({rounds} four-way interleaved rounds)");
+    println!(
+        "\n{flavor:?}: uncontended acquire + release, one task ({rounds} four-way interleaved rounds, rotating order)"
+    );
     for ((name, _), s) in works.iter().zip(&samples) {
         let mut s = s.clone();
         println!("  {name:<24} median {:>6.1} ns/op", median(&mut s));
     }
     for (k, (name, _)) in works.iter().enumerate().skip(1) {
-        let mut r: Vec<f64> = samples[0].iter().zip(&samples[k]).map(|(a, b)| a / b).collect();
+        let mut r: Vec<f64> = samples[0]
+            .iter()
+            .zip(&samples[k])
+            .map(|(a, b)| a / b)
+            .collect();
+        pooled[k - 1].extend(&r);
         let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = r.iter().copied().fold(0.0, f64::max);
         println!(
@@ -399,9 +409,30 @@ fn main() {
         return;
     }
     if only().as_deref() == Some("uncontended") {
+        let names = [
+            "asyncio::Lock",
+            "tokio::sync::Semaphore",
+            "tokio::sync::Mutex<()>",
+        ];
+        let mut pooled = [Default::default(), Default::default()];
         for _ in 0..3 {
-            uncontended_four_way(Flavor::Current, 1_000_000, 15);
-            uncontended_four_way(Flavor::Multi, 1_000_000, 15);
+            for (f, flavor) in [Flavor::Current, Flavor::Multi].into_iter().enumerate() {
+                uncontended_four_way(flavor, 1_000_000, 16, &mut pooled[f]);
+            }
+        }
+        for (f, flavor) in [Flavor::Current, Flavor::Multi].into_iter().enumerate() {
+            println!("\n{flavor:?}, all rounds pooled: asyncio::Semaphore / ...");
+            for (name, r) in names.iter().zip(pooled[f].iter_mut()) {
+                r.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                let q = |p: f64| r[((r.len() - 1) as f64 * p).round() as usize];
+                println!(
+                    "  {name:<24} median {:.3}x, quartiles {:.3}x-{:.3}x ({} rounds)",
+                    q(0.5),
+                    q(0.25),
+                    q(0.75),
+                    r.len()
+                );
+            }
         }
         return;
     }
