@@ -224,7 +224,7 @@ fn run_once(rt: &Runtime, n: usize, f: &Work) -> Duration {
     start.elapsed()
 }
 
-/// Interleaved rounds (ours, raw, ours, raw, ...); prints per-op medians
+/// Interleaved rounds (ours, raw; raw, ours; ...); prints per-op medians
 /// and the ratio ours / raw.
 fn interleaved(
     rt: &Runtime,
@@ -243,9 +243,12 @@ fn interleaved(
         run_once(rt, n, w); // warm-up
     }
     let mut samples = [Vec::new(), Vec::new()];
-    for _ in 0..rounds {
-        for (k, w) in both.iter().enumerate() {
-            samples[k].push(run_once(rt, n, w).as_secs_f64());
+    for round in 0..rounds {
+        // Alternate which side runs first, so that neither always follows
+        // the other.
+        for i in 0..2 {
+            let k = (round + i) % 2;
+            samples[k].push(run_once(rt, n, &both[k]).as_secs_f64());
         }
     }
     let ops = (n * ops_per_n) as f64;
