@@ -302,6 +302,15 @@ fn a_task_whose_await_handed_over_its_panic_is_not_reported_when_dropped() {
     assert_eq!(lost("awaited-by-ref"), 0);
 }
 
+/// Polls `awaiting` once (pending: it now waits for `task`), lets the task
+/// panic (`go`) and waits for its end, then drops `awaiting` unread.
+async fn give_up_after_the_end<F: Future>(awaiting: F, go: oneshot::Sender<()>, task: &TaskRef) {
+    let mut awaiting = std::pin::pin!(awaiting);
+    assert!(futures::poll!(awaiting.as_mut()).is_pending());
+    go.send(()).unwrap();
+    settle(task).await;
+}
+
 /// `await t` in task A, t raises, then A is cancelled before it resumes:
 /// asyncio reports nothing (A's wakeup reads `t.result()` whatever happens
 /// to A; checked with CPython 3.13). Here: a `task.await` polled while the
@@ -311,11 +320,7 @@ fn an_await_dropped_after_its_task_panicked_saw_the_panic() {
     run(async {
         let (t, go) = boom_later("join-dropped-after-end");
         let r = t.to_ref();
-        let mut join = Box::pin(std::future::IntoFuture::into_future(t));
-        assert!(futures::poll!(join.as_mut()).is_pending());
-        go.send(()).unwrap();
-        settle(&r).await;
-        drop(join);
+        give_up_after_the_end(std::future::IntoFuture::into_future(t), go, &r).await;
     });
     assert_eq!(lost("join-dropped-after-end"), 0);
 }
@@ -327,12 +332,7 @@ fn an_await_by_reference_dropped_after_its_task_panicked_saw_the_panic() {
     run(async {
         let (mut t, go) = boom_later("join-ref-dropped-after-end");
         let r = t.to_ref();
-        {
-            let mut join = Box::pin(std::future::IntoFuture::into_future(&mut t));
-            assert!(futures::poll!(join.as_mut()).is_pending());
-            go.send(()).unwrap();
-            settle(&r).await;
-        }
+        give_up_after_the_end(std::future::IntoFuture::into_future(&mut t), go, &r).await;
         drop(t);
     });
     assert_eq!(lost("join-ref-dropped-after-end"), 0);
