@@ -12,7 +12,11 @@
 //!   tasks on 2 permits;
 //! - `Event` set with 1,000 waiters vs `tokio::sync::Notify::notify_waiters`.
 //!
-//! `cargo bench -p asyncio-benches --bench sync`
+//! `cargo bench -p asyncio-benches --bench sync [-- --only SUBSTRING]`
+//! (`--only` keeps the workloads whose title contains it; `--only
+//! uncontended` runs one more table: `Semaphore`, `Lock` and their Tokio
+//! counterparts, one task, four-way interleaved, with the spread of the
+//! per-round ratios).
 
 #[path = "spawn_common/mod.rs"]
 mod spawn_common;
@@ -220,7 +224,7 @@ fn run_once(rt: &Runtime, n: usize, f: &Work) -> Duration {
     start.elapsed()
 }
 
-/// Interleaved rounds (ours, raw, ours, raw, ...); prints per-op medians
+/// Interleaved rounds (ours, raw; raw, ours; ...); prints per-op medians
 /// and the ratio ours / raw.
 fn interleaved(
     rt: &Runtime,
@@ -231,14 +235,20 @@ fn interleaved(
     ours: Work,
     raw: Work,
 ) {
+    if only().is_some_and(|o| !title.contains(o.as_str())) {
+        return;
+    }
     let both = [ours, raw];
     for w in &both {
         run_once(rt, n, w); // warm-up
     }
     let mut samples = [Vec::new(), Vec::new()];
-    for _ in 0..rounds {
-        for (k, w) in both.iter().enumerate() {
-            samples[k].push(run_once(rt, n, w).as_secs_f64());
+    for round in 0..rounds {
+        // Alternate which side runs first, so that neither always follows
+        // the other.
+        for i in 0..2 {
+            let k = (round + i) % 2;
+            samples[k].push(run_once(rt, n, &both[k]).as_secs_f64());
         }
     }
     let ops = (n * ops_per_n) as f64;
@@ -248,6 +258,62 @@ fn interleaved(
         println!("  {name:<34} {:>9.1} ns/op", m * 1e9 / ops);
     }
     println!("  ratio ours / raw: {:.2}x", m[0] / m[1]);
+}
+
+/// The `--only` filter: `None` runs everything.
+fn only() -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--only")?;
+    args.get(i + 1).cloned()
+}
+
+/// Uncontended acquire + release, one task: our `Semaphore` and `Lock` and
+/// Tokio's `Semaphore` and `Mutex<()>`, four-way interleaved in each round.
+/// Prints each median and, for our semaphore against each other column,
+/// the median and the spread (min–max) of the per-round ratios.
+fn uncontended_four_way(flavor: Flavor, n: usize, rounds: usize, pooled: &mut [Vec<f64>; 3]) {
+    let rt = runtime(flavor);
+    let works: [Work; 4] = [
+        ("asyncio::Semaphore", |n| Box::pin(ours_semaphore(n, 1, 1))),
+        ("asyncio::Lock", |n| Box::pin(ours_lock(n, 1))),
+        ("tokio::sync::Semaphore", |n| {
+            Box::pin(raw_semaphore(n, 1, 1))
+        }),
+        ("tokio::sync::Mutex<()>", |n| Box::pin(raw_mutex(n, 1))),
+    ];
+    for w in &works {
+        run_once(&rt, n, w); // warm-up
+    }
+    let mut samples: [Vec<f64>; 4] = Default::default();
+    for round in 0..rounds {
+        // Each round starts with the next column, so that no column always
+        // runs first (after the previous round's last) or last.
+        for i in 0..works.len() {
+            let k = (round + i) % works.len();
+            samples[k].push(run_once(&rt, n, &works[k]).as_secs_f64() * 1e9 / n as f64);
+        }
+    }
+    println!(
+        "\n{flavor:?}: uncontended acquire + release, one task ({rounds} four-way interleaved rounds, rotating order)"
+    );
+    for ((name, _), s) in works.iter().zip(&samples) {
+        let mut s = s.clone();
+        println!("  {name:<24} median {:>6.1} ns/op", median(&mut s));
+    }
+    for (k, (name, _)) in works.iter().enumerate().skip(1) {
+        let mut r: Vec<f64> = samples[0]
+            .iter()
+            .zip(&samples[k])
+            .map(|(a, b)| a / b)
+            .collect();
+        pooled[k - 1].extend(&r);
+        let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = r.iter().copied().fold(0.0, f64::max);
+        println!(
+            "  asyncio::Semaphore / {name:<24} per-round ratio median {:.3}x, min {lo:.3}x, max {hi:.3}x",
+            median(&mut r)
+        );
+    }
 }
 
 fn ratios(flavor: Flavor) {
@@ -343,6 +409,34 @@ fn main() {
         rt.block_on(ours_semaphore(1_000, 8, 2));
         rt.block_on(ours_event(1));
         rt.block_on(raw_notify(1));
+        return;
+    }
+    if only().as_deref() == Some("uncontended") {
+        let names = [
+            "asyncio::Lock",
+            "tokio::sync::Semaphore",
+            "tokio::sync::Mutex<()>",
+        ];
+        let mut pooled = [Default::default(), Default::default()];
+        for _ in 0..3 {
+            for (f, flavor) in [Flavor::Current, Flavor::Multi].into_iter().enumerate() {
+                uncontended_four_way(flavor, 1_000_000, 16, &mut pooled[f]);
+            }
+        }
+        for (f, flavor) in [Flavor::Current, Flavor::Multi].into_iter().enumerate() {
+            println!("\n{flavor:?}, all rounds pooled: asyncio::Semaphore / ...");
+            for (name, r) in names.iter().zip(pooled[f].iter_mut()) {
+                r.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                let q = |p: f64| r[((r.len() - 1) as f64 * p).round() as usize];
+                println!(
+                    "  {name:<24} median {:.3}x, quartiles {:.3}x-{:.3}x ({} rounds)",
+                    q(0.5),
+                    q(0.25),
+                    q(0.75),
+                    r.len()
+                );
+            }
+        }
         return;
     }
     ratios(Flavor::Multi);

@@ -289,3 +289,75 @@ fn wait_for_a_task_sees_its_panic_when_given_up() {
     });
     assert_eq!(lost("wait-for-dropped"), 0);
 }
+
+/// A task awaited by reference (`(&mut t).await`, the handle survives) whose
+/// await handed over the panic: seen, also once the handle is dropped.
+#[test]
+fn a_task_whose_await_handed_over_its_panic_is_not_reported_when_dropped() {
+    run(async {
+        let mut t = boom("awaited-by-ref");
+        assert!((&mut t).await.unwrap_err().is_panic());
+        drop(t);
+    });
+    assert_eq!(lost("awaited-by-ref"), 0);
+}
+
+/// Polls `awaiting` once (pending: it now waits for `task`), lets the task
+/// panic (`go`) and waits for its end, then drops `awaiting` unread.
+async fn give_up_after_the_end<F: Future>(awaiting: F, go: oneshot::Sender<()>, task: &TaskRef) {
+    let mut awaiting = std::pin::pin!(awaiting);
+    assert!(futures::poll!(awaiting.as_mut()).is_pending());
+    go.send(()).unwrap();
+    settle(task).await;
+}
+
+/// `await t` in task A, t raises, then A is cancelled before it resumes:
+/// asyncio reports nothing (A's wakeup reads `t.result()` whatever happens
+/// to A; checked with CPython 3.13). Here: a `task.await` polled while the
+/// task was pending, dropped once the task ended panicking.
+#[test]
+fn an_await_dropped_after_its_task_panicked_saw_the_panic() {
+    run(async {
+        let (t, go) = boom_later("join-dropped-after-end");
+        let r = t.to_ref();
+        give_up_after_the_end(std::future::IntoFuture::into_future(t), go, &r).await;
+    });
+    assert_eq!(lost("join-dropped-after-end"), 0);
+}
+
+/// The same with `(&mut t).await`: the await was waiting when the task
+/// ended panicking, then lost a `select!` (or its task was cancelled).
+#[test]
+fn an_await_by_reference_dropped_after_its_task_panicked_saw_the_panic() {
+    run(async {
+        let (mut t, go) = boom_later("join-ref-dropped-after-end");
+        let r = t.to_ref();
+        give_up_after_the_end(std::future::IntoFuture::into_future(&mut t), go, &r).await;
+        drop(t);
+    });
+    assert_eq!(lost("join-ref-dropped-after-end"), 0);
+}
+
+/// Awaits that never waited saw nothing: an await given up before the task
+/// ended (by reference, so the task is not cancelled), or created and
+/// dropped unpolled after the end, leave the panic unseen.
+#[test]
+fn an_await_that_never_waited_for_the_end_leaves_the_panic_unseen() {
+    run(async {
+        let (mut t, go) = boom_later("join-ref-given-up-before-end");
+        let r = t.to_ref();
+        {
+            let mut join = Box::pin(std::future::IntoFuture::into_future(&mut t));
+            assert!(futures::poll!(join.as_mut()).is_pending());
+        }
+        go.send(()).unwrap();
+        settle(&r).await;
+        drop(t);
+
+        let t = boom("join-never-polled");
+        settle(&t.to_ref()).await;
+        drop(std::future::IntoFuture::into_future(t));
+    });
+    assert_eq!(lost("join-ref-given-up-before-end"), 1);
+    assert_eq!(lost("join-never-polled"), 1);
+}

@@ -349,12 +349,15 @@ fn a_to_thread_panic_is_not_the_callers() {
     let base = line!();
     let task = rt.block_on(async move {
         let mut task = asyncio::create_task(async move {
+            let (started_tx, started_rx) = tokio::sync::oneshot::channel();
             let mut late = Box::pin(asyncio::to_thread(move || {
                 let _signal = Signal(unwound_tx);
+                let _ = started_tx.send(());
                 let _ = go_rx.recv();
                 panic!("late");
             }));
-            let _ = futures::poll!(late.as_mut()); // submitted; runs on when dropped
+            let _ = futures::poll!(late.as_mut()); // submitted
+            started_rx.await.unwrap(); // running: it runs on when dropped
             drop(late);
             panic!("real");
         });
@@ -367,7 +370,7 @@ fn a_to_thread_panic_is_not_the_callers() {
     let last = stack.last().unwrap();
     assert_eq!(
         (last.name(), last.line()),
-        ("<panic>", base + 10),
+        ("<panic>", base + 13),
         "{stack:?}"
     );
 }

@@ -191,3 +191,151 @@ async fn many_jobs_each_value_to_its_awaiter() {
         assert_eq!(t.await.unwrap().unwrap(), (i * i) as u64);
     }
 }
+
+/// Runs `n + 1` closures at once on `runner`, each holding its thread until
+/// released, and returns the most that ran at the same time. The first `n`
+/// to start are all held; one is released, and only then may the last one
+/// start (a closure that starts counts itself in before it reports).
+fn most_at_once(runner: asyncio::Runner, n: usize) -> usize {
+    runner.run(async move {
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
+        let mut gates = Vec::new();
+        let mut calls = Vec::new();
+        for i in 0..=n {
+            let (gate_tx, gate_rx) = mpsc::channel::<()>();
+            gates.push(gate_tx);
+            let (running, most, started_tx) = (running.clone(), most.clone(), started_tx.clone());
+            calls.push(asyncio::create_task(asyncio::to_thread(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                started_tx.send(i).unwrap();
+                gate_rx.recv().unwrap();
+                running.fetch_sub(1, Ordering::SeqCst);
+            })));
+        }
+        let mut started = Vec::new();
+        for _ in 0..n {
+            started.push(started_rx.recv().await.unwrap());
+        }
+        gates[started[0]].send(()).unwrap();
+        let last = started_rx.recv().await.unwrap();
+        assert!(!started.contains(&last));
+        for gate in &gates {
+            let _ = gate.send(());
+        }
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+        most.load(Ordering::SeqCst)
+    })
+}
+
+/// `Runner::max_blocking_threads(n)`: at most `n` closures run at once (as
+/// asyncio's `ThreadPoolExecutor(max_workers=n)`), the next one waits for a
+/// free thread; the workers of a multi-thread runtime are not counted.
+#[test]
+fn max_blocking_threads_bounds_the_closures_running_at_once() {
+    assert_eq!(
+        most_at_once(asyncio::Runner::new().max_blocking_threads(2), 2),
+        2
+    );
+    assert_eq!(
+        most_at_once(asyncio::Runner::new().max_blocking_threads(1), 1),
+        1
+    );
+    let runner = asyncio::Runner::new()
+        .worker_threads(2)
+        .max_blocking_threads(3);
+    assert_eq!(most_at_once(runner, 3), 3);
+}
+
+/// The default is asyncio's default executor size, `min(32, cpus + 4)`
+/// (`concurrent.futures.ThreadPoolExecutor`, Python 3.13).
+#[test]
+fn the_default_pool_has_asyncios_default_executor_size() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let n = (cpus + 4).min(32);
+    assert_eq!(most_at_once(asyncio::Runner::new(), n), n);
+}
+
+/// No thread at all could run nothing: refused at once, as Tokio does.
+#[test]
+#[should_panic(expected = "asyncio::Runner::max_blocking_threads(n): n must be at least 1")]
+fn max_blocking_threads_zero_panics() {
+    let _ = asyncio::Runner::new().max_blocking_threads(0);
+}
+
+/// A dropped (cancelled) `to_thread` whose closure still waits for a free thread is
+/// never started (asyncio cancels the work item still queued in its
+/// executor; checked with CPython 3.13 and `ThreadPoolExecutor(1)`); one
+/// already running is not interrupted (`tt06`). With one thread, the queue
+/// is first come, first served: a closure queued after it runs only once
+/// the cancelled one was taken off the queue or run.
+#[test]
+fn a_cancelled_to_thread_still_queued_never_starts() {
+    let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ran.clone();
+    asyncio::Runner::new()
+        .max_blocking_threads(1)
+        .run(async move {
+            let (gate_tx, gate_rx) = mpsc::channel::<()>();
+            let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+            let mut holder = asyncio::create_task(asyncio::to_thread(move || {
+                started_tx.send(()).unwrap();
+                gate_rx.recv().unwrap();
+            }));
+            started_rx.await.unwrap(); // the one thread is busy
+            let r = ran.clone();
+            let mut queued = Box::pin(asyncio::to_thread(move || {
+                r.lock().unwrap().push("queued");
+            }));
+            // Its first poll submits the closure, behind the holder; dropping
+            // it is what a cancellation of its awaiter (or a timeout) does.
+            assert!(futures::poll!(queued.as_mut()).is_pending());
+            drop(queued);
+            gate_tx.send(()).unwrap();
+            (&mut holder).await.unwrap().unwrap();
+            let r = ran.clone();
+            asyncio::to_thread(move || r.lock().unwrap().push("after"))
+                .await
+                .unwrap();
+        });
+    assert_eq!(*seen.lock().unwrap(), ["after"]);
+}
+
+/// `run_in_executor`: a future never awaited still runs its function (an
+/// asyncio future nobody awaits), one given up after its first poll while
+/// queued does not.
+#[test]
+fn run_in_executor_dropped_unpolled_runs_and_given_up_while_queued_does_not() {
+    let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ran.clone();
+    asyncio::Runner::new()
+        .max_blocking_threads(1)
+        .run(async move {
+            let lp = asyncio::get_running_loop();
+            let (gate_tx, gate_rx) = mpsc::channel::<()>();
+            let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+            let holder = lp.run_in_executor(move || {
+                started_tx.send(()).unwrap();
+                gate_rx.recv().unwrap();
+            });
+            started_rx.await.unwrap();
+            let r = ran.clone();
+            drop(lp.run_in_executor(move || r.lock().unwrap().push("unpolled")));
+            let r = ran.clone();
+            let mut given_up =
+                Box::pin(lp.run_in_executor(move || r.lock().unwrap().push("given up")));
+            assert!(futures::poll!(given_up.as_mut()).is_pending());
+            drop(given_up);
+            gate_tx.send(()).unwrap();
+            holder.await.unwrap();
+            let r = ran.clone();
+            lp.run_in_executor(move || r.lock().unwrap().push("after"))
+                .await
+                .unwrap();
+        });
+    assert_eq!(*seen.lock().unwrap(), ["unpolled", "after"]);
+}

@@ -46,7 +46,7 @@ use tokio::time::Instant;
 
 use crate::Seconds;
 use crate::report::report_panic;
-use crate::runtime::threads::{join_blocking, spawn_blocking_as};
+use crate::runtime::threads::{BlockingJob, spawn_blocking_as};
 
 /// The running event loop: asyncio's `asyncio.get_running_loop()`.
 ///
@@ -301,6 +301,13 @@ impl Loop {
     /// the future does not stop the thread, and inside `f`
     /// [`current_task()`](crate::current_task) is the task that called this.
     ///
+    /// # Cancel safety
+    /// Dropping the future never stops a running `f`. Dropped after it was
+    /// awaited (polled), while `f` still waits for a free thread of the
+    /// pool, `f` is not started, as asyncio cancels a queued work item when
+    /// its awaiter is cancelled; dropped without ever being polled, `f` runs
+    /// anyway, as an asyncio future nobody awaits.
+    ///
     /// # Panics
     /// On a closed loop, with `Event loop is closed`, as
     /// [`call_soon`](Self::call_soon) (`f` is dropped unrun).
@@ -329,7 +336,7 @@ impl Loop {
         if refused.load(Ordering::Acquire) {
             closed("run_in_executor");
         }
-        join_blocking(job)
+        BlockingJob::new(job)
     }
 
     /// `true` once the runtime of this loop has shut down

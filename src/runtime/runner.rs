@@ -13,6 +13,11 @@
 //!    [`to_thread`]-style blocking work a bounded grace period
 //!    ([`Runner::shutdown_timeout`], 300 s by default as in Python 3.12).
 //!
+//! Blocking work ([`to_thread`], `run_in_executor`, and Tokio's own: file
+//! I/O, standard streams, host-name lookups) runs on a pool of at most
+//! `min(32, cpus + 4)` threads, the size of asyncio's default executor;
+//! [`Runner::max_blocking_threads`] sets another bound.
+//!
 //! Tasks created during step 2 are not cancelled by `run` (asyncio abandons
 //! them too); they are dropped when the runtime shuts down.
 //!
@@ -83,6 +88,8 @@ pub fn run<F: Future>(main: F) -> F::Output {
 pub struct Runner {
     current_thread: bool,
     worker_threads: Option<usize>,
+    /// `None`: asyncio's default executor size ([`default_blocking_threads`]).
+    max_blocking_threads: Option<usize>,
     debug: Option<bool>,
     shutdown_timeout: Duration,
 }
@@ -95,7 +102,9 @@ impl Default for Runner {
 
 impl Runner {
     /// A runner for a current-thread runtime, in debug mode when the
-    /// environment has `ASYNCIO_DEBUG=1`, with a 300 s shutdown timeout.
+    /// environment has `ASYNCIO_DEBUG=1`, with a 300 s shutdown timeout and
+    /// at most `min(32, cpus + 4)` threads for blocking work (see
+    /// [`max_blocking_threads`](Runner::max_blocking_threads)).
     ///
     /// ```
     /// assert_eq!(asyncio::Runner::new().run(async { 1 }), 1);
@@ -104,6 +113,7 @@ impl Runner {
         Self {
             current_thread: true,
             worker_threads: None,
+            max_blocking_threads: None,
             debug: None,
             shutdown_timeout: Duration::from_secs(300),
         }
@@ -162,6 +172,74 @@ impl Runner {
         self
     }
 
+    /// At most `n` threads for blocking work: the size of the default
+    /// executor, as `loop.set_default_executor(ThreadPoolExecutor(n))` sets
+    /// it in asyncio.
+    ///
+    /// The pool runs [`to_thread`](crate::to_thread) and
+    /// [`Loop::run_in_executor`](crate::Loop::run_in_executor) closures, and
+    /// Tokio's own blocking work on this runtime: `tokio::fs`,
+    /// `tokio::io::{stdin, stdout, stderr}`, and host-name lookups
+    /// (`tokio::net::lookup_host`, so also
+    /// [`open_connection`](crate::open_connection) with a host name, which
+    /// asyncio resolves in its default executor too). Threads start on
+    /// demand and end after 10 s idle; work beyond `n` waits in a
+    /// first-come-first-served queue for a free thread. The workers of
+    /// [`worker_threads`](Runner::worker_threads) are not counted.
+    ///
+    /// The default is asyncio's default executor size, `min(32, cpus + 4)`
+    /// with `cpus` = [`std::thread::available_parallelism`] (Tokio's own
+    /// default is 512): few threads that take the next closure off the
+    /// queue keep a burst of short closures cheap, where hundreds of threads
+    /// would each be woken and then share the cores. Raise it for many
+    /// closures that block for long (slow files, a blocking client library,
+    /// a pending `stdin` read holds a thread until input comes).
+    ///
+    /// # Deadlock
+    /// As with any bounded executor (asyncio's included), blocking work
+    /// must not wait for blocking work queued behind it: `n` closures that
+    /// each wait for another closure (or for a task that awaits
+    /// `to_thread`, through [`ConcurrentFuture::result`]) hold every thread,
+    /// and the closures they wait for never start. On a multi-thread
+    /// runtime, [`ConcurrentFuture::result`] called in a task (and Tokio's
+    /// `block_in_place`) also needs a free thread of this pool to take over
+    /// the worker's other tasks meanwhile. Await instead of blocking where
+    /// you can, or size the pool for the most closures that can wait at
+    /// once.
+    ///
+    /// [`ConcurrentFuture::result`]: crate::ConcurrentFuture::result
+    ///
+    /// # Panics
+    /// If `n` is 0 (there would be no thread to run anything), with
+    /// `asyncio::Runner::max_blocking_threads(n): n must be at least 1`.
+    ///
+    /// ```
+    /// let busiest = asyncio::Runner::new().max_blocking_threads(2).run(async {
+    ///     let busy = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    ///     let calls = (0..8).map(|_| {
+    ///         let busy = busy.clone();
+    ///         asyncio::to_thread(move || {
+    ///             use std::sync::atomic::Ordering::SeqCst;
+    ///             let now = busy.fetch_add(1, SeqCst) + 1;
+    ///             busy.fetch_sub(1, SeqCst);
+    ///             now
+    ///         })
+    ///     });
+    ///     let seen = asyncio::gather(calls.collect::<Vec<_>>()).await.unwrap();
+    ///     seen.into_iter().map(Result::unwrap).max().unwrap()
+    /// });
+    /// assert!(busiest <= 2);
+    /// ```
+    #[track_caller]
+    pub fn max_blocking_threads(mut self, n: usize) -> Self {
+        assert!(
+            n > 0,
+            "asyncio::Runner::max_blocking_threads(n): n must be at least 1"
+        );
+        self.max_blocking_threads = Some(n);
+        self
+    }
+
     /// How long shutdown waits for threads still busy with blocking work
     /// (default 300 s, as Python 3.12's executor shutdown).
     ///
@@ -205,6 +283,10 @@ impl Runner {
         if let Some(n) = self.worker_threads {
             builder.worker_threads(n);
         }
+        builder.max_blocking_threads(
+            self.max_blocking_threads
+                .unwrap_or_else(default_blocking_threads),
+        );
         let rt = builder
             .enable_all()
             .build()
@@ -241,6 +323,13 @@ impl Runner {
             Err(MainEnd::Cancelled) => panic!("{who}: the main task was cancelled"),
         }
     }
+}
+
+/// asyncio's default executor size: `ThreadPoolExecutor`'s default
+/// `min(32, (os.process_cpu_count() or 1) + 4)` (Python 3.13).
+fn default_blocking_threads() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus + 4).min(32)
 }
 
 /// Shutdown steps 1–3 (see the module docs).

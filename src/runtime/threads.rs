@@ -52,13 +52,19 @@ use crate::{Builder, CallbackId, Loop, Seconds, Task, TaskRef};
 ///   runtime is not affected.
 /// - Dropping the future (its task cancelled, a timeout) does **not** stop
 ///   the thread, as in asyncio: `f` runs to its end and its value is
-///   dropped. Use a flag or a channel to tell long work to stop.
+///   dropped. Use a flag or a channel to tell long work to stop. An `f`
+///   still waiting for a free thread is not started at all, as asyncio
+///   cancels a work item still queued in its executor.
 /// - Inside `f`, [`current_task()`](crate::current_task) is the task that
 ///   awaited `to_thread`: asyncio copies the caller's `contextvars` into the
 ///   thread, and the task is the nearest thing this crate has. Its name, id
 ///   and `cancel()` are at hand; nothing flows back to the caller.
-/// - The pool is Tokio's: up to 512 threads by default (asyncio's default
-///   executor has `min(32, cpus + 4)`), see `docs/differences.md`.
+/// - The pool is the runtime's blocking pool: under [`run`](crate::run) /
+///   [`Runner`](crate::Runner), at most `min(32, cpus + 4)` threads, the
+///   size of asyncio's default executor
+///   ([`Runner::max_blocking_threads`](crate::Runner::max_blocking_threads)
+///   sets it); calls beyond it wait in a queue for a free thread. On a
+///   runtime built otherwise, Tokio's (512 threads by default).
 ///
 /// # Panics
 /// When polled outside a Tokio runtime (`no running event loop`).
@@ -79,9 +85,12 @@ use crate::{Builder, CallbackId, Loop, Seconds, Task, TaskRef};
 /// ```
 ///
 /// # Cancel safety
-/// Dropping the future does not stop `f`: a thread cannot be interrupted, so
-/// `f` runs to its end and its result is dropped (as in asyncio, where
-/// cancelling `to_thread` leaves the thread running).
+/// Dropping the future does not stop `f` once it started: a thread cannot be
+/// interrupted, so `f` runs to its end and its result is dropped (as in
+/// asyncio, where cancelling `to_thread` leaves the thread running). An `f`
+/// still queued for a free thread (all threads of the pool busy, see
+/// [`Runner::max_blocking_threads`](crate::Runner::max_blocking_threads))
+/// is dropped unrun, as asyncio cancels a queued work item.
 pub async fn to_thread<F, R>(f: F) -> crate::Result<R>
 where
     F: FnOnce() -> R + Send + 'static,
@@ -93,7 +102,7 @@ where
              (asyncio::run, #[tokio::main])"
         )
     });
-    join_blocking(spawn_blocking_as(&handle, crate::current_task(), f)).await
+    BlockingJob::new(spawn_blocking_as(&handle, crate::current_task(), f)).await
 }
 
 /// Submits `f` to `handle`'s blocking pool; `task` is the current task while
@@ -109,13 +118,51 @@ where
     }
 }
 
-/// The value of a blocking job: its panic as [`Error::Panicked`]; a job the
-/// runtime dropped before it started (shutdown) as [`Error::Cancelled`].
-pub(crate) async fn join_blocking<R>(join: JoinHandle<R>) -> crate::Result<R> {
-    join.await.map_err(|e| match e.try_into_panic() {
-        Ok(payload) => Error::Panicked(PanicError::from_payload(&*payload)),
-        Err(_) => Error::Cancelled(CancelledError::new()),
-    })
+/// Waits for a blocking job: its value; its panic as [`Error::Panicked`]; a
+/// job the runtime dropped before it started (shutdown) as
+/// [`Error::Cancelled`].
+///
+/// Dropped after it was polled (its awaiter gave up), it takes the job out
+/// of the pool's queue if no thread has started it yet, as asyncio cancels
+/// a work item still waiting in its executor; a job already running goes
+/// on. Dropped unpolled, it leaves the job alone (an un-awaited
+/// `run_in_executor` future runs its function, as in asyncio).
+pub(crate) struct BlockingJob<R> {
+    join: JoinHandle<R>,
+    polled: bool,
+}
+
+impl<R> BlockingJob<R> {
+    pub(crate) fn new(join: JoinHandle<R>) -> Self {
+        Self {
+            join,
+            polled: false,
+        }
+    }
+}
+
+impl<R> Future for BlockingJob<R> {
+    type Output = crate::Result<R>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.polled = true;
+        Pin::new(&mut self.join)
+            .poll(cx)
+            .map_err(|e| match e.try_into_panic() {
+                Ok(payload) => Error::Panicked(PanicError::from_payload(&*payload)),
+                Err(_) => Error::Cancelled(CancelledError::new()),
+            })
+    }
+}
+
+impl<R> Drop for BlockingJob<R> {
+    fn drop(&mut self) {
+        if self.polled {
+            // Tokio: a blocking job cannot be aborted once started; before,
+            // `abort` keeps it from starting. On a finished job: no effect.
+            self.join.abort();
+        }
+    }
 }
 
 /// Schedules `fut` as a task of ours on the runtime of `lp` and returns a
@@ -223,8 +270,10 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     /// anywhere: that blocks the calling thread (and whatever its own
     /// current-thread runtime would run meanwhile), but cannot deadlock. On
     /// a multi-thread runtime's worker, `result` hands the worker's other
-    /// tasks to another thread first (`tokio::task::block_in_place`) and
-    /// blocks safely. Called once the task is done, or with a zero timeout,
+    /// tasks to another thread first (`tokio::task::block_in_place`, which
+    /// needs a free thread of the blocking pool, see
+    /// [`Runner::max_blocking_threads`](crate::Runner::max_blocking_threads))
+    /// and blocks safely. Called once the task is done, or with a zero timeout,
     /// it never blocks and never panics.
     ///
     /// Also when the task is still running and `timeout` is NaN seconds.

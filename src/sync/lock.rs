@@ -102,7 +102,7 @@ impl Lock {
     pub async fn acquire(&self) -> LockGuard<'_> {
         // Written out (not through a helper `async fn`): one future layer
         // around Tokio's `Acquire`, not two.
-        self.sem.acquire().await.expect(NEVER_CLOSED).forget();
+        std::mem::forget(self.sem.acquire().await.expect(NEVER_CLOSED));
         LockGuard { lock: self }
     }
 
@@ -125,7 +125,7 @@ impl Lock {
     /// });
     /// ```
     pub async fn acquire_owned(self: Arc<Self>) -> OwnedLockGuard {
-        self.sem.acquire().await.expect(NEVER_CLOSED).forget();
+        std::mem::forget(self.sem.acquire().await.expect(NEVER_CLOSED));
         OwnedLockGuard { lock: self }
     }
 
@@ -144,7 +144,7 @@ impl Lock {
     /// ```
     pub fn try_acquire(&self) -> Option<LockGuard<'_>> {
         let permit = self.sem.try_acquire().ok()?;
-        permit.forget();
+        std::mem::forget(permit);
         Some(LockGuard { lock: self })
     }
 

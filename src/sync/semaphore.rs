@@ -11,13 +11,22 @@ use crate::lock::lock;
 
 /// What both semaphores share: Tokio's semaphore, and for the bounded one
 /// its bound.
+///
+/// The bound is boxed so that a plain semaphore's release (every permit
+/// drop) tests one pointer beside Tokio's semaphore, in the same cache line,
+/// and the bounded path stays out of line.
 struct Core {
     sem: TokioSemaphore,
-    /// `Some` for a [`BoundedSemaphore`]: its initial value, and the lock
-    /// that makes "check the value, then add one" a single step against
-    /// other releases (acquires only lower the value, so they cannot make
-    /// the check wrong).
-    bound: Option<(usize, Mutex<()>)>,
+    bound: Option<Box<Bound>>,
+}
+
+/// A [`BoundedSemaphore`]'s bound: its initial value, and the lock that
+/// makes "check the value, then add one" a single step against other
+/// releases (acquires only lower the value, so they cannot make the check
+/// wrong).
+struct Bound {
+    value: usize,
+    serial: Mutex<()>,
 }
 
 impl Core {
@@ -30,25 +39,34 @@ impl Core {
         );
         Self {
             sem: TokioSemaphore::new(value),
-            bound: bounded.then(|| (value, Mutex::new(()))),
+            bound: bounded.then(|| {
+                Box::new(Bound {
+                    value,
+                    serial: Mutex::new(()),
+                })
+            }),
         }
     }
 
     /// The one future layer around Tokio's `Acquire` (the public
     /// `acquire`s return it as is). Never closed; the tokio permit is
     /// forgotten at once (no await in between) and ours gives it back.
+    /// `mem::forget`, not `SemaphorePermit::forget`: the latter zeroes the
+    /// permit and still runs its drop (an `add_permits(0)` call); the
+    /// permit owns nothing else.
     #[inline]
     async fn acquire(&self) -> SemaphorePermit<'_> {
-        self.sem
-            .acquire()
-            .await
-            .expect("the semaphore is never closed")
-            .forget();
+        std::mem::forget(
+            self.sem
+                .acquire()
+                .await
+                .expect("the semaphore is never closed"),
+        );
         SemaphorePermit { core: self }
     }
 
     fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        self.sem.try_acquire().ok()?.forget();
+        std::mem::forget(self.sem.try_acquire().ok()?);
         Some(SemaphorePermit { core: self })
     }
 
@@ -60,19 +78,37 @@ impl Core {
     fn release(&self) {
         match &self.bound {
             None => self.sem.add_permits(1),
-            Some((bound, serial)) => {
-                let over = {
-                    let _serial = lock(serial);
-                    let over = self.sem.available_permits() >= *bound;
-                    if !over {
-                        self.sem.add_permits(1);
-                    }
-                    over
-                };
-                if over {
-                    panic!("BoundedSemaphore released too many times");
-                }
-            }
+            Some(bound) => self.release_bounded(bound),
+        }
+    }
+
+    /// Gives one permit back if that stays within `bound`; `false` if the
+    /// semaphore is already full.
+    fn add_within(&self, bound: &Bound) -> bool {
+        let _serial = lock(&bound.serial);
+        let fits = self.sem.available_permits() < bound.value;
+        if fits {
+            self.sem.add_permits(1);
+        }
+        fits
+    }
+
+    #[track_caller]
+    #[inline(never)]
+    fn release_bounded(&self, bound: &Bound) {
+        if !self.add_within(bound) {
+            panic!("BoundedSemaphore released too many times");
+        }
+    }
+
+    /// A bounded semaphore's permit dropped.
+    #[inline(never)]
+    fn drop_bounded(&self, bound: &Bound) {
+        if std::thread::panicking() {
+            // Do not turn one panic into an abort: give back what fits.
+            self.add_within(bound);
+        } else {
+            self.release_bounded(bound);
         }
     }
 }
@@ -343,7 +379,7 @@ impl BoundedSemaphore {
 
 impl fmt::Debug for BoundedSemaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bound = self.core.bound.as_ref().map_or(0, |b| b.0);
+        let bound = self.core.bound.as_ref().map_or(0, |b| b.value);
         f.debug_struct("BoundedSemaphore")
             .field("value", &self.value())
             .field("bound", &bound)
@@ -399,14 +435,7 @@ impl Drop for SemaphorePermit<'_> {
         match &self.core.bound {
             // A plain semaphore: what Tokio's own permit does on drop.
             None => self.core.sem.add_permits(1),
-            Some((bound, serial)) if std::thread::panicking() => {
-                // Do not turn one panic into an abort: give back what fits.
-                let _serial = lock(serial);
-                if self.core.sem.available_permits() < *bound {
-                    self.core.sem.add_permits(1);
-                }
-            }
-            Some(_) => self.core.release(),
+            Some(bound) => self.core.drop_bounded(bound),
         }
     }
 }

@@ -32,7 +32,10 @@ use crate::scope::{AwaitAction, AwaitScope};
 ///   [exception handler](crate::set_exception_handler) as "Task exception was
 ///   never retrieved" once the task ended and its last `Task` is gone;
 ///   nothing is printed when the panic happens (see the crate docs, *Panics
-///   in tasks*).
+///   in tasks*). An await that was already waiting when the task ended
+///   counts as seeing it, also when it is dropped before it hands the panic
+///   over (its own task cancelled at that moment, a `select!` branch that
+///   lost): asyncio's awaiter, woken by the task's end, always reads it.
 ///
 /// All [`TaskRef`] methods (`cancel`, `done`, `get_name`, callbacks, …) are
 /// available through `Deref`.
@@ -197,6 +200,19 @@ impl<T: Send + 'static> Task<T> {
     }
 }
 
+impl<T> Task<T> {
+    /// An await of this task (`Join` or `JoinRef`) is dropped and the task
+    /// is done. One that was polled was waiting for the task's end, and
+    /// asyncio's awaiter, woken by that end, always reads the outcome (also
+    /// when it is cancelled right after): its panic counts as seen, even
+    /// if the poll that would have handed it over never came.
+    fn awaiter_dropped(&self, polled: bool) {
+        if polled {
+            self.task.core().header().diag.mark_retrieved();
+        }
+    }
+}
+
 impl<T> Deref for Task<T> {
     type Target = TaskRef;
 
@@ -252,6 +268,7 @@ impl<T: Send + 'static> IntoFuture for Task<T> {
         Join {
             task: self,
             scope: AwaitScope::default(),
+            polled: false,
         }
     }
 }
@@ -261,7 +278,10 @@ impl<'a, T: Send + 'static> IntoFuture for &'a mut Task<T> {
     type IntoFuture = JoinRef<'a, T>;
 
     fn into_future(self) -> JoinRef<'a, T> {
-        JoinRef { task: self }
+        JoinRef {
+            task: self,
+            polled: false,
+        }
     }
 }
 
@@ -298,6 +318,9 @@ pub struct Join<T> {
     /// Passes a cancellation of the awaiter on to the task, and makes it
     /// wait for the task's cleanups (`scope/await_task.rs`).
     scope: AwaitScope,
+    /// Polled at least once: the awaiter is waiting for the task's end
+    /// (see [`Task::awaiter_dropped`]).
+    polled: bool,
 }
 
 impl<T> Join<T> {
@@ -321,6 +344,7 @@ impl<T: Send + 'static> Future for Join<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        this.polled = true;
         if this.scope.is_gone() {
             return Poll::Pending; // the cancellation went on without us
         }
@@ -354,8 +378,12 @@ impl<T: Send + 'static> Future for Join<T> {
 
 impl<T> Drop for Join<T> {
     fn drop(&mut self) {
-        // A task that tried to await itself is not cancelled for it.
-        if !self.task.done() && !self.task.is_current() {
+        if self.task.done() {
+            self.task.awaiter_dropped(self.polled);
+        } else if !self.task.is_current() {
+            // A task that tried to await itself is not cancelled for it.
+            // Otherwise the cancel marks the panic to come as seen, as
+            // asyncio's `cancel()` does.
             self.task.cancel();
         }
     }
@@ -400,13 +428,24 @@ impl<T> fmt::Debug for Join<T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct JoinRef<'a, T> {
     task: &'a mut Task<T>,
+    /// Polled at least once (see [`Task::awaiter_dropped`]).
+    polled: bool,
 }
 
 impl<T: Send + 'static> Future for JoinRef<'_, T> {
     type Output = crate::Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.polled = true;
         self.task.poll_result(cx)
+    }
+}
+
+impl<T> Drop for JoinRef<'_, T> {
+    fn drop(&mut self) {
+        if self.task.done() {
+            self.task.awaiter_dropped(self.polled);
+        }
     }
 }
 
