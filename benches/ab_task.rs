@@ -16,13 +16,18 @@
 //! `asyncio::Runner` for ours and the main future of a Tokio runtime for
 //! raw Tokio (the shape of `asyncio::run` and `#[tokio::main]`).
 //!
-//! Output, one line per workload (parsed by `benches/ab.sh`):
+//! A sample runs the workload over and over (N = 10k ten times) so that it
+//! lasts as long as one of 100k tasks, and is timed on two clocks: the wall
+//! clock, and the CPU time of the process's threads (which leaves out the
+//! time they waited for a core on a machine shared with other work).
+//!
+//! Output, one line per workload (parsed by `benches/ab.sh`), medians over
+//! the rounds, ns per task:
 //!
 //! ```text
-//! ab <TAB> workload/flavor/N <TAB> raw ns per task <TAB> ours ns per task
+//! ab <TAB> workload/flavor/N <TAB> raw wall <TAB> ours wall <TAB> raw cpu <TAB> ours cpu
 //! ```
-//!
-//! (medians over the rounds). `cargo bench -p asyncio-benches --bench
+//! `cargo bench -p asyncio-benches --bench
 //! ab_task -- --rounds 15`; without `--bench` or `--rounds` (as `cargo test
 //! --benches` does) each workload runs once, small.
 
@@ -47,8 +52,39 @@ impl Flavor {
     }
 }
 
-/// Times `fut` as the main future of a fresh raw Tokio runtime.
-fn time_raw<F: Future<Output = ()>>(flavor: Flavor, fut: F) -> Duration {
+/// CPU time used so far by the threads of this process that are alive
+/// (Linux: `/proc/self/task/*/schedstat`, updated by the kernel at each
+/// scheduler tick and switch; zero elsewhere). The runtime's threads are
+/// alive for the whole sample, which lasts long beside a tick.
+fn cpu_now() -> Duration {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let ns: u64 = dir
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(ns)
+}
+
+/// Runs `make()` `reps` times in a row; (wall, CPU) time.
+async fn timed<F: Future<Output = ()>>(reps: usize, make: impl Fn() -> F) -> (Duration, Duration) {
+    let (cpu0, start) = (cpu_now(), Instant::now());
+    for _ in 0..reps {
+        make().await;
+    }
+    let wall = start.elapsed();
+    (wall, cpu_now().saturating_sub(cpu0))
+}
+
+/// Times `reps` runs of `make()` as the main future of a fresh raw Tokio
+/// runtime.
+fn time_raw<F: Future<Output = ()>>(
+    flavor: Flavor,
+    reps: usize,
+    make: impl Fn() -> F,
+) -> (Duration, Duration) {
     let rt = match flavor {
         Flavor::Multi => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -59,24 +95,21 @@ fn time_raw<F: Future<Output = ()>>(flavor: Flavor, fut: F) -> Duration {
             .build(),
     }
     .unwrap();
-    rt.block_on(async move {
-        let start = Instant::now();
-        fut.await;
-        start.elapsed()
-    })
+    rt.block_on(timed(reps, make))
 }
 
-/// Times `fut` as the main task of a fresh `asyncio::Runner`.
-fn time_ours<F: Future<Output = ()>>(flavor: Flavor, fut: F) -> Duration {
+/// Times `reps` runs of `make()` as the main task of a fresh
+/// `asyncio::Runner`.
+fn time_ours<F: Future<Output = ()>>(
+    flavor: Flavor,
+    reps: usize,
+    make: impl Fn() -> F,
+) -> (Duration, Duration) {
     let runner = match flavor {
         Flavor::Multi => asyncio::Runner::new().worker_threads(2),
         Flavor::Current => asyncio::Runner::new().current_thread(),
     };
-    runner.run(async move {
-        let start = Instant::now();
-        fut.await;
-        start.elapsed()
-    })
+    runner.run(timed(reps, make))
 }
 
 async fn raw_spawn_await(n: usize) {
@@ -166,7 +199,9 @@ fn main() {
     };
     for flavor in [Flavor::Multi, Flavor::Current] {
         for &n in &sizes {
-            let per_task = |d: Duration| d.as_nanos() as f64 / n as f64;
+            // Each sample: as many tasks as one run of the largest N.
+            let reps = sizes[sizes.len() - 1] / n;
+            let per_task = |d: Duration| d.as_nanos() as f64 / (n * reps) as f64;
             type Pair = (fn(usize) -> BoxFut, fn(usize) -> BoxFut);
             type BoxFut = std::pin::Pin<Box<dyn Future<Output = ()>>>;
             let workloads: [(&str, Pair); 2] = [
@@ -186,18 +221,21 @@ fn main() {
                 ),
             ];
             for (name, (raw, ours)) in workloads {
-                time_raw(flavor, raw(n)); // warm-up
-                time_ours(flavor, ours(n));
-                let (mut r, mut o) = (Vec::new(), Vec::new());
+                time_raw(flavor, 1, || raw(n)); // warm-up
+                time_ours(flavor, 1, || ours(n));
+                let mut v: [Vec<f64>; 4] = Default::default();
                 for _ in 0..rounds {
-                    r.push(per_task(time_raw(flavor, raw(n))));
-                    o.push(per_task(time_ours(flavor, ours(n))));
+                    let (wall, cpu) = time_raw(flavor, reps, || raw(n));
+                    v[0].push(per_task(wall));
+                    v[2].push(per_task(cpu));
+                    let (wall, cpu) = time_ours(flavor, reps, || ours(n));
+                    v[1].push(per_task(wall));
+                    v[3].push(per_task(cpu));
                 }
+                let [a, b, c, d] = v.map(|mut v| median(&mut v));
                 println!(
-                    "ab\t{name}/{}/{n}\t{:.1}\t{:.1}",
-                    flavor.name(),
-                    median(&mut r),
-                    median(&mut o)
+                    "ab\t{name}/{}/{n}\t{a:.1}\t{b:.1}\t{c:.1}\t{d:.1}",
+                    flavor.name()
                 );
             }
         }
