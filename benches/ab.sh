@@ -7,7 +7,7 @@
 # <before-rev>, <after-rev>: any git revision; without <after-rev>, "after"
 # is the working tree as it is. Each side is exported with `git archive`
 # (no worktree is added to the repository), and the same bench source (this
-# checkout's `benches/ab_task.rs`) is built against each in a throwaway
+# checkout's `benches/ab_task.rs` and `benches/spawn_common/`) is built against each in a throwaway
 # crate with the `bench` profile's settings (`lto = "thin"`,
 # `codegen-units = 1`) and this checkout's `Cargo.lock` (the same Tokio on
 # both sides). The two binaries then run alternately, K times each (default
@@ -75,8 +75,9 @@ for side in before after; do
     src="$work/src-$side"
     [ "$side" = after ] && src="$after_src"
     dir="$work/ab-$side"
-    mkdir -p "$dir/src"
+    mkdir -p "$dir/src/spawn_common"
     cp "$root/benches/ab_task.rs" "$dir/src/main.rs"
+    cp "$root/benches/spawn_common/mod.rs" "$dir/src/spawn_common/mod.rs"
     cp "$root/Cargo.lock" "$dir/Cargo.lock"
     cat > "$dir/Cargo.toml" <<EOF
 [package]

@@ -27,46 +27,18 @@
 //! ```text
 //! ab <TAB> workload/flavor/N <TAB> raw wall <TAB> ours wall <TAB> raw cpu <TAB> ours cpu
 //! ```
-//! `cargo bench -p asyncio-benches --bench
-//! ab_task -- --rounds 15`; without `--bench` or `--rounds` (as `cargo test
+//!
+//! `cargo bench -p asyncio-benches --bench ab_task -- --rounds 15`; without `--bench` or `--rounds` (as `cargo test
 //! --benches` does) each workload runs once, small.
 
 use std::future::Future;
-use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy, Debug)]
-enum Flavor {
-    Multi,
-    Current,
-}
-
-impl Flavor {
-    fn name(self) -> &'static str {
-        match self {
-            Flavor::Multi => "multi",
-            Flavor::Current => "current",
-        }
-    }
-}
-
-/// CPU time used so far by the threads of this process that are alive
-/// (Linux: `/proc/self/task/*/schedstat`, updated by the kernel at each
-/// scheduler tick and switch; zero elsewhere). The runtime's threads are
-/// alive for the whole sample, which lasts long beside a tick.
-fn cpu_now() -> Duration {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return Duration::ZERO;
-    };
-    let ns: u64 = dir
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    Duration::from_nanos(ns)
-}
+#[path = "spawn_common/mod.rs"]
+mod spawn_common;
+use spawn_common::{Flavor, cpu_now, median, ours_spawn_await, raw_spawn_await, runtime};
 
 /// Runs `make()` `reps` times in a row; (wall, CPU) time.
 async fn timed<F: Future<Output = ()>>(reps: usize, make: impl Fn() -> F) -> (Duration, Duration) {
@@ -85,16 +57,7 @@ fn time_raw<F: Future<Output = ()>>(
     reps: usize,
     make: impl Fn() -> F,
 ) -> (Duration, Duration) {
-    let rt = match flavor {
-        Flavor::Multi => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build(),
-        Flavor::Current => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-    }
-    .unwrap();
+    let rt = runtime(flavor);
     rt.block_on(timed(reps, make))
 }
 
@@ -110,26 +73,6 @@ fn time_ours<F: Future<Output = ()>>(
         Flavor::Current => asyncio::Runner::new().current_thread(),
     };
     runner.run(timed(reps, make))
-}
-
-async fn raw_spawn_await(n: usize) {
-    let mut handles = Vec::with_capacity(n);
-    for i in 0..n {
-        handles.push(tokio::spawn(async move { black_box(i) }));
-    }
-    for h in handles {
-        black_box(h.await.unwrap());
-    }
-}
-
-async fn ours_spawn_await(n: usize) {
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        tasks.push(asyncio::create_task(async move { black_box(i) }));
-    }
-    for t in tasks {
-        black_box(t.await.unwrap());
-    }
 }
 
 /// Lets the tasks started so far run until all `n` have started (and
@@ -180,11 +123,6 @@ async fn ours_cancel_storm(n: usize) {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rounds = args
@@ -233,10 +171,8 @@ fn main() {
                     v[3].push(per_task(cpu));
                 }
                 let [a, b, c, d] = v.map(|mut v| median(&mut v));
-                println!(
-                    "ab\t{name}/{}/{n}\t{a:.1}\t{b:.1}\t{c:.1}\t{d:.1}",
-                    flavor.name()
-                );
+                let flavor = format!("{flavor:?}").to_lowercase();
+                println!("ab\t{name}/{flavor}/{n}\t{a:.1}\t{b:.1}\t{c:.1}\t{d:.1}");
             }
         }
     }

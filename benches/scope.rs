@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 use asyncio::CancelExt;
 use tokio_util::sync::CancellationToken;
 
+#[path = "spawn_common/mod.rs"]
+mod spawn_common;
+use spawn_common::{Flavor, cpu_now};
+
 /// One timed run: wall-clock time, and the CPU time of every thread of the
 /// process meanwhile (the runtime's threads included). On a machine shared
 /// with other work, the CPU time leaves out the time the threads waited for
@@ -28,22 +32,6 @@ use tokio_util::sync::CancellationToken;
 struct Sample {
     wall: Duration,
     cpu: Duration,
-}
-
-/// CPU time used so far by the threads of this process that are alive
-/// (Linux: `/proc/self/task/*/schedstat`, which the kernel updates at each
-/// scheduler tick and switch, so a sample should last 100 ms or more; zero
-/// elsewhere). The runtime's threads are alive for the whole sample.
-fn cpu_now() -> Duration {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return Duration::ZERO;
-    };
-    let ns: u64 = dir
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    Duration::from_nanos(ns)
 }
 
 /// Times a future from inside the runtime (both clocks).
@@ -65,12 +53,6 @@ fn time<F: std::future::Future<Output = ()>>(make: impl FnOnce() -> F) -> Sample
     asyncio::Runner::new()
         .worker_threads(2)
         .run(async move { timed(fut).await })
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Flavor {
-    Multi,
-    Current,
 }
 
 /// Times `reps` runs of `make()` in a row, on a fresh runtime of `flavor`,
