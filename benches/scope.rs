@@ -2,11 +2,15 @@
 //! interleaved rounds (raw, ours, raw, ours, ...), medians per operation:
 //!
 //! 1. A timeout scope around a ready future vs `tokio::time::timeout`.
-//! 2. A task group of N children vs `asyncio::gather` of the same N.
+//! 2. A task group of N children vs `asyncio::gather` of the same N, on the
+//!    multi-thread (2 workers) and the current-thread runtime, N = 100
+//!    (repeated 100 times per sample) and 10k.
 //! 3. Cancelling N tasks that each run one awaited cleanup: `on_cancel` vs a
 //!    `CancellationToken` per task + `select!`.
 //!
-//! `cargo bench -p asyncio-benches --bench scope`.
+//! `cargo bench -p asyncio-benches --bench scope` runs them all;
+//! `-- timeout`, `-- group` or `-- cleanup` runs one (several may be given),
+//! `-- --rounds R` sets the number of interleaved rounds (default 15).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -16,24 +20,80 @@ use std::time::{Duration, Instant};
 use asyncio::CancelExt;
 use tokio_util::sync::CancellationToken;
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+#[path = "spawn_common/mod.rs"]
+mod spawn_common;
+use spawn_common::{Flavor, cpu_now};
+
+/// One timed run: wall-clock time, and the CPU time of every thread of the
+/// process meanwhile (the runtime's threads included). On a machine shared
+/// with other work, the CPU time leaves out the time the threads waited for
+/// a core, so it moves less than the wall-clock time.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// Times a future from inside the runtime (both clocks).
+async fn timed(fut: impl std::future::Future<Output = ()>) -> Sample {
+    let (cpu0, start) = (cpu_now(), Instant::now());
+    fut.await;
+    let wall = start.elapsed();
+    Sample {
+        wall,
+        cpu: cpu_now().saturating_sub(cpu0),
+    }
 }
 
 /// Times `f` on a fresh multi-thread runtime (2 workers), as the main task
 /// of an `asyncio::Runner` so that both contenders run inside one of our
 /// tasks (the cost a task of ours pays is what is measured).
-fn time<F: std::future::Future<Output = ()>>(make: impl FnOnce() -> F) -> Duration {
+fn time<F: std::future::Future<Output = ()>>(make: impl FnOnce() -> F) -> Sample {
     let fut = make();
-    asyncio::Runner::new().worker_threads(2).run(async move {
-        let start = Instant::now();
-        fut.await;
-        start.elapsed()
+    asyncio::Runner::new()
+        .worker_threads(2)
+        .run(async move { timed(fut).await })
+}
+
+/// Times `reps` runs of `make()` in a row, on a fresh runtime of `flavor`,
+/// as the main task of an `asyncio::Runner`.
+fn time_on<F: std::future::Future<Output = ()>>(
+    flavor: Flavor,
+    reps: usize,
+    make: impl Fn() -> F,
+) -> Sample {
+    let runner = match flavor {
+        Flavor::Multi => asyncio::Runner::new().worker_threads(2),
+        Flavor::Current => asyncio::Runner::new().current_thread(),
+    };
+    runner.run(async move {
+        timed(async {
+            for _ in 0..reps {
+                make().await;
+            }
+        })
+        .await
     })
 }
 
-fn compare(title: &str, n: usize, rounds: usize, cases: &[(&str, &dyn Fn(usize) -> Duration)]) {
+/// Median, lowest and highest of `v`, per operation, in ns.
+fn stats(v: &mut [Duration], ops: usize) -> [f64; 3] {
+    v.sort();
+    let per_op = |d: Duration| d.as_nanos() as f64 / ops as f64;
+    [per_op(v[v.len() / 2]), per_op(v[0]), per_op(v[v.len() - 1])]
+}
+
+/// Runs each case once to warm up, then `rounds` interleaved rounds (case
+/// 1, case 2, ..., case 1, ...). Prints per operation (`ops` a sample) the
+/// median, lowest and highest sample of both clocks, and the ratios to the
+/// first case of the medians and of the lowest samples.
+fn compare(
+    title: &str,
+    n: usize,
+    ops: usize,
+    rounds: usize,
+    cases: &[(&str, &dyn Fn(usize) -> Sample)],
+) {
     let mut samples = vec![Vec::new(); cases.len()];
     for (_, f) in cases {
         f(n); // warm-up
@@ -43,13 +103,31 @@ fn compare(title: &str, n: usize, rounds: usize, cases: &[(&str, &dyn Fn(usize) 
             samples[k].push(f(n));
         }
     }
-    let medians: Vec<Duration> = samples.into_iter().map(median).collect();
-    println!("\n{title} (N = {n}, {rounds} interleaved rounds, medians)");
-    for ((name, _), m) in cases.iter().zip(&medians) {
+    let stats: Vec<[[f64; 3]; 2]> = samples
+        .iter()
+        .map(|v| {
+            let mut wall: Vec<Duration> = v.iter().map(|s| s.wall).collect();
+            let mut cpu: Vec<Duration> = v.iter().map(|s| s.cpu).collect();
+            [stats(&mut wall, ops), stats(&mut cpu, ops)]
+        })
+        .collect();
+    println!(
+        "\n{title} (N = {n}, {rounds} interleaved rounds; ns per op: median [lowest..highest])"
+    );
+    for ((name, _), st) in cases.iter().zip(&stats) {
+        let [wall, cpu] = st;
+        let [base_wall, base_cpu] = &stats[0];
         println!(
-            "  {name:<34} {:>9.1} ns/op   ratio vs first {:.2}x",
-            m.as_nanos() as f64 / n as f64,
-            m.as_secs_f64() / medians[0].as_secs_f64()
+            "  {name:<28} wall {:>8.1} [{:.1}..{:.1}]  cpu {:>8.1} [{:.1}..{:.1}]",
+            wall[0], wall[1], wall[2], cpu[0], cpu[1], cpu[2]
+        );
+        println!(
+            "  {:<28} ratio to first: wall median {:.2}x, lowest {:.2}x; cpu median {:.2}x, lowest {:.2}x",
+            "",
+            wall[0] / base_wall[0],
+            wall[1] / base_wall[1],
+            cpu[0] / base_cpu[0],
+            cpu[1] / base_cpu[1],
         );
     }
 }
@@ -154,35 +232,71 @@ async fn wait_started(started: &AtomicUsize, n: usize) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--test" || a == "--quick");
-    let (rounds, n) = if quick { (1, 100) } else { (15, 10_000) };
-    compare(
-        "timeout scope around a ready future",
-        n * 10,
-        rounds,
-        &[
-            ("tokio::time::timeout", &|n| time(|| raw_timeout(n))),
-            ("asyncio::timeout(..).run", &|n| time(|| ours_timeout(n))),
-        ],
-    );
-    compare(
-        "task group of N children vs gather of N",
-        n,
-        rounds,
-        &[
-            ("asyncio::gather", &|n| time(|| ours_gather(n))),
-            ("asyncio::task_group", &|n| time(|| ours_group(n))),
-        ],
-    );
-    compare(
-        "cancel N tasks, one awaited cleanup each",
-        n,
-        rounds,
-        &[
-            ("CancellationToken + select!", &|n| {
-                time(|| raw_token_cleanup(n))
-            }),
-            ("on_cancel", &|n| time(|| ours_on_cancel(n))),
-        ],
-    );
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--test" || a == "--quick");
+    let rounds = match args.iter().position(|a| a == "--rounds") {
+        Some(i) => args[i + 1].parse().expect("--rounds takes a number"),
+        None if quick => 1,
+        None => 15,
+    };
+    let n = if quick { 100 } else { 10_000 };
+    let picked = ["timeout", "group", "cleanup"];
+    let only: Vec<&str> = picked
+        .into_iter()
+        .filter(|w| args.iter().any(|a| a == w))
+        .collect();
+    let run = |what: &str| only.is_empty() || only.contains(&what);
+    if run("timeout") {
+        compare(
+            "timeout scope around a ready future",
+            n * 10,
+            n * 10,
+            rounds,
+            &[
+                ("tokio::time::timeout", &|n| time(|| raw_timeout(n))),
+                ("asyncio::timeout(..).run", &|n| time(|| ours_timeout(n))),
+            ],
+        );
+    }
+    if run("group") {
+        // Each sample runs the workload `reps` times in a row (≈ 100 ms,
+        // so that the CPU clock's granularity is small beside it).
+        let sizes = if quick {
+            [(10, 1), (100, 1)]
+        } else {
+            [(100, 1000), (n, 10)]
+        };
+        for flavor in [Flavor::Multi, Flavor::Current] {
+            for (n, reps) in sizes {
+                compare(
+                    &format!("task group of N children vs gather of N, {flavor:?}, x{reps}"),
+                    n,
+                    n * reps,
+                    rounds,
+                    &[
+                        ("asyncio::gather", &|n| {
+                            time_on(flavor, reps, || ours_gather(n))
+                        }),
+                        ("asyncio::task_group", &|n| {
+                            time_on(flavor, reps, || ours_group(n))
+                        }),
+                    ],
+                );
+            }
+        }
+    }
+    if run("cleanup") {
+        compare(
+            "cancel N tasks, one awaited cleanup each",
+            n,
+            n,
+            rounds,
+            &[
+                ("CancellationToken + select!", &|n| {
+                    time(|| raw_token_cleanup(n))
+                }),
+                ("on_cancel", &|n| time(|| ours_on_cancel(n))),
+            ],
+        );
+    }
 }

@@ -464,3 +464,62 @@ async fn a_cancel_while_the_group_waits_for_its_children_ends_it_cancelled() {
     assert!(r.unwrap_err().is_timeout());
     assert_eq!(entries(&log), ["child cleaned up"]);
 }
+
+/// A `create_task` that panics because it is called outside any runtime (a
+/// clone of the group sent to a plain thread) leaves no phantom child
+/// behind: the group still ends when its body and real children have.
+#[tokio::test(start_paused = true)]
+async fn a_create_task_that_panics_outside_a_runtime_does_not_keep_the_group_waiting() {
+    let group = asyncio::task_group(|tg| async move {
+        let child = tg.create_task(asyncio::sleep_with(1, 2));
+        let t = tg.clone();
+        let panicked = std::thread::spawn(move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                t.create_task(async {});
+            }))
+            .is_err()
+        })
+        .join()
+        .unwrap();
+        assert!(panicked, "create_task outside a runtime must panic");
+        child
+    });
+    let child = tokio::time::timeout(Duration::from_secs(60), group)
+        .await
+        .expect("the group waited for a child that was never spawned")
+        .unwrap();
+    assert_eq!(child.result().unwrap(), 2);
+}
+
+/// Children that join after others have ended (and taken their places in
+/// the group's table) are the ones a later failure cancels; the ended ones
+/// keep their results.
+#[tokio::test(start_paused = true)]
+async fn a_failure_cancels_the_children_that_joined_after_others_ended() {
+    let seen: Arc<Mutex<(Vec<TaskRef>, Vec<TaskRef>)>> = Arc::default();
+    let s = seen.clone();
+    let t0 = Instant::now();
+    let r = asyncio::task_group(|tg| async move {
+        for i in 0..3 {
+            let t = tg.create_task(async move { i });
+            while !t.done() {
+                asyncio::sleep(0).await;
+            }
+            s.lock().unwrap().0.push(t.to_ref());
+        }
+        for _ in 0..3 {
+            let t = tg.create_task(asyncio::sleep(10));
+            s.lock().unwrap().1.push(t.to_ref());
+        }
+        asyncio::sleep(1).await;
+        tg.create_task(async { panic!("boom") });
+        asyncio::sleep(10).await;
+    })
+    .await;
+    assert_eq!(messages(&r.unwrap_err()), ["task panicked: boom"]);
+    assert_eq!(t0.elapsed(), Duration::from_secs(1));
+    let (ended, later) = &*seen.lock().unwrap();
+    assert!(ended.iter().all(|t| t.done() && !t.cancelled()));
+    assert_eq!(later.len(), 3);
+    assert!(later.iter().all(|t| t.cancelled()));
+}

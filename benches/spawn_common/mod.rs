@@ -1,7 +1,10 @@
 //! What the task benches share: the runtimes, the spawn + await workloads
 //! (raw Tokio, ours) and the *floors*: raw Tokio plus only the shared state
 //! that any task object with asyncio's features needs, whatever its design.
-//! Included with `#[path]` by `task.rs` and `task_mimalloc.rs`.
+//! Included with `#[path]` by `task.rs`, `task_mimalloc.rs`, `scope.rs` and
+//! `ab_task.rs`; `benches/ab.sh` builds it (with `ab_task.rs`) against older
+//! revisions of the crate too, so it uses only the API every version since
+//! 0.1 has (`Runner`, `create_task`, `Task` await).
 
 #![allow(dead_code)] // each bench uses its own subset
 
@@ -173,6 +176,24 @@ pub fn time_main<F: Future<Output = ()>>(
             start.elapsed()
         })
     }
+}
+
+/// CPU time used so far by the threads of this process that are alive
+/// (Linux: `/proc/self/task/*/schedstat`, which the kernel updates at each
+/// scheduler tick and switch, so a sample should last 100 ms or more; zero
+/// elsewhere). Read from inside a runtime, its threads are counted. On a
+/// machine shared with other work it leaves out the time the threads
+/// waited for a core.
+pub fn cpu_now() -> Duration {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let ns: u64 = dir
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(ns)
 }
 
 pub fn median(v: &mut [f64]) -> f64 {

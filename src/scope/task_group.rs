@@ -1,7 +1,6 @@
 //! `task_group(body)` and `TaskGroup` (asyncio 3.11's `async with
 //! asyncio.TaskGroup() as tg:`).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -13,7 +12,8 @@ use pin_project::{pin_project, pinned_drop};
 
 use super::node::{self, Node, Registration};
 use crate::error::{Error, ExceptionGroup, FailedError, PanicError};
-use crate::{Task, TaskId, TaskRef};
+use crate::task::{Callback, ChildDone};
+use crate::{Task, TaskRef};
 
 /// Runs `body` with a new [`TaskGroup`] and waits until the body returned
 /// and every task of the group ended (asyncio's `async with TaskGroup() as
@@ -77,7 +77,8 @@ where
                 node: Node::new(),
                 state: Mutex::new(State {
                     phase: Phase::Open,
-                    children: HashMap::new(),
+                    children: Vec::new(),
+                    free: Vec::new(),
                     live: 0,
                     errors: Vec::new(),
                     waker: None,
@@ -132,15 +133,28 @@ enum Phase {
     Finished,
 }
 
+/// The group's bookkeeping, behind one lock.
+///
+/// A child has a slot in `children` from before it is spawned until its
+/// done callback ran: [`Shared::reserve`] takes a free slot (or adds one),
+/// [`Shared::list`] puts the spawned child in it, and the done callback,
+/// which knows its slot, empties it and frees it. A slot is neither hashed
+/// nor searched, and a child costs no allocation of the group's (the
+/// callback is an `Arc` clone of the group and the slot's index).
 struct State {
     phase: Phase,
-    /// The children still running (a finished child leaves at once).
-    children: HashMap<TaskId, TaskRef>,
+    /// The children still running, by slot (a finished child leaves at
+    /// once; `None`: reserved and not listed yet, or free).
+    children: Vec<Option<TaskRef>>,
+    /// The free slots of `children`.
+    free: Vec<usize>,
     /// Children created and not yet ended (reserved before the spawn, so a
     /// child that ends before it is listed is still counted).
     live: usize,
     /// The children's failures, in the order they happened.
     errors: Vec<Error>,
+    /// The group's poller, woken when the last child ends or one fails
+    /// (not at every child's end: only those two change what it decides).
     waker: Option<Waker>,
 }
 
@@ -149,11 +163,20 @@ impl Shared {
         crate::lock::lock(&self.state)
     }
 
-    /// Reserves a place for a child, or panics as asyncio raises.
-    fn reserve(&self) {
+    /// Reserves a slot for a child, or panics as asyncio raises.
+    fn reserve(&self) -> usize {
         let mut s = self.lock();
         match s.phase {
-            Phase::Open => s.live += 1,
+            Phase::Open => {
+                s.live += 1;
+                match s.free.pop() {
+                    Some(slot) => slot,
+                    None => {
+                        s.children.push(None);
+                        s.children.len() - 1
+                    }
+                }
+            }
             Phase::ShuttingDown => {
                 drop(s);
                 panic!(
@@ -169,13 +192,14 @@ impl Shared {
         }
     }
 
-    /// Lists a spawned child; a child that joins a group already shutting
-    /// down is cancelled at once.
-    fn list(self: &Arc<Self>, task: &TaskRef) {
+    /// Lists a spawned child in its slot; a child that joins a group
+    /// already shutting down is cancelled at once. (Its done callback is
+    /// registered after this, so the slot is still its own.)
+    fn list(&self, slot: usize, task: &TaskRef) {
         let cancel = {
             let mut s = self.lock();
             if !task.done() {
-                s.children.insert(task.id(), task.clone());
+                s.children[slot] = Some(task.clone());
             }
             s.phase != Phase::Open
         };
@@ -184,16 +208,16 @@ impl Shared {
         }
     }
 
-    /// A child ended (its done callback).
-    fn child_ended(self: &Arc<Self>, task: &TaskRef) {
-        let failure = match task.exception() {
-            Ok(Some(e)) => Some(e),
-            _ => None, // returned, or cancelled: not a failure
-        };
+    /// Gives back the slot of a child that was reserved and is gone (it
+    /// ended, or it could not be spawned): the poller is woken if it was
+    /// the last one, or if it `failed`.
+    fn release(&self, slot: usize, failure: Option<Error>) {
         let (removed, waker, shutdown) = {
             let mut s = self.lock();
-            let removed = s.children.remove(&task.id());
+            let removed = s.children[slot].take();
+            s.free.push(slot);
             s.live -= 1;
+            let failed = failure.is_some();
             let shutdown = match failure {
                 Some(e) => {
                     s.errors.push(e);
@@ -201,7 +225,11 @@ impl Shared {
                 }
                 None => None,
             };
-            (removed, s.waker.take(), shutdown)
+            let waker = match failed || s.live == 0 {
+                true => s.waker.take(),
+                false => None,
+            };
+            (removed, waker, shutdown)
         };
         drop(removed);
         self.shutdown(shutdown);
@@ -216,7 +244,7 @@ impl Shared {
             return None;
         }
         s.phase = Phase::ShuttingDown;
-        Some(s.children.values().cloned().collect())
+        Some(s.children.iter().flatten().cloned().collect())
     }
 
     /// Cancels the body's scope and the children (unlocked).
@@ -226,6 +254,20 @@ impl Shared {
         for child in children {
             child.cancel();
         }
+    }
+}
+
+impl ChildDone for Shared {
+    /// A child ended (its done callback): `slot` is the one it was listed
+    /// in.
+    fn child_done(&self, slot: usize, task: &TaskRef) {
+        // Only a task that panicked (a `try_create_task` child's `Err`
+        // included) has an error: the others skip the task's lock.
+        let failure = match task.panicked() {
+            true => task.exception().ok().flatten(),
+            false => None, // returned, or cancelled: not a failure
+        };
+        self.release(slot, failure);
     }
 }
 
@@ -256,7 +298,7 @@ impl TaskGroup {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.builder().spawn(fut)
+        spawn_child(&self.shared, Task::builder(), fut)
     }
 
     /// Creates a child task running `fut`, whose `Err` fails it: `Ok(v)` is
@@ -385,11 +427,7 @@ impl GroupBuilder {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let shared = self.group.shared;
-        shared.reserve();
-        let task = self.builder.spawn(fut);
-        adopt(&shared, &task);
-        task
+        spawn_child(&self.group.shared, self.builder, fut)
     }
 
     /// Creates a child whose `Err` fails it (see
@@ -427,12 +465,39 @@ impl GroupBuilder {
     }
 }
 
-/// Watches a spawned child.
-fn adopt<T: Send + 'static>(shared: &Arc<Shared>, task: &Task<T>) {
-    let task = task.to_ref();
-    shared.list(&task);
-    let watcher = shared.clone();
-    task.add_done_callback(move |t| watcher.child_ended(t));
+/// Spawns a child of the group: reserves its slot (or panics before
+/// anything is spawned), spawns it, lists it, and watches its end.
+#[track_caller]
+fn spawn_child<F>(shared: &Arc<Shared>, builder: crate::Builder, fut: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    /// Gives the slot back if the spawn panics (no runtime): the group
+    /// would otherwise wait for a child that never existed.
+    struct Reserved<'a>(&'a Shared, Option<usize>);
+    impl Drop for Reserved<'_> {
+        fn drop(&mut self) {
+            if let Some(slot) = self.1 {
+                self.0.release(slot, None);
+            }
+        }
+    }
+    let slot = shared.reserve();
+    let mut reserved = Reserved(shared, Some(slot));
+    let task = builder.spawn(fut);
+    reserved.1 = None;
+    let child = task.to_ref();
+    shared.list(slot, &child);
+    let watcher: Arc<dyn ChildDone> = shared.clone();
+    if let Err((_, cb)) = child.push_done_callback(Callback::Child(watcher, slot)) {
+        // Already ended (and its callbacks run): the callback runs soon,
+        // as every done callback added to a task that is done.
+        drop(cb);
+        let watcher = shared.clone();
+        child.add_done_callback(move |t| watcher.child_done(slot, t));
+    }
+    task
 }
 
 /// The future [`task_group`] returns.
@@ -537,7 +602,12 @@ where
         let errors = {
             let mut s = shared.lock();
             if !*this.body_done || s.live > 0 {
-                s.waker = Some(cx.waker().clone());
+                let old = match &s.waker {
+                    Some(w) if w.will_wake(cx.waker()) => None,
+                    _ => s.waker.replace(cx.waker().clone()),
+                };
+                drop(s);
+                drop(old); // outside the lock
                 return Poll::Pending;
             }
             s.phase = Phase::Finished;
@@ -593,7 +663,7 @@ impl<B, Fut: Future> PinnedDrop for TaskGroupRun<B, Fut> {
                 return;
             }
             s.phase = Phase::Finished;
-            s.children.values().cloned().collect::<Vec<_>>()
+            s.children.iter().flatten().cloned().collect::<Vec<_>>()
         };
         // Dropped from outside: the children cannot be waited for, only
         // cancelled.
