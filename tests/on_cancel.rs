@@ -399,3 +399,74 @@ async fn awaiting_a_task_by_reference_does_not_pass_the_cancel_on() {
     common::settle(&inner_ref).await;
     assert_eq!(inner_ref.result_as::<i32>().unwrap(), 5);
 }
+
+/// An `on_cancel` entered during the first poll of an enclosing timeout
+/// scope, whose task is cancelled during that same poll (before the scope
+/// around it had registered anywhere), still runs its cleanup: asyncio runs
+/// the `except CancelledError:` handler of a `try:` inside `async with
+/// timeout():` when the task cancels itself there.
+#[tokio::test(start_paused = true)]
+async fn a_cleanup_entered_in_the_first_poll_of_a_timeout_scope_runs_when_that_poll_cancels_the_task()
+ {
+    let log = log();
+    let l = log.clone();
+    let task = asyncio::create_task(async move {
+        asyncio::timeout(10)
+            .run(asyncio::on_cancel(
+                async {
+                    asyncio::current_task().unwrap().cancel();
+                    asyncio::sleep(1).await;
+                },
+                move || async move { push(&l, "cleaned") },
+            ))
+            .await
+    });
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(entries(&log), ["cleaned"]);
+}
+
+/// The same inside `wait_for`, whose scope is made only when a scope inside
+/// asks for it.
+#[tokio::test(start_paused = true)]
+async fn a_cleanup_entered_in_the_first_poll_of_wait_for_runs_when_that_poll_cancels_the_task() {
+    let log = log();
+    let l = log.clone();
+    let task = asyncio::create_task(async move {
+        asyncio::wait_for(
+            asyncio::on_cancel(
+                async {
+                    asyncio::current_task().unwrap().cancel();
+                    asyncio::sleep(1).await;
+                },
+                move || async move { push(&l, "cleaned") },
+            ),
+            10,
+        )
+        .await
+    });
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(entries(&log), ["cleaned"]);
+}
+
+/// Nested: the `on_cancel` is two lazily registered scopes deep.
+#[tokio::test(start_paused = true)]
+async fn a_cleanup_two_unregistered_scopes_deep_runs_when_the_first_poll_cancels_the_task() {
+    let log = log();
+    let l = log.clone();
+    let task = asyncio::create_task(async move {
+        asyncio::timeout(10)
+            .run(asyncio::wait_for(
+                asyncio::on_cancel(
+                    async {
+                        asyncio::current_task().unwrap().cancel();
+                        asyncio::sleep(1).await;
+                    },
+                    move || async move { push(&l, "cleaned") },
+                ),
+                10,
+            ))
+            .await
+    });
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(entries(&log), ["cleaned"]);
+}

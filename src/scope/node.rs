@@ -95,7 +95,8 @@
 //!    future (so it owes no cleanup). A timeout scope or group refused so
 //!    runs on without a parent until the abort drops it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 
@@ -108,6 +109,9 @@ pub(crate) type IdleHook = Arc<dyn Fn() + Send + Sync>;
 /// One cancel scope (see the module docs).
 pub(crate) struct Node {
     state: Mutex<State>,
+    /// A timeout scope runs one future: `run` was called (outside the lock:
+    /// `run` pays one atomic swap).
+    entered: AtomicBool,
 }
 
 #[derive(Default)]
@@ -137,8 +141,6 @@ struct State {
     /// What this scope runs is about to be dropped from outside (its task
     /// was aborted): a scope that registers now is refused (invariant 7).
     doomed: bool,
-    /// A timeout scope runs one future: `run` was called.
-    entered: bool,
 }
 
 /// What a scope sees of itself, read in one lock.
@@ -162,28 +164,29 @@ impl Status {
 
 impl Node {
     pub(crate) fn new() -> Arc<Node> {
+        Node::with_state(State::default())
+    }
+
+    fn with_state(state: State) -> Arc<Node> {
         Arc::new(Node {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
+            entered: AtomicBool::new(false),
         })
     }
 
     /// A scope without a poller: `idle` runs when it is cancelled and its
     /// last live child leaves (invariant 3).
     pub(crate) fn with_idle_hook(idle: IdleHook) -> Arc<Node> {
-        Arc::new(Node {
-            state: Mutex::new(State {
-                idle: Some(idle),
-                ..State::default()
-            }),
+        Node::with_state(State {
+            idle: Some(idle),
+            ..State::default()
         })
     }
 
     pub(crate) fn with_deadline(deadline: Option<Instant>) -> Arc<Node> {
-        Arc::new(Node {
-            state: Mutex::new(State {
-                deadline,
-                ..State::default()
-            }),
+        Node::with_state(State {
+            deadline,
+            ..State::default()
         })
     }
 
@@ -353,7 +356,7 @@ impl Node {
 
     /// Marks a timeout scope entered; `false` if it already was.
     pub(crate) fn enter_once(&self) -> bool {
-        !std::mem::replace(&mut self.lock().entered, true)
+        !self.entered.swap(true, Ordering::AcqRel)
     }
 
     pub(crate) fn expired(&self) -> bool {
@@ -419,20 +422,40 @@ impl std::fmt::Debug for Registration {
 // ------------------------------------------------------- the current scope
 
 /// What code polled now runs inside.
-#[derive(Clone)]
 enum Ctx {
-    /// A scope.
+    /// A registered scope (or one that never registers: a refused one, or
+    /// one outside any scope that could cancel it).
     Scope(Arc<Node>),
     /// A cleanup: nothing outside can cancel it.
     Shielded,
-    /// A scope whose node is not made yet (`enter_lazy`): the first
-    /// `current_parent` asking for it makes it and puts it here as a
-    /// `Scope`, and `enter_lazy` hands it back to its owner.
-    Lazy,
+    /// A scope not registered yet ([`LazyScope`]): its node if made already,
+    /// and what it runs inside. The first `current_parent` asking for it
+    /// makes the node if needed and registers it at once (invariant 7).
+    Unregistered { node: Option<Arc<Node>>, outer: Outer },
+    /// Such a scope once a scope inside asked for it: registered now (`reg`
+    /// is `None` if it was refused or nothing encloses it).
+    Registered {
+        node: Arc<Node>,
+        reg: Option<Registration>,
+        outer: Outer,
+    },
+}
+
+/// What a not yet registered scope runs inside: the current scope when it
+/// was entered, moved here (no reference count touched).
+enum Outer {
+    /// No scope: the task's root if polled in a task, else nothing.
+    Nothing,
+    Shielded,
+    Scope(Arc<Node>),
+    /// Another scope not registered when this one was entered: its `Ctx`
+    /// is on `OUTER`, the stack of enclosing unregistered scopes.
+    Stacked,
 }
 
 thread_local! {
     static CURRENT: Cell<Option<Ctx>> = const { Cell::new(None) };
+    static OUTER: RefCell<Vec<Ctx>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` (one poll) with `ctx` as the current scope, restoring the
@@ -454,56 +477,182 @@ pub(crate) fn enter<R>(node: &Arc<Node>, f: impl FnOnce() -> R) -> R {
     enter_ctx(Ctx::Scope(node.clone()), f)
 }
 
-/// One poll of what the scope in `slot` runs, making its node only if a
-/// scope polled inside asks for a parent (`current_parent`): a future that
-/// starts no scope of its own costs no node. A node made so is in `slot`
-/// afterwards, also on unwind.
-pub(crate) fn enter_lazy<R>(slot: &mut Option<Arc<Node>>, f: impl FnOnce() -> R) -> R {
-    if let Some(node) = slot {
-        return enter(node, f);
-    }
-    struct Restore<'a> {
-        prev: Option<Ctx>,
-        slot: &'a mut Option<Arc<Node>>,
-    }
-    impl Drop for Restore<'_> {
-        fn drop(&mut self) {
-            let prev = self.prev.take();
-            if let Ok(Some(Ctx::Scope(node))) = CURRENT.try_with(|c| c.replace(prev)) {
-                *self.slot = Some(node);
-            }
-        }
-    }
-    let _restore = Restore {
-        prev: CURRENT.with(|c| c.replace(Some(Ctx::Lazy))),
-        slot,
-    };
-    f()
-}
-
 /// One poll of a cleanup (shielded).
 pub(crate) fn enter_shielded<R>(f: impl FnOnce() -> R) -> R {
     enter_ctx(Ctx::Shielded, f)
 }
 
-/// The scope a scope polled now belongs to: the current scope (made now if
-/// it is a lazy one, see `enter_lazy`); in a task outside any scope, the
+/// A scope that registers with the enclosing one only when it must: when a
+/// scope polled inside asks for its parent (`current_parent`), or when its
+/// owner calls [`register_now`](Self::register_now) (after a poll that left
+/// what it runs pending). Until then nothing under it can owe a cleanup, so
+/// a future that is ready at its first poll costs no lock of any other
+/// scope, and (without a node given up front) no node at all. Either way
+/// the scope is registered, or refused, before any scope registers with it
+/// (invariant 7).
+#[derive(Default)]
+pub(crate) struct LazyScope {
+    node: Option<Arc<Node>>,
+    reg: Option<Registration>,
+    /// Registered, refused, or found nothing to register with: settled.
+    settled: bool,
+}
+
+impl LazyScope {
+    /// `node`: the scope's node if it has one already (a timeout scope's,
+    /// shared with its handles); `None`: made when needed.
+    pub(crate) fn new(node: Option<Arc<Node>>) -> LazyScope {
+        LazyScope {
+            node,
+            reg: None,
+            settled: false,
+        }
+    }
+
+    pub(crate) fn node(&self) -> Option<&Arc<Node>> {
+        self.node.as_ref()
+    }
+
+    /// Whether the scope registered (or was refused, or had nothing to
+    /// register with).
+    pub(crate) fn settled(&self) -> bool {
+        self.settled
+    }
+
+    /// One poll of what this scope runs, inside it.
+    pub(crate) fn enter<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        if self.settled {
+            let node = self.node.as_ref().expect("a settled scope has a node");
+            return enter(node, f);
+        }
+        struct Restore<'a>(&'a mut LazyScope);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                let Ok(Some(ctx)) = CURRENT.try_with(Cell::take) else {
+                    return;
+                };
+                let outer = match ctx {
+                    Ctx::Unregistered { node, outer } => {
+                        self.0.node = node;
+                        outer
+                    }
+                    Ctx::Registered { node, reg, outer } => {
+                        self.0.node = Some(node);
+                        self.0.reg = reg;
+                        self.0.settled = true;
+                        outer
+                    }
+                    Ctx::Scope(_) | Ctx::Shielded => unreachable!("asyncio: scope context lost"),
+                };
+                let prev = outer.into_ctx();
+                let _ = CURRENT.try_with(|c| c.set(prev));
+            }
+        }
+        let prev = CURRENT.with(Cell::take);
+        let outer = Outer::from_ctx(prev);
+        let ctx = Ctx::Unregistered {
+            node: self.node.take(),
+            outer,
+        };
+        CURRENT.with(|c| c.set(Some(ctx)));
+        let _restore = Restore(self);
+        f()
+    }
+
+    /// Registers with the current scope now, making the node if it has
+    /// none (after a poll that left what it runs pending). A no-op once
+    /// settled.
+    pub(crate) fn register_now(&mut self) -> &Arc<Node> {
+        if !self.settled {
+            self.settled = true;
+            let node = self.node.get_or_insert_with(Node::new);
+            if let Some(parent) = current_parent() {
+                self.reg = parent.register(node).ok();
+            }
+        }
+        self.node.as_ref().expect("made above")
+    }
+
+    /// Leaves the enclosing scope (what it runs is done or dropped).
+    pub(crate) fn leave(&mut self) {
+        self.reg = None;
+    }
+}
+
+impl Outer {
+    fn from_ctx(ctx: Option<Ctx>) -> Outer {
+        match ctx {
+            None => Outer::Nothing,
+            Some(Ctx::Shielded) => Outer::Shielded,
+            Some(Ctx::Scope(node)) => Outer::Scope(node),
+            Some(lazy) => {
+                OUTER.with(|s| s.borrow_mut().push(lazy));
+                Outer::Stacked
+            }
+        }
+    }
+
+    fn into_ctx(self) -> Option<Ctx> {
+        match self {
+            Outer::Nothing => None,
+            Outer::Shielded => Some(Ctx::Shielded),
+            Outer::Scope(node) => Some(Ctx::Scope(node)),
+            Outer::Stacked => OUTER.with(|s| s.borrow_mut().pop()),
+        }
+    }
+
+    /// The scope a scope running inside this context registers with
+    /// (registering an unregistered enclosing one first).
+    fn parent(&self) -> Option<Arc<Node>> {
+        match self {
+            Outer::Nothing => task_root(),
+            Outer::Shielded => None,
+            Outer::Scope(node) => Some(node.clone()),
+            Outer::Stacked => {
+                let ctx = OUTER.with(|s| s.borrow_mut().pop()).expect("asyncio: scope stack lost");
+                let (ctx, node) = settle(ctx);
+                OUTER.with(|s| s.borrow_mut().push(ctx));
+                node
+            }
+        }
+    }
+}
+
+/// Registers an unregistered scope's context (making its node), so that a
+/// scope inside can register with it; the context afterwards, and the node.
+fn settle(ctx: Ctx) -> (Ctx, Option<Arc<Node>>) {
+    match ctx {
+        Ctx::Unregistered { node, outer } => {
+            let node = node.unwrap_or_else(Node::new);
+            let reg = outer.parent().and_then(|p| p.register(&node).ok());
+            let out = node.clone();
+            (Ctx::Registered { node, reg, outer }, Some(out))
+        }
+        Ctx::Registered { node, reg, outer } => {
+            let out = node.clone();
+            (Ctx::Registered { node, reg, outer }, Some(out))
+        }
+        Ctx::Scope(node) => {
+            let out = node.clone();
+            (Ctx::Scope(node), Some(out))
+        }
+        Ctx::Shielded => (Ctx::Shielded, None),
+    }
+}
+
+/// The scope a scope polled now belongs to: the current scope (registered
+/// now if it was not, see [`LazyScope`]); in a task outside any scope, the
 /// task's root; else none (nothing can cancel it).
 pub(crate) fn current_parent() -> Option<Arc<Node>> {
-    let ctx = CURRENT.with(|c| {
-        let cur = match c.take() {
-            Some(Ctx::Lazy) => Some(Ctx::Scope(Node::new())),
-            other => other,
-        };
-        let out = cur.clone();
-        c.set(cur);
-        out
-    });
-    match ctx {
-        Some(Ctx::Scope(node)) => Some(node),
-        Some(Ctx::Shielded) => None,
-        Some(Ctx::Lazy) => unreachable!("a lazy scope is made above"),
+    // Taken out while it settles: registering calls no user code, and the
+    // enclosing contexts it may settle are on `OUTER`.
+    match CURRENT.with(Cell::take) {
         None => task_root(),
+        Some(ctx) => {
+            let (ctx, node) = settle(ctx);
+            CURRENT.with(|c| c.set(Some(ctx)));
+            node
+        }
     }
 }
 
@@ -515,7 +664,7 @@ fn task_root() -> Option<Arc<Node>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     /// A waker that counts its wakes.
     fn counting_waker() -> (Waker, Arc<AtomicUsize>) {

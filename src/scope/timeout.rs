@@ -11,7 +11,7 @@ use std::time::Duration;
 use pin_project::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use super::node::{self, Node, Registration};
+use super::node::{self, LazyScope, Node};
 use crate::Seconds;
 use crate::error::{Error, TimeoutError};
 
@@ -251,12 +251,10 @@ impl Timeout {
             "Timeout has already been entered: a timeout scope runs one future; make another with asyncio::timeout()"
         );
         TimeoutRun {
-            node: self.node.clone(),
             fut: Some(fut.into_future()),
             sleep: None,
             armed: None,
-            reg: None,
-            started: false,
+            scope: LazyScope::new(Some(self.node.clone())),
             state: RunState::Running,
         }
     }
@@ -293,15 +291,17 @@ enum RunState {
 #[pin_project(project = TimeoutRunProj)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct TimeoutRun<F> {
-    node: Arc<Node>,
     #[pin]
     fut: Option<F>,
     #[pin]
     sleep: Option<Sleep>,
     /// The generation of the deadline the timer is armed for.
     armed: Option<u64>,
-    reg: Option<Registration>,
-    started: bool,
+    /// The scope's node (shared with the `Timeout` handles), registered
+    /// with the enclosing scope only once needed: a future ready at its
+    /// first poll, with no scope inside, costs no lock, no clock read and
+    /// no timer.
+    scope: LazyScope,
     state: RunState,
 }
 
@@ -315,26 +315,33 @@ impl<F: Future> Future for TimeoutRun<F> {
             RunState::Cancelled => return Poll::Pending,
             RunState::Done => panic!("asyncio: TimeoutRun polled after it resolved"),
         }
-        let node = this.node.clone();
-        // A result ready at this poll wins over the deadline (invariant 5).
-        // Before the first pending poll nothing can have cancelled the
-        // scope (it is not registered, its deadline not looked at): no lock.
-        if !*this.started || !node.status().must_drop() {
-            if let Some(fut) = this.fut.as_mut().as_pin_mut() {
-                if let Poll::Ready(v) = node::enter(&node, || fut.poll(cx)) {
-                    return this.done(Ok(v));
+        let node = if this.scope.settled() {
+            let node = this.scope.node().expect("a settled scope has a node").clone();
+            // A result ready at this poll wins over the deadline (invariant 5).
+            if !node.status().must_drop() {
+                if let Some(fut) = this.fut.as_mut().as_pin_mut() {
+                    if let Poll::Ready(v) = node::enter(&node, || fut.poll(cx)) {
+                        return this.done(Ok(v));
+                    }
                 }
             }
-        }
-        node.set_waker(cx.waker());
-        if !*this.started {
-            // Registered only once pending: a future ready at once costs no
-            // lock of the enclosing scope.
-            *this.started = true;
-            if let Some(parent) = node::current_parent() {
-                *this.reg = parent.register(&node).ok();
+            node
+        } else {
+            // The first poll: nothing can have cancelled the scope yet (it
+            // is not registered, its deadline not looked at). It registers
+            // during the poll if a scope inside asks for it, else now that
+            // the future is pending.
+            let fut = this
+                .fut
+                .as_mut()
+                .as_pin_mut()
+                .expect("asyncio: the future of a running scope");
+            if let Poll::Ready(v) = this.scope.enter(|| fut.poll(cx)) {
+                return this.done(Ok(v));
             }
-        }
+            this.scope.register_now().clone()
+        };
+        node.set_waker(cx.waker());
         // The deadline, re-armed if it moved.
         let (deadline, generation) = node.deadline();
         if *this.armed != Some(generation) {
@@ -380,7 +387,7 @@ impl<F: Future> Future for TimeoutRun<F> {
         if status.inherited {
             // The cancellation goes on to the enclosing scope.
             *this.state = RunState::Cancelled;
-            *this.reg = None;
+            this.scope.leave();
             return Poll::Pending;
         }
         this.done(Err(Error::Timeout(TimeoutError::new())))
@@ -392,16 +399,17 @@ impl<F: Future> TimeoutRunProj<'_, F> {
         *self.state = RunState::Done;
         self.fut.set(None);
         self.sleep.set(None);
-        *self.reg = None;
+        self.scope.leave();
         Poll::Ready(out)
     }
 }
 
 impl<F> fmt::Debug for TimeoutRun<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let node = self.scope.node();
         f.debug_struct("TimeoutRun")
-            .field("when", &self.node.deadline().0)
-            .field("expired", &self.node.expired())
+            .field("when", &node.and_then(|n| n.deadline().0))
+            .field("expired", &node.is_some_and(|n| n.expired()))
             .field("state", &self.state)
             .finish()
     }
