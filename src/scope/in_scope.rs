@@ -34,7 +34,7 @@ impl<F: Future> InScope<F> {
     pub(crate) fn new(fut: F) -> Self {
         InScope {
             fut: Some(fut),
-            scope: LazyScope::new(None),
+            scope: LazyScope::default(),
             gone: false,
         }
     }

@@ -96,11 +96,12 @@
 //!    runs on without a parent until the abort drops it.
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 
 use tokio::time::Instant;
+
+use super::deadline::Shared;
 
 /// Called, unlocked, when the last live child leaves a cancelled scope that
 /// has no poller of its own (a task's root: it aborts the task).
@@ -109,9 +110,6 @@ pub(crate) type IdleHook = Arc<dyn Fn() + Send + Sync>;
 /// One cancel scope (see the module docs).
 pub(crate) struct Node {
     state: Mutex<State>,
-    /// A timeout scope runs one future: `run` was called (outside the lock:
-    /// `run` pays one atomic swap).
-    entered: AtomicBool,
 }
 
 #[derive(Default)]
@@ -129,12 +127,8 @@ struct State {
     waker: Option<Waker>,
     /// Invariant 3, for scopes without a poller.
     idle: Option<IdleHook>,
-    /// A timeout scope's deadline (`None`: none), and a counter bumped by
-    /// every `reschedule`, so that the running scope re-arms its timer.
-    deadline: Option<Instant>,
-    generation: u64,
-    /// A timeout scope's deadline fired.
-    expired: bool,
+    /// A timeout scope's deadline (none for other scopes).
+    timer: Shared,
     /// The scope this one is registered with (weak: the parent holds the
     /// child while it is registered).
     parent: Option<Weak<Node>>,
@@ -170,7 +164,6 @@ impl Node {
     fn with_state(state: State) -> Arc<Node> {
         Arc::new(Node {
             state: Mutex::new(state),
-            entered: AtomicBool::new(false),
         })
     }
 
@@ -183,9 +176,10 @@ impl Node {
         })
     }
 
-    pub(crate) fn with_deadline(deadline: Option<Instant>) -> Arc<Node> {
+    /// A timeout scope's node: expiring it marks `timer` expired.
+    fn with_timer(timer: Shared) -> Arc<Node> {
         Node::with_state(State {
-            deadline,
+            timer,
             ..State::default()
         })
     }
@@ -306,28 +300,12 @@ impl Node {
         true
     }
 
-    /// The deadline and its generation (timeout scopes).
-    pub(crate) fn deadline(&self) -> (Option<Instant>, u64) {
-        let s = self.lock();
-        (s.deadline, s.generation)
-    }
-
-    /// Moves the deadline and wakes the poller, which re-arms its timer.
-    pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
-        let waker = {
-            let mut s = self.lock();
-            s.deadline = deadline;
-            s.generation += 1;
-            s.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
     /// The deadline fired: cancels the scope on its own account.
     pub(crate) fn expire(&self) {
-        self.lock().expired = true;
+        let timer = self.lock().timer.clone();
+        if timer.is_some() {
+            timer.mark_expired();
+        }
         self.cancel_own();
     }
 
@@ -339,11 +317,12 @@ impl Node {
         let mut due = Vec::new();
         let mut next = self.lock().parent.as_ref().and_then(Weak::upgrade);
         while let Some(node) = next {
-            let (deadline, parent) = {
+            let (timer, parent) = {
                 let s = node.lock();
-                (s.deadline, s.parent.as_ref().and_then(Weak::upgrade))
+                (s.timer.clone(), s.parent.as_ref().and_then(Weak::upgrade))
             };
-            if deadline.is_some_and(|d| d <= now) {
+            // Invariant 1: the deadline's lock is taken after the node's.
+            if timer.is_some() && timer.when().is_some_and(|d| d <= now) {
                 due.push(node);
             }
             next = parent;
@@ -352,15 +331,6 @@ impl Node {
             node.expire();
         }
         self.expire();
-    }
-
-    /// Marks a timeout scope entered; `false` if it already was.
-    pub(crate) fn enter_once(&self) -> bool {
-        !self.entered.swap(true, Ordering::AcqRel)
-    }
-
-    pub(crate) fn expired(&self) -> bool {
-        self.lock().expired
     }
 }
 
@@ -421,54 +391,58 @@ impl std::fmt::Debug for Registration {
 
 // ------------------------------------------------------- the current scope
 
-/// What code polled now runs inside.
+/// A registered scope (or one that never registers: refused, or outside
+/// any scope that could cancel it), or a cleanup.
 enum Ctx {
-    /// A registered scope (or one that never registers: a refused one, or
-    /// one outside any scope that could cancel it).
     Scope(Arc<Node>),
     /// A cleanup: nothing outside can cancel it.
     Shielded,
-    /// A scope not registered yet ([`LazyScope`]): its node if made already,
-    /// and what it runs inside. The first `current_parent` asking for it
-    /// makes the node if needed and registers it at once (invariant 7).
-    Unregistered { node: Option<Arc<Node>>, outer: Outer },
-    /// Such a scope once a scope inside asked for it: registered now (`reg`
-    /// is `None` if it was refused or nothing encloses it).
-    Registered {
-        node: Arc<Node>,
-        reg: Option<Registration>,
-        outer: Outer,
-    },
 }
 
-/// What a not yet registered scope runs inside: the current scope when it
-/// was entered, moved here (no reference count touched).
-enum Outer {
-    /// No scope: the task's root if polled in a task, else nothing.
-    Nothing,
-    Shielded,
-    Scope(Arc<Node>),
-    /// Another scope not registered when this one was entered: its `Ctx`
-    /// is on `OUTER`, the stack of enclosing unregistered scopes.
-    Stacked,
+/// This thread's scope context. Every field is a word or a vector of
+/// words, read and written a word at a time: it is touched at every poll
+/// of a scope.
+struct Tls {
+    /// The innermost registered scope being polled (`None`: none; in a
+    /// task, the task's root is the parent then).
+    current: Cell<Option<Ctx>>,
+    /// How many not yet registered scopes ([`LazyScope`]) are being polled
+    /// inside `current`: the top `lazy` entries of `timers`.
+    lazy: Cell<usize>,
+    /// One entry per not yet registered scope being polled on this thread,
+    /// innermost last: its deadline if it is a timeout scope.
+    timers: RefCell<Vec<Shared>>,
+    /// The entries of `timers` (by index) whose scope registered during
+    /// its poll, because a scope inside asked for it: its node and
+    /// registration, handed to it when its poll ends. Indices increase.
+    made: RefCell<Vec<(usize, Arc<Node>, Option<Registration>)>>,
 }
 
 thread_local! {
-    static CURRENT: Cell<Option<Ctx>> = const { Cell::new(None) };
-    static OUTER: RefCell<Vec<Ctx>> = const { RefCell::new(Vec::new()) };
+    static TLS: Tls = const {
+        Tls {
+            current: Cell::new(None),
+            lazy: Cell::new(0),
+            timers: RefCell::new(Vec::new()),
+            made: RefCell::new(Vec::new()),
+        }
+    };
 }
 
 /// Runs `f` (one poll) with `ctx` as the current scope, restoring the
 /// previous one afterwards, also on unwind.
 fn enter_ctx<R>(ctx: Ctx, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<Ctx>);
+    struct Restore(Option<Ctx>, usize);
     impl Drop for Restore {
         fn drop(&mut self) {
-            let prev = self.0.take();
-            let _ = CURRENT.try_with(|c| c.set(prev));
+            let (prev, lazy) = (self.0.take(), self.1);
+            let _ = TLS.try_with(|t| {
+                t.current.set(prev);
+                t.lazy.set(lazy);
+            });
         }
     }
-    let _restore = Restore(CURRENT.with(|c| c.replace(Some(ctx))));
+    let _restore = TLS.with(|t| Restore(t.current.replace(Some(ctx)), t.lazy.replace(0)));
     f()
 }
 
@@ -485,32 +459,42 @@ pub(crate) fn enter_shielded<R>(f: impl FnOnce() -> R) -> R {
 /// A scope that registers with the enclosing one only when it must: when a
 /// scope polled inside asks for its parent (`current_parent`), or when its
 /// owner calls [`register_now`](Self::register_now) (after a poll that left
-/// what it runs pending). Until then nothing under it can owe a cleanup, so
-/// a future that is ready at its first poll costs no lock of any other
-/// scope, and (without a node given up front) no node at all. Either way
-/// the scope is registered, or refused, before any scope registers with it
+/// what it runs pending). Its node is made then too. Until then nothing
+/// under it can owe a cleanup, so a future that is ready at its first poll
+/// costs no node and no lock of any scope. Either way the scope is
+/// registered, or refused, before any scope registers with it
 /// (invariant 7).
 #[derive(Default)]
 pub(crate) struct LazyScope {
     node: Option<Arc<Node>>,
     reg: Option<Registration>,
-    /// Registered, refused, or found nothing to register with: settled.
+    /// A timeout scope's deadline, given to its node.
+    timer: Shared,
+    /// Registered, refused, or found nothing to register with: settled
+    /// (and the node made).
     settled: bool,
 }
 
 impl LazyScope {
-    /// `node`: the scope's node if it has one already (a timeout scope's,
-    /// shared with its handles); `None`: made when needed.
-    pub(crate) fn new(node: Option<Arc<Node>>) -> LazyScope {
+    /// `timer`: a timeout scope's deadline (`Shared::default()`: a plain
+    /// scope).
+    pub(crate) fn new(timer: Shared) -> LazyScope {
         LazyScope {
-            node,
+            node: None,
             reg: None,
+            timer,
             settled: false,
         }
     }
 
+    /// The node, once made.
     pub(crate) fn node(&self) -> Option<&Arc<Node>> {
         self.node.as_ref()
+    }
+
+    /// The deadline given to [`new`](Self::new) (outside a poll).
+    pub(crate) fn timer(&self) -> &Shared {
+        &self.timer
     }
 
     /// Whether the scope registered (or was refused, or had nothing to
@@ -525,50 +509,46 @@ impl LazyScope {
             let node = self.node.as_ref().expect("a settled scope has a node");
             return enter(node, f);
         }
-        struct Restore<'a>(&'a mut LazyScope);
+        struct Restore<'a>(&'a mut LazyScope, usize);
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
-                let Ok(Some(ctx)) = CURRENT.try_with(Cell::take) else {
-                    return;
-                };
-                let outer = match ctx {
-                    Ctx::Unregistered { node, outer } => {
-                        self.0.node = node;
-                        outer
+                let (this, index) = (&mut *self.0, self.1);
+                let _ = TLS.try_with(|t| {
+                    t.lazy.set(t.lazy.get() - 1);
+                    if let Some(timer) = t.timers.borrow_mut().pop() {
+                        this.timer = timer;
                     }
-                    Ctx::Registered { node, reg, outer } => {
-                        self.0.node = Some(node);
-                        self.0.reg = reg;
-                        self.0.settled = true;
-                        outer
+                    let mut made = t.made.borrow_mut();
+                    if made.last().is_some_and(|m| m.0 == index) {
+                        let (_, node, reg) = made.pop().expect("checked above");
+                        this.node = Some(node);
+                        this.reg = reg;
+                        this.settled = true;
                     }
-                    Ctx::Scope(_) | Ctx::Shielded => unreachable!("asyncio: scope context lost"),
-                };
-                let prev = outer.into_ctx();
-                let _ = CURRENT.try_with(|c| c.set(prev));
+                });
             }
         }
-        let prev = CURRENT.with(Cell::take);
-        let outer = Outer::from_ctx(prev);
-        let ctx = Ctx::Unregistered {
-            node: self.node.take(),
-            outer,
-        };
-        CURRENT.with(|c| c.set(Some(ctx)));
-        let _restore = Restore(self);
+        let timer = std::mem::take(&mut self.timer);
+        let index = TLS.with(|t| {
+            t.lazy.set(t.lazy.get() + 1);
+            let mut timers = t.timers.borrow_mut();
+            timers.push(timer);
+            timers.len() - 1
+        });
+        let _restore = Restore(self, index);
         f()
     }
 
-    /// Registers with the current scope now, making the node if it has
-    /// none (after a poll that left what it runs pending). A no-op once
-    /// settled.
+    /// Registers with the current scope now, making the node (after a poll
+    /// that left what it runs pending). A no-op once settled.
     pub(crate) fn register_now(&mut self) -> &Arc<Node> {
         if !self.settled {
             self.settled = true;
-            let node = self.node.get_or_insert_with(Node::new);
+            let node = make_node(&self.timer);
             if let Some(parent) = current_parent() {
-                self.reg = parent.register(node).ok();
+                self.reg = parent.register(&node).ok();
             }
+            self.node = Some(node);
         }
         self.node.as_ref().expect("made above")
     }
@@ -579,64 +559,11 @@ impl LazyScope {
     }
 }
 
-impl Outer {
-    fn from_ctx(ctx: Option<Ctx>) -> Outer {
-        match ctx {
-            None => Outer::Nothing,
-            Some(Ctx::Shielded) => Outer::Shielded,
-            Some(Ctx::Scope(node)) => Outer::Scope(node),
-            Some(lazy) => {
-                OUTER.with(|s| s.borrow_mut().push(lazy));
-                Outer::Stacked
-            }
-        }
-    }
-
-    fn into_ctx(self) -> Option<Ctx> {
-        match self {
-            Outer::Nothing => None,
-            Outer::Shielded => Some(Ctx::Shielded),
-            Outer::Scope(node) => Some(Ctx::Scope(node)),
-            Outer::Stacked => OUTER.with(|s| s.borrow_mut().pop()),
-        }
-    }
-
-    /// The scope a scope running inside this context registers with
-    /// (registering an unregistered enclosing one first).
-    fn parent(&self) -> Option<Arc<Node>> {
-        match self {
-            Outer::Nothing => task_root(),
-            Outer::Shielded => None,
-            Outer::Scope(node) => Some(node.clone()),
-            Outer::Stacked => {
-                let ctx = OUTER.with(|s| s.borrow_mut().pop()).expect("asyncio: scope stack lost");
-                let (ctx, node) = settle(ctx);
-                OUTER.with(|s| s.borrow_mut().push(ctx));
-                node
-            }
-        }
-    }
-}
-
-/// Registers an unregistered scope's context (making its node), so that a
-/// scope inside can register with it; the context afterwards, and the node.
-fn settle(ctx: Ctx) -> (Ctx, Option<Arc<Node>>) {
-    match ctx {
-        Ctx::Unregistered { node, outer } => {
-            let node = node.unwrap_or_else(Node::new);
-            let reg = outer.parent().and_then(|p| p.register(&node).ok());
-            let out = node.clone();
-            (Ctx::Registered { node, reg, outer }, Some(out))
-        }
-        Ctx::Registered { node, reg, outer } => {
-            let out = node.clone();
-            (Ctx::Registered { node, reg, outer }, Some(out))
-        }
-        Ctx::Scope(node) => {
-            let out = node.clone();
-            (Ctx::Scope(node), Some(out))
-        }
-        Ctx::Shielded => (Ctx::Shielded, None),
+fn make_node(timer: &Shared) -> Arc<Node> {
+    if timer.is_some() {
+        Node::with_timer(timer.clone())
+    } else {
+        Node::new()
     }
 }
 
@@ -644,16 +571,53 @@ fn settle(ctx: Ctx) -> (Ctx, Option<Arc<Node>>) {
 /// now if it was not, see [`LazyScope`]); in a task outside any scope, the
 /// task's root; else none (nothing can cancel it).
 pub(crate) fn current_parent() -> Option<Arc<Node>> {
-    // Taken out while it settles: registering calls no user code, and the
-    // enclosing contexts it may settle are on `OUTER`.
-    match CURRENT.with(Cell::take) {
-        None => task_root(),
-        Some(ctx) => {
-            let (ctx, node) = settle(ctx);
-            CURRENT.with(|c| c.set(Some(ctx)));
-            node
-        }
+    let lazy = TLS.with(|t| t.lazy.get());
+    if lazy == 0 {
+        return registered_parent();
     }
+    let top = TLS.with(|t| t.timers.borrow().len()) - 1;
+    settle(top, lazy)
+}
+
+/// The innermost registered scope (or the task's root), ignoring the not
+/// yet registered ones inside it.
+fn registered_parent() -> Option<Arc<Node>> {
+    let ctx = TLS.with(|t| {
+        let ctx = t.current.take();
+        let node = match &ctx {
+            None => Err(()),
+            Some(Ctx::Shielded) => Ok(None),
+            Some(Ctx::Scope(n)) => Ok(Some(n.clone())),
+        };
+        t.current.set(ctx);
+        node
+    });
+    ctx.unwrap_or_else(|()| task_root())
+}
+
+/// Registers the not yet registered scope of `timers[index]`, the
+/// `depth`-th inside the current registered scope (its enclosing
+/// unregistered ones first), making its node; its node.
+fn settle(index: usize, depth: usize) -> Option<Arc<Node>> {
+    // No borrow is held while registering: it takes locks of other scopes
+    // and of the task (never user code), and the recursion borrows again.
+    let (made, timer) = TLS.with(|t| {
+        let made = t.made.borrow();
+        let found = made.iter().rev().find(|m| m.0 == index).map(|m| m.1.clone());
+        (found, t.timers.borrow()[index].clone())
+    });
+    if made.is_some() {
+        return made;
+    }
+    let parent = if depth > 1 {
+        settle(index - 1, depth - 1)
+    } else {
+        registered_parent()
+    };
+    let node = make_node(&timer);
+    let reg = parent.and_then(|p| p.register(&node).ok());
+    TLS.with(|t| t.made.borrow_mut().push((index, node.clone(), reg)));
+    Some(node)
 }
 
 /// The current task's root scope, made at the first call.
@@ -664,7 +628,7 @@ fn task_root() -> Option<Arc<Node>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A waker that counts its wakes.
     fn counting_waker() -> (Waker, Arc<AtomicUsize>) {

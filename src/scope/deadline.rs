@@ -1,0 +1,204 @@
+//! A timeout scope's deadline: the state its `Timeout` handles and its run
+//! share (when, whether it fired, whether the scope was entered, the run's
+//! waker), apart from its cancel-scope node, which the run makes only when
+//! something needs it.
+//!
+//! The shared block is the one allocation a timeout scope around a ready
+//! future would need (`tokio::time::timeout` needs none), and an allocation
+//! and its free cost as much as the rest of the scope together. So the
+//! blocks are reused: the last handle dropped puts its block back into a
+//! small per-thread pool (`Shared`'s `Drop`), and the next scope made on
+//! that thread takes it from there.
+
+use std::cell::RefCell;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
+
+use tokio::time::Instant;
+
+/// The deadline state (see the module docs).
+pub(crate) struct Deadline {
+    state: Mutex<State>,
+    /// `run` was called (outside the lock: `run` pays one atomic swap).
+    entered: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    at: Option<Instant>,
+    /// Bumped by every `reschedule`, so that the run re-arms its timer.
+    generation: u64,
+    /// The deadline fired.
+    expired: bool,
+    /// The run's waker, woken by a `reschedule`.
+    waker: Option<Waker>,
+}
+
+/// How many blocks a thread keeps for reuse.
+const POOL_SIZE: usize = 16;
+
+thread_local! {
+    static POOL: RefCell<Vec<Arc<Deadline>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A counted handle on a [`Deadline`] (or none: `Shared::default()`, for
+/// a scope that is not a timeout scope); the last one dropped gives the
+/// block back to this thread's pool. One word.
+#[derive(Default)]
+pub(crate) struct Shared(Option<Arc<Deadline>>);
+
+impl Shared {
+    pub(crate) fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub(crate) fn new(at: Option<Instant>) -> Shared {
+        let pooled = POOL
+            .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+            .ok()
+            .flatten();
+        let block = match pooled {
+            // Reset when it was given back: unique, unlocked, no waker.
+            Some(mut block) => {
+                if let Some(d) = Arc::get_mut(&mut block) {
+                    state_mut(d).at = at;
+                }
+                block
+            }
+            None => Arc::new(Deadline {
+                state: Mutex::new(State {
+                    at,
+                    ..State::default()
+                }),
+                entered: AtomicBool::new(false),
+            }),
+        };
+        Shared(Some(block))
+    }
+}
+
+impl Clone for Shared {
+    fn clone(&self) -> Shared {
+        Shared(self.0.clone())
+    }
+}
+
+impl Deref for Shared {
+    type Target = Deadline;
+
+    fn deref(&self) -> &Deadline {
+        self.0.as_ref().expect("asyncio: deadline used after drop")
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let Some(mut block) = self.0.take() else {
+            return;
+        };
+        if Arc::strong_count(&block) > 1 {
+            return; // another handle lives on (checked first: no atomic write)
+        }
+        let Some(d) = Arc::get_mut(&mut block) else {
+            return; // another handle lives on
+        };
+        // Reset here, outside the pool's borrow: dropping a waker may run
+        // arbitrary code (which may drop another timeout scope).
+        let old = std::mem::take(state_mut(d));
+        *d.entered.get_mut() = false;
+        drop(old.waker);
+        let full = POOL
+            .try_with(|p| match p.try_borrow_mut() {
+                Ok(mut p) if p.len() < POOL_SIZE => {
+                    p.push(block);
+                    None
+                }
+                _ => Some(block),
+            })
+            .unwrap_or(None);
+        drop(full); // freed outside the borrow
+    }
+}
+
+/// The state of a block only this thread holds: no lock needed.
+fn state_mut(d: &mut Deadline) -> &mut State {
+    d.state.get_mut().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Deadline {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        crate::lock::lock(&self.state)
+    }
+
+    /// The deadline and its generation.
+    pub(crate) fn get(&self) -> (Option<Instant>, u64) {
+        let s = self.lock();
+        (s.at, s.generation)
+    }
+
+    pub(crate) fn when(&self) -> Option<Instant> {
+        self.lock().at
+    }
+
+    /// Moves the deadline and wakes the run, which re-arms its timer.
+    pub(crate) fn set(&self, at: Option<Instant>) {
+        let waker = {
+            let mut s = self.lock();
+            s.at = at;
+            s.generation += 1;
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Stores the run's waker (for `set`).
+    pub(crate) fn set_waker(&self, waker: &Waker) {
+        let old = {
+            let mut s = self.lock();
+            match &s.waker {
+                Some(w) if w.will_wake(waker) => None,
+                _ => s.waker.replace(waker.clone()),
+            }
+        };
+        drop(old); // outside the lock
+    }
+
+    pub(crate) fn mark_expired(&self) {
+        self.lock().expired = true;
+    }
+
+    pub(crate) fn expired(&self) -> bool {
+        self.lock().expired
+    }
+
+    /// Marks the scope entered; `false` if it already was.
+    pub(crate) fn enter_once(&self) -> bool {
+        !self.entered.swap(true, Ordering::AcqRel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_comes_back_reset_and_shared_blocks_stay_out_of_the_pool() {
+        let t = Instant::now();
+        let a = Shared::new(Some(t));
+        assert!(a.enter_once());
+        a.mark_expired();
+        a.set(None);
+        let b = a.clone();
+        drop(a);
+        assert_eq!(b.get(), (None, 1), "a clone keeps the block");
+        drop(b);
+        let c = Shared::new(Some(t));
+        assert_eq!(c.get(), (Some(t), 0));
+        assert!(!c.expired());
+        assert!(c.enter_once(), "reset: not entered");
+    }
+}
