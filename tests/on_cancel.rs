@@ -470,3 +470,72 @@ async fn a_cleanup_two_unregistered_scopes_deep_runs_when_the_first_poll_cancels
     assert!(task.await.unwrap_err().is_cancelled());
     assert_eq!(entries(&log), ["cleaned"]);
 }
+
+/// A cancel from another thread racing the first poll of a task whose
+/// `on_cancel` sits inside a timeout scope and a `wait_for` (scopes that
+/// register with the task only when needed): a protected future that
+/// started and did not return always cleans up, once; every task ends once.
+#[test]
+fn cancels_racing_the_first_poll_inside_lazily_registered_scopes_never_cut_a_started_cleanup() {
+    const STARTED: u8 = 1;
+    const RETURNED: u8 = 2;
+    const CLEANED: u8 = 4;
+    const TWICE: u8 = 8;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for round in 0..6 {
+            let n = 2000;
+            let flags: Arc<Vec<std::sync::atomic::AtomicU8>> =
+                Arc::new((0..n).map(|_| Default::default()).collect());
+            let mut tasks = Vec::new();
+            for i in 0..n {
+                let (f1, f2) = (flags.clone(), flags.clone());
+                let protected = async move {
+                    f1[i].fetch_or(STARTED, Ordering::SeqCst);
+                    for _ in 0..(i + round) % 3 {
+                        tokio::task::yield_now().await;
+                    }
+                    f1[i].fetch_or(RETURNED, Ordering::SeqCst);
+                }
+                .on_cancel(move || async move {
+                    if f2[i].fetch_or(CLEANED, Ordering::SeqCst) & CLEANED != 0 {
+                        f2[i].fetch_or(TWICE, Ordering::SeqCst);
+                    }
+                });
+                let task = if (i + round) % 2 == 0 {
+                    asyncio::create_task(async move {
+                        let _ = asyncio::timeout(60).run(protected).await;
+                    })
+                } else {
+                    asyncio::create_task(async move {
+                        let _ = asyncio::wait_for(protected, 60).await;
+                    })
+                };
+                let r = task.to_ref();
+                let canceller = std::thread::spawn(move || {
+                    if i % 3 != 0 {
+                        std::thread::yield_now();
+                    }
+                    r.cancel()
+                });
+                tasks.push((task, canceller));
+            }
+            for (task, canceller) in tasks {
+                canceller.join().unwrap();
+                let _ = task.await;
+            }
+            for (i, f) in flags.iter().enumerate() {
+                let f = f.load(Ordering::SeqCst);
+                let story = format!("round {round}, task {i}: flags {f:#06b}");
+                assert!(f & TWICE == 0, "{story}");
+                assert!(f & RETURNED == 0 || f & CLEANED == 0, "{story}");
+                assert!(f & STARTED == 0 || f & (RETURNED | CLEANED) != 0, "{story}");
+            }
+        }
+        assert!(asyncio::all_tasks().is_empty());
+    });
+}
