@@ -1,12 +1,15 @@
 //! Cancel scopes against the raw Tokio way of doing the same, same process,
 //! interleaved rounds (raw, ours, raw, ours, ...), medians per operation:
 //!
-//! 1. A timeout scope around a ready future vs `tokio::time::timeout`.
+//! 1. A timeout scope around a ready future vs `tokio::time::timeout`, and
+//!    two floors: the clock read both make, and that read plus the one
+//!    shared allocation a cloneable handle would need without reuse.
 //! 2. A task group of N children vs `asyncio::gather` of the same N.
 //! 3. Cancelling N tasks that each run one awaited cleanup: `on_cancel` vs a
 //!    `CancellationToken` per task + `select!`.
 //!
-//! `cargo bench -p asyncio-benches --bench scope`.
+//! `cargo bench -p asyncio-benches --bench scope` (`-- timeout`: only the
+//! workloads whose title contains `timeout`).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -65,6 +68,28 @@ async fn ours_timeout(n: usize) {
     for i in 0..n {
         let r = asyncio::timeout(1).run(std::future::ready(i)).await;
         black_box(r.unwrap());
+    }
+}
+
+/// The floor of any timeout scope that fixes its deadline when it is made,
+/// as `asyncio.timeout()` and `tokio::time::timeout` do: one clock read.
+async fn floor_clock(n: usize) {
+    for i in 0..n {
+        black_box(tokio::time::Instant::now());
+        black_box(std::future::ready(i).await);
+    }
+}
+
+/// The floor of a timeout scope whose handle is shared with its run (a
+/// `Timeout` is a cloneable handle that outlives the run): a clock read and
+/// one shared allocation, cloned for the run.
+async fn floor_clock_arc(n: usize) {
+    for i in 0..n {
+        let shared = Arc::new((tokio::time::Instant::now(), AtomicUsize::new(0)));
+        let run = shared.clone();
+        black_box(std::future::ready(i).await);
+        drop(black_box(run));
+        drop(black_box(shared));
     }
 }
 
@@ -154,8 +179,17 @@ async fn wait_started(started: &AtomicUsize, n: usize) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--test" || a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--test" || a == "--quick");
+    // `-- timeout` (any word not starting with `-`): only the workloads
+    // whose title contains it.
+    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let (rounds, n) = if quick { (1, 100) } else { (15, 10_000) };
+    let compare = |title: &str, n, rounds, cases: &[(&str, &dyn Fn(usize) -> Duration)]| {
+        if filter.is_empty() || filter.iter().any(|f| title.contains(f.as_str())) {
+            compare(title, n, rounds, cases);
+        }
+    };
     compare(
         "timeout scope around a ready future",
         n * 10,
@@ -163,6 +197,10 @@ fn main() {
         &[
             ("tokio::time::timeout", &|n| time(|| raw_timeout(n))),
             ("asyncio::timeout(..).run", &|n| time(|| ours_timeout(n))),
+            ("floor: clock read", &|n| time(|| floor_clock(n))),
+            ("floor: clock read + shared Arc", &|n| {
+                time(|| floor_clock_arc(n))
+            }),
         ],
     );
     compare(

@@ -59,22 +59,20 @@ impl Shared {
             .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
             .ok()
             .flatten();
-        let block = match pooled {
-            // Reset when it was given back: unique, unlocked, no waker.
-            Some(mut block) => {
-                if let Some(d) = Arc::get_mut(&mut block) {
-                    state_mut(d).at = at;
-                }
-                block
-            }
-            None => Arc::new(Deadline {
+        // A pooled block was reset when it was given back, and is unique.
+        let reused = pooled.and_then(|mut block| {
+            state_mut(Arc::get_mut(&mut block)?).at = at;
+            Some(block)
+        });
+        let block = reused.unwrap_or_else(|| {
+            Arc::new(Deadline {
                 state: Mutex::new(State {
                     at,
                     ..State::default()
                 }),
                 entered: AtomicBool::new(false),
-            }),
-        };
+            })
+        });
         Shared(Some(block))
     }
 }

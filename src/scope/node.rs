@@ -8,13 +8,14 @@
 //! a whole. Scopes nest the way the futures that make them are polled: each
 //! scope polls what it runs with itself as this thread's *current scope*
 //! (`enter`), and a scope polled for the first time inside another one
-//! *registers* with it, as its child. The scopes are:
+//! *registers* with it, as its child, before any scope can register with
+//! it in turn (invariant 7). The scopes are:
 //!
 //! | scope | polls in place | cancelled on its own by |
 //! |---|---|---|
 //! | a task's root (one per task, made at the first registration) | (the task's future) | `TaskRef::cancel` |
 //! | `OnCancel` / `Finally` | the protected future | nothing: only by its parent |
-//! | a timeout scope (`Timeout::run`) | the future it limits | its deadline |
+//! | a timeout scope (`Timeout::run`, node made lazily) | the future it limits | its deadline |
 //! | a task group (`task_group`) | the body (children are tasks, each with its own root) | the first failure |
 //! | `wait_for`'s plain input (`InScope`, node made lazily) | the input future | the timeout |
 //! | a by-value task await (`Join`, `AwaitScope`) | (a task handle: it cancels that task and waits for its end) | nothing: only by its parent |
@@ -31,12 +32,16 @@
 //! on"). Children leave before their parent can finish, so cleanups run
 //! innermost first.
 //!
-//! `wait_for`'s plain input makes its node only when something needs it
-//! (`enter_lazy`): when a scope polled inside asks for its parent, or when
-//! it is cancelled with such a scope inside. Until then nothing under it
-//! owes a cleanup, so a timeout or a cancellation of the enclosing scope
-//! simply drops it, and it registers with the enclosing scope only once it
-//! has a node and is pending (as every scope registers once pending).
+//! A timeout scope and `wait_for`'s plain input are *lazy* ([`LazyScope`]):
+//! they make their node and register only when something needs it, that is
+//! when a scope polled inside asks for its parent (`current_parent`, which
+//! then registers every lazy scope around it, outermost first, before it
+//! answers), or — for a timeout scope — after the poll that left its future
+//! pending (its deadline must reach it from then on). Until then nothing
+//! under it owes a cleanup: a future that is ready at its first poll costs
+//! no node, no lock and no registration, and `wait_for`'s input, pending
+//! with no scope inside, is simply dropped by a timeout or by a
+//! cancellation of the enclosing scope.
 //!
 //! A cleanup runs *shielded*: it is polled with no current scope, so nothing
 //! around it can cancel it, and an `OnCancel` or timeout scope inside it
@@ -93,7 +98,17 @@
 //!    already cancelled; registering with a doomed scope is refused and
 //!    dooms the newcomer, and an `OnCancel` refused so never polls its
 //!    future (so it owes no cleanup). A timeout scope or group refused so
-//!    runs on without a parent until the abort drops it.
+//!    runs on without a parent until the abort drops it. This holds because
+//!    **a scope registers (or is refused) before any scope registers with
+//!    it**: `OnCancel`, a group and a by-value await register at their first
+//!    poll before they poll anything; a lazy scope registers when a scope
+//!    inside first asks for it, within that scope's `current_parent` call
+//!    (so before that scope registers, and before its protected future is
+//!    polled), or after a poll in which no scope inside asked for it (so
+//!    nothing inside owes a cleanup yet). A doomed root therefore dooms the
+//!    whole chain down to the `OnCancel`, which then never polls its
+//!    future; and a chain registered before the doom keeps the root waiting
+//!    (a live child) until its cleanups ran.
 
 use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -415,8 +430,12 @@ struct Tls {
     /// The entries of `timers` (by index) whose scope registered during
     /// its poll, because a scope inside asked for it: its node and
     /// registration, handed to it when its poll ends. Indices increase.
-    made: RefCell<Vec<(usize, Arc<Node>, Option<Registration>)>>,
+    made: RefCell<Vec<Made>>,
 }
+
+/// A lazy scope registered during its poll: `timers` index, node,
+/// registration.
+type Made = (usize, Arc<Node>, Option<Registration>);
 
 thread_local! {
     static TLS: Tls = const {
@@ -603,7 +622,11 @@ fn settle(index: usize, depth: usize) -> Option<Arc<Node>> {
     // and of the task (never user code), and the recursion borrows again.
     let (made, timer) = TLS.with(|t| {
         let made = t.made.borrow();
-        let found = made.iter().rev().find(|m| m.0 == index).map(|m| m.1.clone());
+        let found = made
+            .iter()
+            .rev()
+            .find(|m| m.0 == index)
+            .map(|m| m.1.clone());
         (found, t.timers.borrow()[index].clone())
     });
     if made.is_some() {

@@ -318,7 +318,11 @@ impl<F: Future> Future for TimeoutRun<F> {
             RunState::Done => panic!("asyncio: TimeoutRun polled after it resolved"),
         }
         let node = if this.scope.settled() {
-            let node = this.scope.node().expect("a settled scope has a node").clone();
+            let node = this
+                .scope
+                .node()
+                .expect("a settled scope has a node")
+                .clone();
             // A result ready at this poll wins over the deadline (invariant 5).
             if !node.status().must_drop() {
                 if let Some(fut) = this.fut.as_mut().as_pin_mut() {
