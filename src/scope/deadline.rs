@@ -8,11 +8,13 @@
 //! and its free cost as much as the rest of the scope together. So the
 //! blocks are reused: the last handle dropped puts its block back into a
 //! small per-thread pool (`Shared`'s `Drop`), and the next scope made on
-//! that thread takes it from there.
+//! that thread takes it from there and resets it. A block is put back with
+//! no atomic write unless its run went pending (then its waker is dropped
+//! first).
 
 use std::cell::RefCell;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
@@ -23,6 +25,9 @@ pub(crate) struct Deadline {
     state: Mutex<State>,
     /// `run` was called (outside the lock: `run` pays one atomic swap).
     entered: AtomicBool,
+    /// The run stored a waker (it went pending): a block given back must
+    /// drop it (a waker may hold its task's memory).
+    waited: AtomicBool,
 }
 
 #[derive(Default)]
@@ -59,9 +64,14 @@ impl Shared {
             .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
             .ok()
             .flatten();
-        // A pooled block was reset when it was given back, and is unique.
+        // A pooled block is unique and holds no waker (see `drop`).
         let reused = pooled.and_then(|mut block| {
-            state_mut(Arc::get_mut(&mut block)?).at = at;
+            let d = Arc::get_mut(&mut block)?;
+            *state_mut(d) = State {
+                at,
+                ..State::default()
+            };
+            *d.entered.get_mut() = false;
             Some(block)
         });
         let block = reused.unwrap_or_else(|| {
@@ -71,6 +81,7 @@ impl Shared {
                     ..State::default()
                 }),
                 entered: AtomicBool::new(false),
+                waited: AtomicBool::new(false),
             })
         });
         Shared(Some(block))
@@ -97,16 +108,22 @@ impl Drop for Shared {
             return;
         };
         if Arc::strong_count(&block) > 1 {
-            return; // another handle lives on (checked first: no atomic write)
-        }
-        let Some(d) = Arc::get_mut(&mut block) else {
             return; // another handle lives on
-        };
-        // Reset here, outside the pool's borrow: dropping a waker may run
-        // arbitrary code (which may drop another timeout scope).
-        let old = std::mem::take(state_mut(d));
-        *d.entered.get_mut() = false;
-        drop(old.waker);
+        }
+        // The only handle left: what the others did before they were
+        // dropped (their release decrement, read above) is visible now.
+        fence(Ordering::Acquire);
+        if block.waited.load(Ordering::Relaxed) {
+            // Its run went pending: drop the waker now (outside the pool's
+            // borrow: dropping a waker may run arbitrary code, which may drop
+            // another timeout scope). The rest is reset when it is reused.
+            let Some(d) = Arc::get_mut(&mut block) else {
+                return;
+            };
+            *d.waited.get_mut() = false;
+            let waker = state_mut(d).waker.take();
+            drop(waker);
+        }
         let full = POOL
             .try_with(|p| match p.try_borrow_mut() {
                 Ok(mut p) if p.len() < POOL_SIZE => {
@@ -155,6 +172,7 @@ impl Deadline {
 
     /// Stores the run's waker (for `set`).
     pub(crate) fn set_waker(&self, waker: &Waker) {
+        self.waited.store(true, Ordering::Relaxed);
         let old = {
             let mut s = self.lock();
             match &s.waker {
