@@ -176,3 +176,37 @@ async fn as_completed_stream_with_str_outputs_runs_inside_spawned_tasks() {
     )
     .await;
 }
+
+/// A future holding a cleanup closure that returns an `async` block, given
+/// to `wait_for` or a timeout scope inside a spawned task: `Send`, with no
+/// boxing.
+#[tokio::test]
+async fn wait_for_and_timeout_over_a_cleanup_returning_an_async_block_run_inside_spawned_tasks() {
+    use asyncio::CancelExt;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<&str>::new()));
+    in_both_spawns(
+        || {
+            let l = log.clone();
+            let guarded = asyncio::sleep_with(0.001, 7u8).on_cancel(move || async move {
+                asyncio::sleep(0.001).await;
+                l.lock().unwrap().push("closed");
+            });
+            async move { asyncio::wait_for(guarded, 1).await.unwrap() }
+        },
+        7,
+    )
+    .await;
+    in_both_spawns(
+        || {
+            let l = log.clone();
+            let guarded = asyncio::sleep_with(0.001, 7u8).on_cancel(move || async move {
+                asyncio::sleep(0.001).await;
+                l.lock().unwrap().push("closed");
+            });
+            async move { asyncio::timeout(1).run(guarded).await.unwrap() }
+        },
+        7,
+    )
+    .await;
+    assert!(log.lock().unwrap().is_empty());
+}

@@ -306,14 +306,10 @@ async fn a_cancel_of_the_waiting_task_reaches_the_inputs_cleanup() {
     use asyncio::CancelExt;
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let l = log.clone();
-    // Boxed: rustc cannot prove `Send` for a `wait_for` over a future
-    // holding a closure that returns an `async` block inside a spawned
-    // future ("one type is more general than the other").
-    let guarded: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
-        Box::pin(asyncio::sleep(10).on_cancel(move || async move {
-            asyncio::sleep(0.1).await;
-            l.lock().unwrap().push("closed");
-        }));
+    let guarded = asyncio::sleep(10).on_cancel(move || async move {
+        asyncio::sleep(0.1).await;
+        l.lock().unwrap().push("closed");
+    });
     let task = asyncio::create_task(async move { asyncio::wait_for(guarded, 5).await });
     asyncio::sleep(1).await;
     task.cancel();
@@ -322,12 +318,12 @@ async fn a_cancel_of_the_waiting_task_reaches_the_inputs_cleanup() {
 }
 
 /// A future that starts an `on_cancel` only after its first pending poll;
-/// its cleanup logs "closed". (Boxed: see the test above.)
+/// its cleanup logs "closed".
 fn starts_a_cleanup_late(
     log: std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+) -> impl std::future::Future<Output = ()> + Send {
     use asyncio::CancelExt;
-    Box::pin(async move {
+    async move {
         asyncio::sleep(0.5).await;
         asyncio::sleep(10)
             .on_cancel(move || async move {
@@ -335,7 +331,7 @@ fn starts_a_cleanup_late(
                 log.lock().unwrap().push("closed");
             })
             .await
-    })
+    }
 }
 
 /// An `on_cancel` that the input starts only after its first pending poll

@@ -13,6 +13,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -87,6 +88,7 @@ where
         target: aw.into_target(),
         deadline: Deadline::new(timeout),
         phase: Phase::Waiting,
+        input: PhantomData,
     }
 }
 
@@ -107,15 +109,26 @@ where
 ///
 /// # Panics
 /// If polled again after it resolved.
+///
+/// The second parameter is always the default: it is the input's
+/// `Awaitable::Target` (how `wait_for` drives it), named as a parameter so that the type of a field
+/// is never an associated type. With `A::Target` as the field's type, a
+/// `WaitFor` over a future holding a closure that returns an `async` block
+/// (an `on_cancel` cleanup) inside a spawned `async` block failed rustc's
+/// `Send` check ("one type is more general than the other"): that check
+/// normalizes field types with the lifetimes erased.
 #[pin_project]
 #[must_use = "futures do nothing unless awaited"]
-pub struct WaitFor<A: Awaitable> {
+pub struct WaitFor<A, T = <A as Awaitable>::Target> {
     #[pin]
-    target: A::Target,
+    target: T,
     /// Armed at the first poll that finds the inner pending.
     #[pin]
     deadline: Deadline,
     phase: Phase,
+    /// The input's type, for the name only (no ownership: `Send`/`Sync`
+    /// follow the target alone).
+    input: PhantomData<fn() -> A>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,12 +141,8 @@ enum Phase {
     Done,
 }
 
-impl<A> Future for WaitFor<A>
-where
-    A: Awaitable,
-    A::Target: WaitTarget<Output = A::Output>,
-{
-    type Output = crate::Result<A::Output>;
+impl<A, T: WaitTarget> Future for WaitFor<A, T> {
+    type Output = crate::Result<T::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -176,7 +185,7 @@ where
     }
 }
 
-impl<A: Awaitable> fmt::Debug for WaitFor<A> {
+impl<A, T> fmt::Debug for WaitFor<A, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitFor")
             .field("timeout", &self.deadline.timeout())
