@@ -164,6 +164,7 @@ mod subprocess;
 #[doc(hidden)]
 pub mod support;
 mod sync;
+mod sync_shim;
 mod task;
 mod time;
 
@@ -223,4 +224,6 @@ mod doc_files {
     mod design {}
     #[doc = include_str!("../docs/performance.md")]
     mod performance {}
+    #[doc = include_str!("../docs/reliability.md")]
+    mod reliability {}
 }

@@ -42,12 +42,12 @@ use crate::{Task, TaskRef};
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicBool, Ordering};
 ///
-/// // One thread: the timers below run in deadline order even on a busy machine.
-/// asyncio::Runner::new().current_thread().run(async {
+/// asyncio::run(async {
 ///     let saved = Arc::new(AtomicBool::new(false));
-///     let s = saved.clone();
+///     let go = Arc::new(asyncio::Event::new());
+///     let (s, g) = (saved.clone(), go.clone());
 ///     let work = asyncio::create_task(async move {
-///         asyncio::sleep(0.05).await;
+///         g.wait().await; // finishes only when told to
 ///         s.store(true, Ordering::SeqCst);
 ///     });
 ///     let work_ref = work.to_ref();
@@ -57,6 +57,7 @@ use crate::{Task, TaskRef};
 ///     assert!(r.unwrap_err().is_timeout());
 ///     assert!(!work_ref.cancelled());
 ///
+///     go.set();
 ///     while !work_ref.done() {
 ///         asyncio::sleep(0.01).await;
 ///     }

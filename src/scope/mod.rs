@@ -13,6 +13,8 @@
 mod await_task;
 mod deadline;
 mod in_scope;
+#[cfg(all(test, asyncio_loom))]
+mod loom_models;
 mod node;
 mod on_cancel;
 mod root;

@@ -111,12 +111,12 @@
 //!    (a live child) until its cleanups ran.
 
 use std::cell::{Cell, RefCell};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 
 use tokio::time::Instant;
 
 use super::deadline::Shared;
+use crate::sync_shim::{Arc, Mutex, MutexGuard, Weak};
 
 /// Called, unlocked, when the last live child leaves a cancelled scope that
 /// has no poller of its own (a task's root: it aborts the task).

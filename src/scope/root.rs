@@ -7,7 +7,7 @@
 //! pays nothing); the root holds the real abort and calls it when the last
 //! cleanup ended.
 
-use std::sync::{Arc, Mutex, Weak};
+use crate::sync_shim::{Arc, Mutex, Weak};
 
 use super::node::Node;
 

@@ -25,7 +25,6 @@
 use std::any::Any;
 use std::mem;
 use std::panic::Location;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +36,7 @@ use super::state::{AddCallback, CancelRequest, Ended, Snapshot, StateWord};
 use super::{CallbackId, TaskId, TaskRef};
 use crate::error::{CancelledError, Error, FailedError, InvalidStateError, PanicError};
 use crate::scope::{AbortFn, Node, TaskRoot};
+use crate::sync_shim::{Arc, Mutex, MutexGuard, Weak};
 
 /// What never changes after creation, and the state word.
 pub(crate) struct Header {

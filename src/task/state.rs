@@ -41,7 +41,7 @@
 //! turned into the `CANCELLED` end by [`Ended::decide`] (from
 //! `Core::complete`).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use crate::sync_shim::atomic::{AtomicU8, Ordering};
 
 use super::core::Inner;
 
