@@ -422,19 +422,25 @@ struct Tls {
     /// task, the task's root is the parent then).
     current: Cell<Option<Ctx>>,
     /// How many not yet registered scopes ([`LazyScope`]) are being polled
-    /// inside `current`: the top `lazy` entries of `timers`.
+    /// inside `current`.
     lazy: Cell<usize>,
-    /// One entry per not yet registered scope being polled on this thread,
-    /// innermost last: its deadline if it is a timeout scope.
-    timers: RefCell<Vec<Shared>>,
-    /// The entries of `timers` (by index) whose scope registered during
-    /// its poll, because a scope inside asked for it: its node and
-    /// registration, handed to it when its poll ends. Indices increase.
+    /// How many not yet registered scopes are being polled on this thread
+    /// (in any context). The `n`-th one, counted from the outermost, has
+    /// the id `n`; the one around the scope with id `n` in the same context
+    /// has the id `n - 1`.
+    depth: Cell<usize>,
+    /// The deadlines of the timeout scopes among them, by id.
+    timers: RefCell<Vec<(usize, Shared)>>,
+    /// Those of them that registered during their poll, because a scope
+    /// inside asked for them: their node and registration, handed to them
+    /// when their poll ends. Ids increase.
     made: RefCell<Vec<Made>>,
+    /// The id of the last entry of `made` (0: none), read without a borrow
+    /// when a scope's poll ends.
+    made_top: Cell<usize>,
 }
 
-/// A lazy scope registered during its poll: `timers` index, node,
-/// registration.
+/// A lazy scope registered during its poll: its id, node, registration.
 type Made = (usize, Arc<Node>, Option<Registration>);
 
 thread_local! {
@@ -442,8 +448,10 @@ thread_local! {
         Tls {
             current: Cell::new(None),
             lazy: Cell::new(0),
+            depth: Cell::new(0),
             timers: RefCell::new(Vec::new()),
             made: RefCell::new(Vec::new()),
+            made_top: Cell::new(0),
         }
     };
 }
@@ -528,18 +536,23 @@ impl LazyScope {
             let node = self.node.as_ref().expect("a settled scope has a node");
             return enter(node, f);
         }
-        struct Restore<'a>(&'a mut LazyScope, usize);
+        /// The scope, its id, and whether its deadline is on `timers`.
+        struct Restore<'a>(&'a mut LazyScope, usize, bool);
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
-                let (this, index) = (&mut *self.0, self.1);
+                let (this, id, timed) = (&mut *self.0, self.1, self.2);
                 let _ = TLS.try_with(|t| {
                     t.lazy.set(t.lazy.get() - 1);
-                    if let Some(timer) = t.timers.borrow_mut().pop() {
-                        this.timer = timer;
+                    t.depth.set(id - 1);
+                    if timed {
+                        if let Some((_, timer)) = t.timers.borrow_mut().pop() {
+                            this.timer = timer;
+                        }
                     }
-                    let mut made = t.made.borrow_mut();
-                    if made.last().is_some_and(|m| m.0 == index) {
-                        let (_, node, reg) = made.pop().expect("checked above");
+                    if t.made_top.get() == id {
+                        let mut made = t.made.borrow_mut();
+                        let (_, node, reg) = made.pop().expect("made_top names it");
+                        t.made_top.set(made.last().map_or(0, |m| m.0));
                         this.node = Some(node);
                         this.reg = reg;
                         this.settled = true;
@@ -547,14 +560,18 @@ impl LazyScope {
                 });
             }
         }
-        let timer = std::mem::take(&mut self.timer);
-        let index = TLS.with(|t| {
+        let timed = self.timer.is_some();
+        let id = TLS.with(|t| {
             t.lazy.set(t.lazy.get() + 1);
-            let mut timers = t.timers.borrow_mut();
-            timers.push(timer);
-            timers.len() - 1
+            let id = t.depth.get() + 1;
+            t.depth.set(id);
+            if timed {
+                let timer = std::mem::take(&mut self.timer);
+                t.timers.borrow_mut().push((id, timer));
+            }
+            id
         });
-        let _restore = Restore(self, index);
+        let _restore = Restore(self, id, timed);
         f()
     }
 
@@ -590,12 +607,11 @@ fn make_node(timer: &Shared) -> Arc<Node> {
 /// now if it was not, see [`LazyScope`]); in a task outside any scope, the
 /// task's root; else none (nothing can cancel it).
 pub(crate) fn current_parent() -> Option<Arc<Node>> {
-    let lazy = TLS.with(|t| t.lazy.get());
+    let (lazy, depth) = TLS.with(|t| (t.lazy.get(), t.depth.get()));
     if lazy == 0 {
         return registered_parent();
     }
-    let top = TLS.with(|t| t.timers.borrow().len()) - 1;
-    settle(top, lazy)
+    settle(depth, lazy)
 }
 
 /// The innermost registered scope (or the task's root), ignoring the not
@@ -614,32 +630,33 @@ fn registered_parent() -> Option<Arc<Node>> {
     ctx.unwrap_or_else(|()| task_root())
 }
 
-/// Registers the not yet registered scope of `timers[index]`, the
-/// `depth`-th inside the current registered scope (its enclosing
-/// unregistered ones first), making its node; its node.
-fn settle(index: usize, depth: usize) -> Option<Arc<Node>> {
+/// Registers the not yet registered scope with id `id`, the `lazy`-th
+/// inside the current registered scope (its enclosing unregistered ones
+/// first), making its node; its node.
+fn settle(id: usize, lazy: usize) -> Option<Arc<Node>> {
     // No borrow is held while registering: it takes locks of other scopes
     // and of the task (never user code), and the recursion borrows again.
     let (made, timer) = TLS.with(|t| {
         let made = t.made.borrow();
-        let found = made
-            .iter()
-            .rev()
-            .find(|m| m.0 == index)
-            .map(|m| m.1.clone());
-        (found, t.timers.borrow()[index].clone())
+        let found = made.iter().rev().find(|m| m.0 == id).map(|m| m.1.clone());
+        let timers = t.timers.borrow();
+        let timer = timers.iter().rev().find(|e| e.0 == id).map(|e| e.1.clone());
+        (found, timer.unwrap_or_default())
     });
     if made.is_some() {
         return made;
     }
-    let parent = if depth > 1 {
-        settle(index - 1, depth - 1)
+    let parent = if lazy > 1 {
+        settle(id - 1, lazy - 1)
     } else {
         registered_parent()
     };
     let node = make_node(&timer);
     let reg = parent.and_then(|p| p.register(&node).ok());
-    TLS.with(|t| t.made.borrow_mut().push((index, node.clone(), reg)));
+    TLS.with(|t| {
+        t.made.borrow_mut().push((id, node.clone(), reg));
+        t.made_top.set(id);
+    });
     Some(node)
 }
 
