@@ -173,13 +173,7 @@ impl Deadline {
     /// Stores the run's waker (for `set`).
     pub(crate) fn set_waker(&self, waker: &Waker) {
         self.waited.store(true, Ordering::Relaxed);
-        let old = {
-            let mut s = self.lock();
-            match &s.waker {
-                Some(w) if w.will_wake(waker) => None,
-                _ => s.waker.replace(waker.clone()),
-            }
-        };
+        let old = super::node::store_waker(&mut self.lock().waker, waker);
         drop(old); // outside the lock
     }
 

@@ -214,13 +214,7 @@ impl Node {
 
     /// Stores the poller's waker (invariant 4).
     pub(crate) fn set_waker(&self, waker: &Waker) {
-        let old = {
-            let mut s = self.lock();
-            match &s.waker {
-                Some(w) if w.will_wake(waker) => None,
-                _ => s.waker.replace(waker.clone()),
-            }
-        };
+        let old = store_waker(&mut self.lock().waker, waker);
         drop(old); // outside the lock
     }
 
@@ -356,6 +350,15 @@ impl std::fmt::Debug for Node {
             .field("cancelled", &s.cancelled())
             .field("live_children", &s.live)
             .finish()
+    }
+}
+
+/// Puts `waker` in `slot` unless the one there wakes the same task; the
+/// waker it replaces, to be dropped once the lock is released.
+pub(crate) fn store_waker(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
+    match slot {
+        Some(w) if w.will_wake(waker) => None,
+        _ => slot.replace(waker.clone()),
     }
 }
 
