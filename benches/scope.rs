@@ -1,7 +1,9 @@
 //! Cancel scopes against the raw Tokio way of doing the same, same process,
 //! interleaved rounds (raw, ours, raw, ours, ...), medians per operation:
 //!
-//! 1. A timeout scope around a ready future vs `tokio::time::timeout`.
+//! 1. A timeout scope around a ready future vs `tokio::time::timeout`, and
+//!    two floors: the clock read both make, and that read plus the one
+//!    shared allocation a cloneable handle would need without reuse.
 //! 2. A task group of N children vs `asyncio::gather` of the same N, on the
 //!    multi-thread (2 workers) and the current-thread runtime, N = 100
 //!    (repeated 100 times per sample) and 10k.
@@ -146,6 +148,28 @@ async fn ours_timeout(n: usize) {
     }
 }
 
+/// The floor of any timeout scope that fixes its deadline when it is made,
+/// as `asyncio.timeout()` and `tokio::time::timeout` do: one clock read.
+async fn floor_clock(n: usize) {
+    for i in 0..n {
+        black_box(tokio::time::Instant::now());
+        black_box(std::future::ready(i).await);
+    }
+}
+
+/// The floor of a timeout scope whose handle is shared with its run (a
+/// `Timeout` is a cloneable handle that outlives the run): a clock read and
+/// one shared allocation, cloned for the run.
+async fn floor_clock_arc(n: usize) {
+    for i in 0..n {
+        let shared = Arc::new((tokio::time::Instant::now(), AtomicUsize::new(0)));
+        let run = shared.clone();
+        black_box(std::future::ready(i).await);
+        drop(black_box(run));
+        drop(black_box(shared));
+    }
+}
+
 async fn ours_gather(n: usize) {
     let r = asyncio::gather((0..n).map(|i| async move { black_box(i) })).await;
     black_box(r.unwrap());
@@ -255,6 +279,10 @@ fn main() {
             &[
                 ("tokio::time::timeout", &|n| time(|| raw_timeout(n))),
                 ("asyncio::timeout(..).run", &|n| time(|| ours_timeout(n))),
+                ("floor: clock read", &|n| time(|| floor_clock(n))),
+                ("floor: clock read + shared Arc", &|n| {
+                    time(|| floor_clock_arc(n))
+                }),
             ],
         );
     }

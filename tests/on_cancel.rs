@@ -236,12 +236,7 @@ fn the_main_task_of_run_cleans_up_when_cancelled() {
 /// cannot lose its item), on the multi-thread runtime.
 #[test]
 fn a_value_returned_as_a_cancel_arrives_is_never_lost() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    common::multi_thread_runtime().block_on(async {
         let (tx, rx) = std::sync::mpsc::channel::<u32>();
         let rx = Arc::new(Mutex::new(rx));
         let sent = 2000u32;
@@ -278,28 +273,47 @@ fn a_value_returned_as_a_cancel_arrives_is_never_lost() {
     });
 }
 
+// What happened to each task of the race tests below, one flag word each.
+const STARTED: u8 = 1;
+const RETURNED: u8 = 2;
+const CLEANED: u8 = 4;
+const TWICE: u8 = 8;
+const ENDED: u8 = 16;
+const ENDED_TWICE: u8 = 32;
+
+fn story_flags(n: usize) -> Arc<Vec<std::sync::atomic::AtomicU8>> {
+    Arc::new((0..n).map(|_| Default::default()).collect())
+}
+
+/// No cleanup ran twice; a protected future that returned did not clean
+/// up; one that started and did not return did.
+fn assert_cleaned_up_as_promised(f: u8, story: &str) {
+    assert!(f & TWICE == 0, "{story}");
+    assert!(f & RETURNED == 0 || f & CLEANED == 0, "{story}");
+    assert!(f & STARTED == 0 || f & (RETURNED | CLEANED) != 0, "{story}");
+}
+
+/// Cancels the `i`-th task of a race from a new thread (which yields first
+/// for two tasks in three).
+fn cancel_from_a_thread(task: asyncio::TaskRef, i: usize) -> std::thread::JoinHandle<bool> {
+    std::thread::spawn(move || {
+        if i % 3 != 0 {
+            std::thread::yield_now();
+        }
+        task.cancel()
+    })
+}
+
 /// Cancel racing completion racing cleanup, on the multi-thread runtime in
 /// a loop, each task's story recorded in its own flags: every task ends
 /// exactly once; no cleanup runs twice; a protected future that returned
 /// never cleans up; one that started and did not return cleans up.
 #[test]
 fn cancels_racing_completion_and_cleanup_end_each_task_once_and_clean_up_once() {
-    const STARTED: u8 = 1;
-    const RETURNED: u8 = 2;
-    const CLEANED: u8 = 4;
-    const TWICE: u8 = 8;
-    const ENDED: u8 = 16;
-    const ENDED_TWICE: u8 = 32;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    common::multi_thread_runtime().block_on(async {
         for round in 0..5 {
             let n = 2000;
-            let flags: Arc<Vec<std::sync::atomic::AtomicU8>> =
-                Arc::new((0..n).map(|_| Default::default()).collect());
+            let flags = story_flags(n);
             let mut tasks = Vec::new();
             for i in 0..n {
                 let (f1, f2, f3) = (flags.clone(), flags.clone(), flags.clone());
@@ -326,13 +340,7 @@ fn cancels_racing_completion_and_cleanup_end_each_task_once_and_clean_up_once() 
                         f3[i].fetch_or(ENDED_TWICE, Ordering::SeqCst);
                     }
                 });
-                let r = task.to_ref();
-                let canceller = std::thread::spawn(move || {
-                    if i % 3 != 0 {
-                        std::thread::yield_now();
-                    }
-                    r.cancel()
-                });
+                let canceller = cancel_from_a_thread(task.to_ref(), i);
                 tasks.push((task, canceller));
             }
             for (task, canceller) in tasks {
@@ -345,9 +353,7 @@ fn cancels_racing_completion_and_cleanup_end_each_task_once_and_clean_up_once() 
                 let f = f.load(Ordering::SeqCst);
                 let story = format!("round {round}, task {i}: flags {f:#08b}");
                 assert!(f & ENDED != 0 && f & ENDED_TWICE == 0, "{story}");
-                assert!(f & TWICE == 0, "{story}");
-                assert!(f & RETURNED == 0 || f & CLEANED == 0, "{story}");
-                assert!(f & STARTED == 0 || f & (RETURNED | CLEANED) != 0, "{story}");
+                assert_cleaned_up_as_promised(f, &story);
             }
         }
         assert!(asyncio::all_tasks().is_empty());
@@ -424,4 +430,116 @@ async fn awaiting_a_task_by_reference_does_not_pass_the_cancel_on() {
     assert!(!inner_ref.cancelled());
     common::settle(&inner_ref).await;
     assert_eq!(inner_ref.result_as::<i32>().unwrap(), 5);
+}
+
+/// An `on_cancel` whose future cancels its own task at its first poll,
+/// then waits; its cleanup logs `cleaned`.
+fn cancels_its_task_at_its_first_poll(
+    log: &common::Log,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let l = log.clone();
+    asyncio::on_cancel(
+        async {
+            asyncio::current_task().unwrap().cancel();
+            asyncio::sleep(1).await;
+        },
+        move || async move { push(&l, "cleaned") },
+    )
+}
+
+/// The task ends cancelled, after the cleanup ran once.
+async fn assert_cleaned_then_cancelled<T: Send + 'static>(
+    task: asyncio::Task<T>,
+    log: &common::Log,
+) {
+    assert!(task.await.is_err_and(|e| e.is_cancelled()));
+    assert_eq!(entries(log), ["cleaned"]);
+}
+
+/// An `on_cancel` entered during the first poll of an enclosing timeout
+/// scope, whose task is cancelled during that same poll (before the scope
+/// around it had registered anywhere), still runs its cleanup: asyncio runs
+/// the `except CancelledError:` handler of a `try:` inside `async with
+/// timeout():` when the task cancels itself there.
+#[tokio::test(start_paused = true)]
+async fn a_cleanup_entered_in_the_first_poll_of_a_timeout_scope_runs_when_that_poll_cancels_the_task()
+ {
+    let log = log();
+    let guarded = cancels_its_task_at_its_first_poll(&log);
+    let task = asyncio::create_task(async move { asyncio::timeout(10).run(guarded).await });
+    assert_cleaned_then_cancelled(task, &log).await;
+}
+
+/// The same inside `wait_for`, whose scope is made only when a scope inside
+/// asks for it.
+#[tokio::test(start_paused = true)]
+async fn a_cleanup_entered_in_the_first_poll_of_wait_for_runs_when_that_poll_cancels_the_task() {
+    let log = log();
+    let guarded = cancels_its_task_at_its_first_poll(&log);
+    let task = asyncio::create_task(async move { asyncio::wait_for(guarded, 10).await });
+    assert_cleaned_then_cancelled(task, &log).await;
+}
+
+/// Nested: the `on_cancel` is two lazily registered scopes deep.
+#[tokio::test(start_paused = true)]
+async fn a_cleanup_two_unregistered_scopes_deep_runs_when_the_first_poll_cancels_the_task() {
+    let log = log();
+    let guarded = cancels_its_task_at_its_first_poll(&log);
+    let task = asyncio::create_task(async move {
+        asyncio::timeout(10)
+            .run(asyncio::wait_for(guarded, 10))
+            .await
+    });
+    assert_cleaned_then_cancelled(task, &log).await;
+}
+
+/// A cancel from another thread racing the first poll of a task whose
+/// `on_cancel` sits inside a timeout scope and a `wait_for` (scopes that
+/// register with the task only when needed): a protected future that
+/// started and did not return always cleans up, once; every task ends once.
+#[test]
+fn cancels_racing_the_first_poll_inside_lazily_registered_scopes_never_cut_a_started_cleanup() {
+    common::multi_thread_runtime().block_on(async {
+        for round in 0..6 {
+            let n = 2000;
+            let flags = story_flags(n);
+            let mut tasks = Vec::new();
+            for i in 0..n {
+                let (f1, f2) = (flags.clone(), flags.clone());
+                let protected = async move {
+                    f1[i].fetch_or(STARTED, Ordering::SeqCst);
+                    for _ in 0..(i + round) % 3 {
+                        tokio::task::yield_now().await;
+                    }
+                    f1[i].fetch_or(RETURNED, Ordering::SeqCst);
+                }
+                .on_cancel(move || async move {
+                    if f2[i].fetch_or(CLEANED, Ordering::SeqCst) & CLEANED != 0 {
+                        f2[i].fetch_or(TWICE, Ordering::SeqCst);
+                    }
+                });
+                let task = if (i + round) % 2 == 0 {
+                    asyncio::create_task(async move {
+                        let _ = asyncio::timeout(60).run(protected).await;
+                    })
+                } else {
+                    asyncio::create_task(async move {
+                        let _ = asyncio::wait_for(protected, 60).await;
+                    })
+                };
+                let canceller = cancel_from_a_thread(task.to_ref(), i);
+                tasks.push((task, canceller));
+            }
+            for (task, canceller) in tasks {
+                canceller.join().unwrap();
+                let _ = task.await;
+            }
+            for (i, f) in flags.iter().enumerate() {
+                let f = f.load(Ordering::SeqCst);
+                let story = format!("round {round}, task {i}: flags {f:#06b}");
+                assert_cleaned_up_as_promised(f, &story);
+            }
+        }
+        assert!(asyncio::all_tasks().is_empty());
+    });
 }

@@ -404,3 +404,149 @@ async fn a_task_group_inside_a_scope_is_shut_down_at_the_deadline() {
         assert!(child.cancelled());
     }
 }
+
+// ------------------------------------------------ lazily registered scopes
+// A scope around a future registers with the enclosing scope (and makes its
+// cancel-scope node) only once the future is pending or a scope inside asks
+// for it, and its shared state is reused across scopes of one thread: the
+// tests below check each way into such a scope.
+
+/// Rescheduled through the very handle that runs it (no clone), from a
+/// branch running beside it, while the future is pending.
+#[tokio::test(start_paused = true)]
+async fn the_handle_that_runs_a_scope_reschedules_it_while_it_runs() {
+    let t0 = Instant::now();
+    let scope = asyncio::timeout(10);
+    let (r, ()) = tokio::join!(scope.run(asyncio::sleep(5)), async {
+        asyncio::sleep(1).await;
+        scope.reschedule(t0 + Duration::from_secs(2));
+    });
+    assert!(r.unwrap_err().is_timeout());
+    assert!(scope.expired());
+    assert_eq!(scope.when(), Some(t0 + Duration::from_secs(2)));
+    assert_eq!(t0.elapsed(), Duration::from_secs(2));
+}
+
+/// A clone made after `run` began shares the scope: its `reschedule` moves
+/// the running scope's deadline, and it sees the expiry.
+#[tokio::test(start_paused = true)]
+async fn a_clone_made_after_run_began_moves_the_running_deadline() {
+    let t0 = Instant::now();
+    let scope = asyncio::timeout(1);
+    let run = asyncio::create_task(scope.run(asyncio::sleep(5)));
+    asyncio::sleep(0.5).await; // the run is pending by now
+    let late = scope.clone();
+    drop(scope);
+    late.reschedule(t0 + Duration::from_secs(3));
+    assert!(run.await.unwrap().unwrap_err().is_timeout());
+    assert!(late.expired());
+    assert_eq!(t0.elapsed(), Duration::from_secs(3));
+}
+
+/// A scope made before `run` and rescheduled earlier before its future is
+/// ever polled fires at the moved deadline.
+#[tokio::test(start_paused = true)]
+async fn a_scope_rescheduled_earlier_before_run_fires_at_the_moved_deadline() {
+    let t0 = Instant::now();
+    let scope = asyncio::timeout(100);
+    let clone = scope.clone();
+    clone.reschedule(t0 + Duration::from_secs(1));
+    drop(clone);
+    assert!(scope.run(asyncio::sleep(5)).await.unwrap_err().is_timeout());
+    assert_eq!(t0.elapsed(), Duration::from_secs(1));
+}
+
+/// The handle keeps its own state after its run ended, whatever other
+/// scopes are made and dropped on the thread afterwards (their state may
+/// reuse memory of ended scopes, never of live ones).
+#[tokio::test(start_paused = true)]
+async fn a_handle_keeps_its_expiry_and_deadline_while_other_scopes_come_and_go() {
+    let t0 = Instant::now();
+    let fired = asyncio::timeout(1);
+    assert!(fired.run(asyncio::sleep(2)).await.unwrap_err().is_timeout());
+    let ready = asyncio::timeout(7);
+    assert_eq!(ready.run(async { 1 }).await.unwrap(), 1);
+    for i in 0..64 {
+        let other = asyncio::timeout(5);
+        assert_eq!(other.run(async move { i }).await.unwrap(), i);
+        assert!(!other.expired());
+    }
+    assert!(fired.expired());
+    assert_eq!(fired.when(), Some(t0 + Duration::from_secs(1)));
+    assert!(!ready.expired());
+    assert_eq!(ready.when(), Some(t0 + Duration::from_secs(8)));
+    // A fresh scope starts clean, entered or not.
+    let fresh = asyncio::timeout(1);
+    assert!(!fresh.expired());
+    assert_eq!(fresh.run(async { 2 }).await.unwrap(), 2);
+}
+
+/// Two scopes whose deadlines are already past, the inner one made during
+/// the outer one's first poll: both expire, the outer one reports (as with
+/// one deadline for both, test_nested_timeouts).
+#[tokio::test(start_paused = true)]
+async fn nested_scopes_past_their_deadlines_at_the_first_poll_report_at_the_outer_one() {
+    let outer = asyncio::timeout(0);
+    let inner = asyncio::timeout(0);
+    let r = outer
+        .run(async {
+            let r = inner.run(asyncio::sleep(1)).await;
+            unreachable!("the inner scope passes the cancellation on: {r:?}")
+        })
+        .await;
+    assert!(r.unwrap_err().is_timeout());
+    assert!(inner.expired() && outer.expired());
+}
+
+/// An `on_cancel` two scopes deep, entered during the first poll of both
+/// (which register only then): the outer deadline runs its awaiting
+/// cleanup, and the outer scope waits for it.
+#[tokio::test(start_paused = true)]
+async fn a_cleanup_inside_nested_lazily_registered_scopes_runs_at_the_outer_deadline() {
+    let t0 = Instant::now();
+    let log = log();
+    let l = log.clone();
+    let outer = asyncio::timeout(1);
+    let inner = asyncio::timeout(10);
+    let r = outer
+        .run(inner.run(asyncio::sleep(5).on_cancel(move || async move {
+            asyncio::sleep(0.5).await;
+            push(&l, "closed");
+        })))
+        .await;
+    assert!(r.unwrap_err().is_timeout());
+    assert_eq!(entries(&log), ["closed"]);
+    assert!(outer.expired() && !inner.expired());
+    assert_eq!(t0.elapsed(), Duration::from_millis(1500));
+}
+
+/// A task cancelled while it waits inside a timeout scope that registered
+/// lazily runs the cleanup inside it, then ends cancelled; the scope does
+/// not report a timeout.
+#[tokio::test(start_paused = true)]
+async fn a_task_cancel_reaches_a_cleanup_through_a_lazily_registered_scope() {
+    let log = log();
+    let l = log.clone();
+    let scope = asyncio::timeout(10);
+    let s = scope.clone();
+    let task = asyncio::create_task(async move {
+        s.run(asyncio::sleep(5).on_cancel(move || async move {
+            asyncio::sleep(0.1).await;
+            push(&l, "closed");
+        }))
+        .await
+    });
+    asyncio::sleep(1).await;
+    task.cancel();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(entries(&log), ["closed"]);
+    assert!(!scope.expired());
+}
+
+/// A scope whose handle is a temporary (dropped before the run ends) still
+/// fires.
+#[tokio::test(start_paused = true)]
+async fn a_run_outlives_its_temporary_handle() {
+    let run = asyncio::timeout(1).run(asyncio::sleep(5));
+    assert!(run.await.unwrap_err().is_timeout());
+}

@@ -10,16 +10,15 @@ use std::task::{Context, Poll};
 
 use pin_project::pin_project;
 
-use super::node::{self, Node, Registration};
+use super::node::{self, LazyScope, Node};
 
 /// See the module docs.
 #[pin_project(project = InScopeProj)]
 pub(crate) struct InScope<F> {
     #[pin]
     fut: Option<F>,
-    node: Option<Arc<Node>>,
-    reg: Option<Registration>,
-    registered: bool,
+    /// Made and registered only when something needs it.
+    scope: LazyScope,
     /// Cancelled from outside and every cleanup ran: pending for ever.
     gone: bool,
 }
@@ -35,9 +34,7 @@ impl<F: Future> InScope<F> {
     pub(crate) fn new(fut: F) -> Self {
         InScope {
             fut: Some(fut),
-            node: None,
-            reg: None,
-            registered: false,
+            scope: LazyScope::default(),
             gone: false,
         }
     }
@@ -49,11 +46,12 @@ impl<F: Future> InScope<F> {
     /// cancellation of the enclosing scope makes it pending for ever once
     /// the cleanups ran (it goes on there).
     ///
-    /// The node is made lazily (`node::enter_lazy`): only when a scope
-    /// polled inside asks for its parent. Without one, no scope inside
-    /// registered, nothing owes a cleanup: a cancel drops the future at
-    /// once, and there is nothing to register with the enclosing scope (its
-    /// cancellation drops this future with everything else it runs).
+    /// The node is made lazily (`node::LazyScope`): only when a scope
+    /// polled inside asks for its parent, and it registers with the
+    /// enclosing scope then. Without one, no scope inside registered,
+    /// nothing owes a cleanup: a cancel drops the future at once, and there
+    /// is nothing to register with the enclosing scope (its cancellation
+    /// drops this future with everything else it runs).
     ///
     /// # Panics
     /// If polled after it resolved.
@@ -66,7 +64,7 @@ impl<F: Future> InScope<F> {
         if *this.gone {
             return Poll::Pending;
         }
-        let Some(node) = this.node.clone() else {
+        let Some(node) = this.scope.node().cloned() else {
             if cancel {
                 // No scope inside: no cleanup to wait for.
                 this.fut.set(None);
@@ -77,17 +75,17 @@ impl<F: Future> InScope<F> {
                 .as_mut()
                 .as_pin_mut()
                 .expect("asyncio: polled after completion");
-            if let Poll::Ready(v) = node::enter_lazy(this.node, || fut.poll(cx)) {
+            if let Poll::Ready(v) = this.scope.enter(|| fut.poll(cx)) {
                 this.fut.set(None);
-                *this.node = None;
+                this.scope.leave();
                 return Poll::Ready(Some(v));
             }
-            return match this.node.clone() {
-                // A scope inside asked for this one: from now on it is a
-                // scope like any other.
+            return match this.scope.node().cloned() {
+                // A scope inside asked for this one (which registered
+                // then): from now on it is a scope like any other.
                 Some(node) => {
                     node.set_waker(cx.waker());
-                    this.register_pending(&node)
+                    this.drop_if_cancelled(&node)
                 }
                 None => Poll::Pending,
             };
@@ -104,27 +102,18 @@ impl<F: Future> InScope<F> {
                 .expect("asyncio: polled after completion");
             if let Poll::Ready(v) = node::enter(&node, || fut.poll(cx)) {
                 this.fut.set(None);
-                *this.reg = None;
+                this.scope.leave();
                 return Poll::Ready(Some(v));
             }
-            return this.register_pending(&node);
+            return this.drop_if_cancelled(&node);
         }
         this.finish(&node)
     }
 }
 
 impl<F: Future> InScopeProj<'_, F> {
-    /// After a pending poll: registers with the enclosing scope the first
-    /// time, then drops the future if a cancellation allows it.
-    fn register_pending(&mut self, node: &Arc<Node>) -> Poll<Option<F::Output>> {
-        if !*self.registered {
-            // Registered once pending: a future ready at once costs no
-            // lock of the enclosing scope.
-            *self.registered = true;
-            if let Some(parent) = node::current_parent() {
-                *self.reg = parent.register(node).ok();
-            }
-        }
+    /// After a pending poll: drops the future if a cancellation allows it.
+    fn drop_if_cancelled(&mut self, node: &Arc<Node>) -> Poll<Option<F::Output>> {
         if !node.status().must_drop() {
             return Poll::Pending;
         }
@@ -135,7 +124,7 @@ impl<F: Future> InScopeProj<'_, F> {
     fn finish(&mut self, node: &Arc<Node>) -> Poll<Option<F::Output>> {
         self.fut.set(None);
         let inherited = node.status().inherited;
-        *self.reg = None;
+        self.scope.leave();
         if inherited {
             *self.gone = true;
             return Poll::Pending;
@@ -157,7 +146,7 @@ mod tests {
             s.as_mut().poll_scoped(&mut cx, false),
             Poll::Ready(Some(7))
         ));
-        assert!(s.node.is_none() && s.reg.is_none());
+        assert!(s.scope.node().is_none() && !s.scope.settled());
     }
 
     #[test]
@@ -165,7 +154,7 @@ mod tests {
         let mut cx = Context::from_waker(std::task::Waker::noop());
         let mut s = pin!(InScope::new(std::future::pending::<()>()));
         assert!(s.as_mut().poll_scoped(&mut cx, false).is_pending());
-        assert!(s.node.is_none());
+        assert!(s.scope.node().is_none());
         assert!(matches!(
             s.as_mut().poll_scoped(&mut cx, true),
             Poll::Ready(None)
@@ -181,6 +170,6 @@ mod tests {
             std::future::pending::<()>().await
         }));
         assert!(s.as_mut().poll_scoped(&mut cx, false).is_pending());
-        assert!(s.node.is_some());
+        assert!(s.scope.node().is_some() && s.scope.settled());
     }
 }

@@ -11,6 +11,7 @@
 //! | `async with asyncio.TaskGroup() as tg:` | [`task_group(\|tg\| …)`](task_group()), [`TaskGroup`] |
 
 mod await_task;
+mod deadline;
 mod in_scope;
 #[cfg(all(test, asyncio_loom))]
 mod loom_models;

@@ -8,13 +8,14 @@
 //! a whole. Scopes nest the way the futures that make them are polled: each
 //! scope polls what it runs with itself as this thread's *current scope*
 //! (`enter`), and a scope polled for the first time inside another one
-//! *registers* with it, as its child. The scopes are:
+//! *registers* with it, as its child, before any scope can register with
+//! it in turn (invariant 7). The scopes are:
 //!
 //! | scope | polls in place | cancelled on its own by |
 //! |---|---|---|
 //! | a task's root (one per task, made at the first registration) | (the task's future) | `TaskRef::cancel` |
 //! | `OnCancel` / `Finally` | the protected future | nothing: only by its parent |
-//! | a timeout scope (`Timeout::run`) | the future it limits | its deadline |
+//! | a timeout scope (`Timeout::run`, node made lazily) | the future it limits | its deadline |
 //! | a task group (`task_group`) | the body (children are tasks, each with its own root) | the first failure |
 //! | `wait_for`'s plain input (`InScope`, node made lazily) | the input future | the timeout |
 //! | a by-value task await (`Join`, `AwaitScope`) | (a task handle: it cancels that task and waits for its end) | nothing: only by its parent |
@@ -31,12 +32,16 @@
 //! on"). Children leave before their parent can finish, so cleanups run
 //! innermost first.
 //!
-//! `wait_for`'s plain input makes its node only when something needs it
-//! (`enter_lazy`): when a scope polled inside asks for its parent, or when
-//! it is cancelled with such a scope inside. Until then nothing under it
-//! owes a cleanup, so a timeout or a cancellation of the enclosing scope
-//! simply drops it, and it registers with the enclosing scope only once it
-//! has a node and is pending (as every scope registers once pending).
+//! A timeout scope and `wait_for`'s plain input are *lazy* ([`LazyScope`]):
+//! they make their node and register only when something needs it, that is
+//! when a scope polled inside asks for its parent (`current_parent`, which
+//! then registers every lazy scope around it, outermost first, before it
+//! answers), or — for a timeout scope — after the poll that left its future
+//! pending (its deadline must reach it from then on). Until then nothing
+//! under it owes a cleanup: a future that is ready at its first poll costs
+//! no node, no lock and no registration, and `wait_for`'s input, pending
+//! with no scope inside, is simply dropped by a timeout or by a
+//! cancellation of the enclosing scope.
 //!
 //! A cleanup runs *shielded*: it is polled with no current scope, so nothing
 //! around it can cancel it, and an `OnCancel` or timeout scope inside it
@@ -93,14 +98,26 @@
 //!    already cancelled; registering with a doomed scope is refused and
 //!    dooms the newcomer, and an `OnCancel` refused so never polls its
 //!    future (so it owes no cleanup). A timeout scope or group refused so
-//!    runs on without a parent until the abort drops it.
+//!    runs on without a parent until the abort drops it. This holds because
+//!    **a scope registers (or is refused) before any scope registers with
+//!    it**: `OnCancel`, a group and a by-value await register at their first
+//!    poll before they poll anything; a lazy scope registers when a scope
+//!    inside first asks for it, within that scope's `current_parent` call
+//!    (so before that scope registers, and before its protected future is
+//!    polled), or after a poll in which no scope inside asked for it (so
+//!    nothing inside owes a cleanup yet). A doomed root therefore dooms the
+//!    whole chain down to the `OnCancel`, which then never polls its
+//!    future; and a chain registered before the doom keeps the root waiting
+//!    (a live child) until its cleanups ran.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::task::Waker;
 
 use tokio::time::Instant;
 
+use super::deadline::Shared;
 use crate::sync_shim::{Arc, Mutex, MutexGuard, Weak};
+
 /// Called, unlocked, when the last live child leaves a cancelled scope that
 /// has no poller of its own (a task's root: it aborts the task).
 pub(crate) type IdleHook = Arc<dyn Fn() + Send + Sync>;
@@ -125,20 +142,14 @@ struct State {
     waker: Option<Waker>,
     /// Invariant 3, for scopes without a poller.
     idle: Option<IdleHook>,
-    /// A timeout scope's deadline (`None`: none), and a counter bumped by
-    /// every `reschedule`, so that the running scope re-arms its timer.
-    deadline: Option<Instant>,
-    generation: u64,
-    /// A timeout scope's deadline fired.
-    expired: bool,
+    /// A timeout scope's deadline (none for other scopes).
+    timer: Shared,
     /// The scope this one is registered with (weak: the parent holds the
     /// child while it is registered).
     parent: Option<Weak<Node>>,
     /// What this scope runs is about to be dropped from outside (its task
     /// was aborted): a scope that registers now is refused (invariant 7).
     doomed: bool,
-    /// A timeout scope runs one future: `run` was called.
-    entered: bool,
 }
 
 /// What a scope sees of itself, read in one lock.
@@ -162,28 +173,29 @@ impl Status {
 
 impl Node {
     pub(crate) fn new() -> Arc<Node> {
+        Node::with_state(State::default())
+    }
+
+    fn with_state(state: State) -> Arc<Node> {
         Arc::new(Node {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
         })
     }
 
     /// A scope without a poller: `idle` runs when it is cancelled and its
     /// last live child leaves (invariant 3).
     pub(crate) fn with_idle_hook(idle: IdleHook) -> Arc<Node> {
-        Arc::new(Node {
-            state: Mutex::new(State {
-                idle: Some(idle),
-                ..State::default()
-            }),
+        Node::with_state(State {
+            idle: Some(idle),
+            ..State::default()
         })
     }
 
-    pub(crate) fn with_deadline(deadline: Option<Instant>) -> Arc<Node> {
-        Arc::new(Node {
-            state: Mutex::new(State {
-                deadline,
-                ..State::default()
-            }),
+    /// A timeout scope's node: expiring it marks `timer` expired.
+    fn with_timer(timer: Shared) -> Arc<Node> {
+        Node::with_state(State {
+            timer,
+            ..State::default()
         })
     }
 
@@ -202,13 +214,7 @@ impl Node {
 
     /// Stores the poller's waker (invariant 4).
     pub(crate) fn set_waker(&self, waker: &Waker) {
-        let old = {
-            let mut s = self.lock();
-            match &s.waker {
-                Some(w) if w.will_wake(waker) => None,
-                _ => s.waker.replace(waker.clone()),
-            }
-        };
+        let old = store_waker(&mut self.lock().waker, waker);
         drop(old); // outside the lock
     }
 
@@ -303,28 +309,12 @@ impl Node {
         true
     }
 
-    /// The deadline and its generation (timeout scopes).
-    pub(crate) fn deadline(&self) -> (Option<Instant>, u64) {
-        let s = self.lock();
-        (s.deadline, s.generation)
-    }
-
-    /// Moves the deadline and wakes the poller, which re-arms its timer.
-    pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
-        let waker = {
-            let mut s = self.lock();
-            s.deadline = deadline;
-            s.generation += 1;
-            s.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
     /// The deadline fired: cancels the scope on its own account.
     pub(crate) fn expire(&self) {
-        self.lock().expired = true;
+        let timer = self.lock().timer.clone();
+        if timer.is_some() {
+            timer.mark_expired();
+        }
         self.cancel_own();
     }
 
@@ -336,11 +326,12 @@ impl Node {
         let mut due = Vec::new();
         let mut next = self.lock().parent.as_ref().and_then(Weak::upgrade);
         while let Some(node) = next {
-            let (deadline, parent) = {
+            let (timer, parent) = {
                 let s = node.lock();
-                (s.deadline, s.parent.as_ref().and_then(Weak::upgrade))
+                (s.timer.clone(), s.parent.as_ref().and_then(Weak::upgrade))
             };
-            if deadline.is_some_and(|d| d <= now) {
+            // Invariant 1: the deadline's lock is taken after the node's.
+            if timer.is_some() && timer.when().is_some_and(|d| d <= now) {
                 due.push(node);
             }
             next = parent;
@@ -349,15 +340,6 @@ impl Node {
             node.expire();
         }
         self.expire();
-    }
-
-    /// Marks a timeout scope entered; `false` if it already was.
-    pub(crate) fn enter_once(&self) -> bool {
-        !std::mem::replace(&mut self.lock().entered, true)
-    }
-
-    pub(crate) fn expired(&self) -> bool {
-        self.lock().expired
     }
 }
 
@@ -368,6 +350,15 @@ impl std::fmt::Debug for Node {
             .field("cancelled", &s.cancelled())
             .field("live_children", &s.live)
             .finish()
+    }
+}
+
+/// Puts `waker` in `slot` unless the one there wakes the same task; the
+/// waker it replaces, to be dropped once the lock is released.
+pub(crate) fn store_waker(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
+    match slot {
+        Some(w) if w.will_wake(waker) => None,
+        _ => slot.replace(waker.clone()),
     }
 }
 
@@ -418,34 +409,70 @@ impl std::fmt::Debug for Registration {
 
 // ------------------------------------------------------- the current scope
 
-/// What code polled now runs inside.
-#[derive(Clone)]
+/// A registered scope (or one that never registers: refused, or outside
+/// any scope that could cancel it), or a cleanup.
 enum Ctx {
-    /// A scope.
     Scope(Arc<Node>),
     /// A cleanup: nothing outside can cancel it.
     Shielded,
-    /// A scope whose node is not made yet (`enter_lazy`): the first
-    /// `current_parent` asking for it makes it and puts it here as a
-    /// `Scope`, and `enter_lazy` hands it back to its owner.
-    Lazy,
 }
 
+/// This thread's scope context. Every field is a word or a vector of
+/// words, read and written a word at a time: it is touched at every poll
+/// of a scope.
+struct Tls {
+    /// The innermost registered scope being polled (`None`: none; in a
+    /// task, the task's root is the parent then).
+    current: Cell<Option<Ctx>>,
+    /// How many not yet registered scopes ([`LazyScope`]) are being polled
+    /// inside `current`.
+    lazy: Cell<usize>,
+    /// How many not yet registered scopes are being polled on this thread
+    /// (in any context). The `n`-th one, counted from the outermost, has
+    /// the id `n`; the one around the scope with id `n` in the same context
+    /// has the id `n - 1`.
+    depth: Cell<usize>,
+    /// The deadlines of the timeout scopes among them, by id.
+    timers: RefCell<Vec<(usize, Shared)>>,
+    /// Those of them that registered during their poll, because a scope
+    /// inside asked for them: their node and registration, handed to them
+    /// when their poll ends. Ids increase.
+    made: RefCell<Vec<Made>>,
+    /// The id of the last entry of `made` (0: none), read without a borrow
+    /// when a scope's poll ends.
+    made_top: Cell<usize>,
+}
+
+/// A lazy scope registered during its poll: its id, node, registration.
+type Made = (usize, Arc<Node>, Option<Registration>);
+
 thread_local! {
-    static CURRENT: Cell<Option<Ctx>> = const { Cell::new(None) };
+    static TLS: Tls = const {
+        Tls {
+            current: Cell::new(None),
+            lazy: Cell::new(0),
+            depth: Cell::new(0),
+            timers: RefCell::new(Vec::new()),
+            made: RefCell::new(Vec::new()),
+            made_top: Cell::new(0),
+        }
+    };
 }
 
 /// Runs `f` (one poll) with `ctx` as the current scope, restoring the
 /// previous one afterwards, also on unwind.
 fn enter_ctx<R>(ctx: Ctx, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<Ctx>);
+    struct Restore(Option<Ctx>, usize);
     impl Drop for Restore {
         fn drop(&mut self) {
-            let prev = self.0.take();
-            let _ = CURRENT.try_with(|c| c.set(prev));
+            let (prev, lazy) = (self.0.take(), self.1);
+            let _ = TLS.try_with(|t| {
+                t.current.set(prev);
+                t.lazy.set(lazy);
+            });
         }
     }
-    let _restore = Restore(CURRENT.with(|c| c.replace(Some(ctx))));
+    let _restore = TLS.with(|t| Restore(t.current.replace(Some(ctx)), t.lazy.replace(0)));
     f()
 }
 
@@ -454,57 +481,186 @@ pub(crate) fn enter<R>(node: &Arc<Node>, f: impl FnOnce() -> R) -> R {
     enter_ctx(Ctx::Scope(node.clone()), f)
 }
 
-/// One poll of what the scope in `slot` runs, making its node only if a
-/// scope polled inside asks for a parent (`current_parent`): a future that
-/// starts no scope of its own costs no node. A node made so is in `slot`
-/// afterwards, also on unwind.
-pub(crate) fn enter_lazy<R>(slot: &mut Option<Arc<Node>>, f: impl FnOnce() -> R) -> R {
-    if let Some(node) = slot {
-        return enter(node, f);
-    }
-    struct Restore<'a> {
-        prev: Option<Ctx>,
-        slot: &'a mut Option<Arc<Node>>,
-    }
-    impl Drop for Restore<'_> {
-        fn drop(&mut self) {
-            let prev = self.prev.take();
-            if let Ok(Some(Ctx::Scope(node))) = CURRENT.try_with(|c| c.replace(prev)) {
-                *self.slot = Some(node);
-            }
-        }
-    }
-    let _restore = Restore {
-        prev: CURRENT.with(|c| c.replace(Some(Ctx::Lazy))),
-        slot,
-    };
-    f()
-}
-
 /// One poll of a cleanup (shielded).
 pub(crate) fn enter_shielded<R>(f: impl FnOnce() -> R) -> R {
     enter_ctx(Ctx::Shielded, f)
 }
 
-/// The scope a scope polled now belongs to: the current scope (made now if
-/// it is a lazy one, see `enter_lazy`); in a task outside any scope, the
+/// A scope that registers with the enclosing one only when it must: when a
+/// scope polled inside asks for its parent (`current_parent`), or when its
+/// owner calls [`register_now`](Self::register_now) (after a poll that left
+/// what it runs pending). Its node is made then too. Until then nothing
+/// under it can owe a cleanup, so a future that is ready at its first poll
+/// costs no node and no lock of any scope. Either way the scope is
+/// registered, or refused, before any scope registers with it
+/// (invariant 7).
+#[derive(Default)]
+pub(crate) struct LazyScope {
+    node: Option<Arc<Node>>,
+    reg: Option<Registration>,
+    /// A timeout scope's deadline, given to its node.
+    timer: Shared,
+    /// Registered, refused, or found nothing to register with: settled
+    /// (and the node made).
+    settled: bool,
+}
+
+impl LazyScope {
+    /// `timer`: a timeout scope's deadline (`Shared::default()`: a plain
+    /// scope).
+    pub(crate) fn new(timer: Shared) -> LazyScope {
+        LazyScope {
+            node: None,
+            reg: None,
+            timer,
+            settled: false,
+        }
+    }
+
+    /// The node, once made.
+    pub(crate) fn node(&self) -> Option<&Arc<Node>> {
+        self.node.as_ref()
+    }
+
+    /// The deadline given to [`new`](Self::new) (outside a poll).
+    pub(crate) fn timer(&self) -> &Shared {
+        &self.timer
+    }
+
+    /// Whether the scope registered (or was refused, or had nothing to
+    /// register with).
+    pub(crate) fn settled(&self) -> bool {
+        self.settled
+    }
+
+    /// One poll of what this scope runs, inside it.
+    pub(crate) fn enter<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        if self.settled {
+            let node = self.node.as_ref().expect("a settled scope has a node");
+            return enter(node, f);
+        }
+        /// The scope, its id, and whether its deadline is on `timers`.
+        struct Restore<'a>(&'a mut LazyScope, usize, bool);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                let (this, id, timed) = (&mut *self.0, self.1, self.2);
+                let _ = TLS.try_with(|t| {
+                    t.lazy.set(t.lazy.get() - 1);
+                    t.depth.set(id - 1);
+                    if timed {
+                        if let Some((_, timer)) = t.timers.borrow_mut().pop() {
+                            this.timer = timer;
+                        }
+                    }
+                    if t.made_top.get() == id {
+                        let mut made = t.made.borrow_mut();
+                        let (_, node, reg) = made.pop().expect("made_top names it");
+                        t.made_top.set(made.last().map_or(0, |m| m.0));
+                        this.node = Some(node);
+                        this.reg = reg;
+                        this.settled = true;
+                    }
+                });
+            }
+        }
+        let timed = self.timer.is_some();
+        let id = TLS.with(|t| {
+            t.lazy.set(t.lazy.get() + 1);
+            let id = t.depth.get() + 1;
+            t.depth.set(id);
+            if timed {
+                let timer = std::mem::take(&mut self.timer);
+                t.timers.borrow_mut().push((id, timer));
+            }
+            id
+        });
+        let _restore = Restore(self, id, timed);
+        f()
+    }
+
+    /// Registers with the current scope now, making the node (after a poll
+    /// that left what it runs pending). A no-op once settled.
+    pub(crate) fn register_now(&mut self) -> &Arc<Node> {
+        if !self.settled {
+            self.settled = true;
+            let node = make_node(&self.timer);
+            if let Some(parent) = current_parent() {
+                self.reg = parent.register(&node).ok();
+            }
+            self.node = Some(node);
+        }
+        self.node.as_ref().expect("made above")
+    }
+
+    /// Leaves the enclosing scope (what it runs is done or dropped).
+    pub(crate) fn leave(&mut self) {
+        self.reg = None;
+    }
+}
+
+fn make_node(timer: &Shared) -> Arc<Node> {
+    if timer.is_some() {
+        Node::with_timer(timer.clone())
+    } else {
+        Node::new()
+    }
+}
+
+/// The scope a scope polled now belongs to: the current scope (registered
+/// now if it was not, see [`LazyScope`]); in a task outside any scope, the
 /// task's root; else none (nothing can cancel it).
 pub(crate) fn current_parent() -> Option<Arc<Node>> {
-    let ctx = CURRENT.with(|c| {
-        let cur = match c.take() {
-            Some(Ctx::Lazy) => Some(Ctx::Scope(Node::new())),
-            other => other,
-        };
-        let out = cur.clone();
-        c.set(cur);
-        out
-    });
-    match ctx {
-        Some(Ctx::Scope(node)) => Some(node),
-        Some(Ctx::Shielded) => None,
-        Some(Ctx::Lazy) => unreachable!("a lazy scope is made above"),
-        None => task_root(),
+    let (lazy, depth) = TLS.with(|t| (t.lazy.get(), t.depth.get()));
+    if lazy == 0 {
+        return registered_parent();
     }
+    settle(depth, lazy)
+}
+
+/// The innermost registered scope (or the task's root), ignoring the not
+/// yet registered ones inside it.
+fn registered_parent() -> Option<Arc<Node>> {
+    let ctx = TLS.with(|t| {
+        let ctx = t.current.take();
+        let node = match &ctx {
+            None => Err(()),
+            Some(Ctx::Shielded) => Ok(None),
+            Some(Ctx::Scope(n)) => Ok(Some(n.clone())),
+        };
+        t.current.set(ctx);
+        node
+    });
+    ctx.unwrap_or_else(|()| task_root())
+}
+
+/// Registers the not yet registered scope with id `id`, the `lazy`-th
+/// inside the current registered scope (its enclosing unregistered ones
+/// first), making its node; its node.
+fn settle(id: usize, lazy: usize) -> Option<Arc<Node>> {
+    // No borrow is held while registering: it takes locks of other scopes
+    // and of the task (never user code), and the recursion borrows again.
+    let (made, timer) = TLS.with(|t| {
+        let made = t.made.borrow();
+        let found = made.iter().rev().find(|m| m.0 == id).map(|m| m.1.clone());
+        let timers = t.timers.borrow();
+        let timer = timers.iter().rev().find(|e| e.0 == id).map(|e| e.1.clone());
+        (found, timer.unwrap_or_default())
+    });
+    if made.is_some() {
+        return made;
+    }
+    let parent = if lazy > 1 {
+        settle(id - 1, lazy - 1)
+    } else {
+        registered_parent()
+    };
+    let node = make_node(&timer);
+    let reg = parent.and_then(|p| p.register(&node).ok());
+    TLS.with(|t| {
+        t.made.borrow_mut().push((id, node.clone(), reg));
+        t.made_top.set(id);
+    });
+    Some(node)
 }
 
 /// The current task's root scope, made at the first call.

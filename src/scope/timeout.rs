@@ -4,14 +4,14 @@
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use super::node::{self, Node, Registration};
+use super::deadline::Shared;
+use super::node::{self, LazyScope};
 use crate::Seconds;
 use crate::error::{Error, TimeoutError};
 
@@ -159,13 +159,13 @@ impl IntoDeadline for f64 {
 /// ```
 #[derive(Clone)]
 pub struct Timeout {
-    node: Arc<Node>,
+    shared: Shared,
 }
 
 impl Timeout {
     fn new(deadline: Option<Instant>) -> Timeout {
         Timeout {
-            node: Node::with_deadline(deadline),
+            shared: Shared::new(deadline),
         }
     }
 
@@ -180,7 +180,7 @@ impl Timeout {
     /// # }
     /// ```
     pub fn when(&self) -> Option<Instant> {
-        self.node.deadline().0
+        self.shared.when()
     }
 
     /// Moves the deadline (`None` removes it), before [`run`](Self::run) or
@@ -202,7 +202,7 @@ impl Timeout {
     /// # Panics
     /// As [`timeout_at`], for a loop time.
     pub fn reschedule(&self, deadline: impl IntoDeadline) {
-        self.node.set_deadline(deadline.to_instant());
+        self.shared.set(deadline.to_instant());
     }
 
     /// `true` once the deadline fired (whether or not the future then ended
@@ -218,7 +218,7 @@ impl Timeout {
     /// # }
     /// ```
     pub fn expired(&self) -> bool {
-        self.node.expired()
+        self.shared.expired()
     }
 
     /// Runs `fut` under this scope, polled in place (in the caller's task,
@@ -247,16 +247,14 @@ impl Timeout {
     /// pending with a deadline set.
     pub fn run<F: IntoFuture>(&self, fut: F) -> TimeoutRun<F::IntoFuture> {
         assert!(
-            self.node.enter_once(),
+            self.shared.enter_once(),
             "Timeout has already been entered: a timeout scope runs one future; make another with asyncio::timeout()"
         );
         TimeoutRun {
-            node: self.node.clone(),
             fut: Some(fut.into_future()),
             sleep: None,
             armed: None,
-            reg: None,
-            started: false,
+            scope: LazyScope::new(self.shared.clone()),
             state: RunState::Running,
         }
     }
@@ -293,15 +291,19 @@ enum RunState {
 #[pin_project(project = TimeoutRunProj)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct TimeoutRun<F> {
-    node: Arc<Node>,
     #[pin]
     fut: Option<F>,
-    #[pin]
-    sleep: Option<Sleep>,
+    /// The timer, boxed: armed only once `fut` is pending, and it would
+    /// triple the size of this future (which a scope around a ready future
+    /// moves and drops at once).
+    sleep: Option<Pin<Box<Sleep>>>,
     /// The generation of the deadline the timer is armed for.
     armed: Option<u64>,
-    reg: Option<Registration>,
-    started: bool,
+    /// The scope's node (shared with the `Timeout` handles), registered
+    /// with the enclosing scope only once needed: a future ready at its
+    /// first poll, with no scope inside, costs no lock, no clock read and
+    /// no timer.
+    scope: LazyScope,
     state: RunState,
 }
 
@@ -315,45 +317,58 @@ impl<F: Future> Future for TimeoutRun<F> {
             RunState::Cancelled => return Poll::Pending,
             RunState::Done => panic!("asyncio: TimeoutRun polled after it resolved"),
         }
-        let node = this.node.clone();
-        // A result ready at this poll wins over the deadline (invariant 5).
-        // Before the first pending poll nothing can have cancelled the
-        // scope (it is not registered, its deadline not looked at): no lock.
-        if !*this.started || !node.status().must_drop() {
-            if let Some(fut) = this.fut.as_mut().as_pin_mut() {
-                if let Poll::Ready(v) = node::enter(&node, || fut.poll(cx)) {
-                    return this.done(Ok(v));
+        let node = if this.scope.settled() {
+            let node = this
+                .scope
+                .node()
+                .expect("a settled scope has a node")
+                .clone();
+            // A result ready at this poll wins over the deadline (invariant 5).
+            if !node.status().must_drop() {
+                if let Some(fut) = this.fut.as_mut().as_pin_mut() {
+                    if let Poll::Ready(v) = node::enter(&node, || fut.poll(cx)) {
+                        return this.done(Ok(v));
+                    }
                 }
             }
-        }
-        node.set_waker(cx.waker());
-        if !*this.started {
-            // Registered only once pending: a future ready at once costs no
-            // lock of the enclosing scope.
-            *this.started = true;
-            if let Some(parent) = node::current_parent() {
-                *this.reg = parent.register(&node).ok();
+            node
+        } else {
+            // The first poll: nothing can have cancelled the scope yet (it
+            // is not registered, its deadline not looked at). It registers
+            // during the poll if a scope inside asks for it, else now that
+            // the future is pending.
+            let fut = this
+                .fut
+                .as_mut()
+                .as_pin_mut()
+                .expect("asyncio: the future of a running scope");
+            if let Poll::Ready(v) = this.scope.enter(|| fut.poll(cx)) {
+                return this.done(Ok(v));
             }
-        }
+            this.scope.register_now().clone()
+        };
+        node.set_waker(cx.waker());
+        let timer = this.scope.timer();
+        timer.set_waker(cx.waker());
         // The deadline, re-armed if it moved.
-        let (deadline, generation) = node.deadline();
+        let (deadline, generation) = timer.get();
         if *this.armed != Some(generation) {
             *this.armed = Some(generation);
             match deadline {
-                Some(at) if at > Instant::now() => match this.sleep.as_mut().as_pin_mut() {
-                    Some(sleep) => sleep.reset(at),
-                    None => this.sleep.set(Some(tokio::time::sleep_until(at))),
+                Some(at) if at > Instant::now() => match this.sleep.as_mut() {
+                    Some(sleep) => sleep.as_mut().reset(at),
+                    None => *this.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
                 },
                 Some(_) => {
-                    this.sleep.set(None);
+                    *this.sleep = None;
                     node.expire_with_ancestors(Instant::now());
                 }
-                None => this.sleep.set(None),
+                None => *this.sleep = None,
             }
         }
-        if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
-            if sleep.poll(cx).is_ready() {
-                this.sleep.set(None);
+        if let Some(sleep) = this.sleep.as_mut() {
+            if sleep.as_mut().poll(cx).is_ready() {
+                *this.sleep = None;
                 node.expire_with_ancestors(Instant::now());
             }
         }
@@ -375,12 +390,12 @@ impl<F: Future> Future for TimeoutRun<F> {
         }
         // Every cleanup inside ran: drop the future, then report.
         this.fut.set(None);
-        this.sleep.set(None);
+        *this.sleep = None;
         let status = node.status();
         if status.inherited {
             // The cancellation goes on to the enclosing scope.
             *this.state = RunState::Cancelled;
-            *this.reg = None;
+            this.scope.leave();
             return Poll::Pending;
         }
         this.done(Err(Error::Timeout(TimeoutError::new())))
@@ -391,18 +406,34 @@ impl<F: Future> TimeoutRunProj<'_, F> {
     fn done(&mut self, out: crate::Result<F::Output>) -> Poll<crate::Result<F::Output>> {
         *self.state = RunState::Done;
         self.fut.set(None);
-        self.sleep.set(None);
-        *self.reg = None;
+        *self.sleep = None;
+        self.scope.leave();
         Poll::Ready(out)
     }
 }
 
 impl<F> fmt::Debug for TimeoutRun<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let timer = self.scope.timer();
+        let running = timer.is_some(); // not while it polls
         f.debug_struct("TimeoutRun")
-            .field("when", &self.node.deadline().0)
-            .field("expired", &self.node.expired())
+            .field("when", &running.then(|| timer.when()).flatten())
+            .field("expired", &(running && timer.expired()))
             .field("state", &self.state)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scope around a ready future is made, moved into its caller's
+    /// future and dropped at once: keep it small (the timer is boxed).
+    #[test]
+    fn a_timeout_run_stays_small() {
+        let size = std::mem::size_of::<TimeoutRun<std::future::Ready<u64>>>();
+        assert!(size <= 88, "TimeoutRun<Ready<u64>> is {size} bytes");
+        eprintln!("TimeoutRun<Ready<u64>>: {size} bytes");
     }
 }

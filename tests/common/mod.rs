@@ -88,3 +88,12 @@ pub fn push(log: &Log, s: impl Into<String>) {
 pub fn entries(log: &Log) -> Vec<String> {
     log.lock().unwrap().clone()
 }
+
+/// A multi-thread runtime with two workers and every driver, for races.
+pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}

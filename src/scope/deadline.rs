@@ -1,0 +1,214 @@
+//! A timeout scope's deadline: the state its `Timeout` handles and its run
+//! share (when, whether it fired, whether the scope was entered, the run's
+//! waker), apart from its cancel-scope node, which the run makes only when
+//! something needs it.
+//!
+//! The shared block is the one allocation a timeout scope around a ready
+//! future would need (`tokio::time::timeout` needs none), and an allocation
+//! and its free cost as much as the rest of the scope together. So the
+//! blocks are reused: the last handle dropped puts its block back into a
+//! small per-thread pool (`Shared`'s `Drop`), and the next scope made on
+//! that thread takes it from there and resets it. A block is put back with
+//! no atomic write unless its run went pending (then its waker is dropped
+//! first).
+
+use std::cell::RefCell;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
+
+use tokio::time::Instant;
+
+/// The deadline state (see the module docs).
+pub(crate) struct Deadline {
+    state: Mutex<State>,
+    /// `run` was called (outside the lock: `run` pays one atomic swap).
+    entered: AtomicBool,
+    /// The run stored a waker (it went pending): a block given back must
+    /// drop it (a waker may hold its task's memory).
+    waited: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    at: Option<Instant>,
+    /// Bumped by every `reschedule`, so that the run re-arms its timer.
+    generation: u64,
+    /// The deadline fired.
+    expired: bool,
+    /// The run's waker, woken by a `reschedule`.
+    waker: Option<Waker>,
+}
+
+/// How many blocks a thread keeps for reuse.
+const POOL_SIZE: usize = 16;
+
+thread_local! {
+    static POOL: RefCell<Vec<Arc<Deadline>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A counted handle on a [`Deadline`] (or none: `Shared::default()`, for
+/// a scope that is not a timeout scope); the last one dropped gives the
+/// block back to this thread's pool. One word.
+#[derive(Default)]
+pub(crate) struct Shared(Option<Arc<Deadline>>);
+
+impl Shared {
+    pub(crate) fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub(crate) fn new(at: Option<Instant>) -> Shared {
+        let pooled = POOL
+            .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+            .ok()
+            .flatten();
+        // A pooled block is unique and holds no waker (see `drop`).
+        let reused = pooled.and_then(|mut block| {
+            let d = Arc::get_mut(&mut block)?;
+            *state_mut(d) = State {
+                at,
+                ..State::default()
+            };
+            *d.entered.get_mut() = false;
+            Some(block)
+        });
+        let block = reused.unwrap_or_else(|| {
+            Arc::new(Deadline {
+                state: Mutex::new(State {
+                    at,
+                    ..State::default()
+                }),
+                entered: AtomicBool::new(false),
+                waited: AtomicBool::new(false),
+            })
+        });
+        Shared(Some(block))
+    }
+}
+
+impl Clone for Shared {
+    fn clone(&self) -> Shared {
+        Shared(self.0.clone())
+    }
+}
+
+impl Deref for Shared {
+    type Target = Deadline;
+
+    fn deref(&self) -> &Deadline {
+        self.0.as_ref().expect("asyncio: deadline used after drop")
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let Some(mut block) = self.0.take() else {
+            return;
+        };
+        if Arc::strong_count(&block) > 1 {
+            return; // another handle lives on
+        }
+        // The only handle left: what the others did before they were
+        // dropped (their release decrement, read above) is visible now.
+        fence(Ordering::Acquire);
+        if block.waited.load(Ordering::Relaxed) {
+            // Its run went pending: drop the waker now (outside the pool's
+            // borrow: dropping a waker may run arbitrary code, which may drop
+            // another timeout scope). The rest is reset when it is reused.
+            let Some(d) = Arc::get_mut(&mut block) else {
+                return;
+            };
+            *d.waited.get_mut() = false;
+            let waker = state_mut(d).waker.take();
+            drop(waker);
+        }
+        let full = POOL
+            .try_with(|p| match p.try_borrow_mut() {
+                Ok(mut p) if p.len() < POOL_SIZE => {
+                    p.push(block);
+                    None
+                }
+                _ => Some(block),
+            })
+            .unwrap_or(None);
+        drop(full); // freed outside the borrow
+    }
+}
+
+/// The state of a block only this thread holds: no lock needed.
+fn state_mut(d: &mut Deadline) -> &mut State {
+    d.state.get_mut().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Deadline {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        crate::lock::lock(&self.state)
+    }
+
+    /// The deadline and its generation.
+    pub(crate) fn get(&self) -> (Option<Instant>, u64) {
+        let s = self.lock();
+        (s.at, s.generation)
+    }
+
+    pub(crate) fn when(&self) -> Option<Instant> {
+        self.lock().at
+    }
+
+    /// Moves the deadline and wakes the run, which re-arms its timer.
+    pub(crate) fn set(&self, at: Option<Instant>) {
+        let waker = {
+            let mut s = self.lock();
+            s.at = at;
+            s.generation += 1;
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Stores the run's waker (for `set`).
+    pub(crate) fn set_waker(&self, waker: &Waker) {
+        self.waited.store(true, Ordering::Relaxed);
+        let old = super::node::store_waker(&mut self.lock().waker, waker);
+        drop(old); // outside the lock
+    }
+
+    pub(crate) fn mark_expired(&self) {
+        self.lock().expired = true;
+    }
+
+    pub(crate) fn expired(&self) -> bool {
+        self.lock().expired
+    }
+
+    /// Marks the scope entered; `false` if it already was.
+    pub(crate) fn enter_once(&self) -> bool {
+        !self.entered.swap(true, Ordering::AcqRel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_comes_back_reset_and_shared_blocks_stay_out_of_the_pool() {
+        let t = Instant::now();
+        let a = Shared::new(Some(t));
+        assert!(a.enter_once());
+        a.mark_expired();
+        a.set(None);
+        let b = a.clone();
+        drop(a);
+        assert_eq!(b.get(), (None, 1), "a clone keeps the block");
+        drop(b);
+        let c = Shared::new(Some(t));
+        assert_eq!(c.get(), (Some(t), 0));
+        assert!(!c.expired());
+        assert!(c.enter_once(), "reset: not entered");
+    }
+}
