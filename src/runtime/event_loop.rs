@@ -19,15 +19,23 @@
 //! ```
 //! use std::sync::{Arc, Mutex};
 //!
-//! // One thread: the timers below run in deadline order even on a busy machine.
-//! asyncio::Runner::new().current_thread().run(async {
+//! asyncio::run(async {
 //!     let lp = asyncio::get_running_loop();
 //!     let log = Arc::new(Mutex::new(Vec::new()));
+//!     let both = Arc::new(asyncio::Event::new());
+//!     // Both deadlines from one reading of the loop's clock.
+//!     let now = lp.time();
 //!     for (delay, word) in [(0.02, "world"), (0.01, "hello")] {
-//!         let log = log.clone();
-//!         lp.call_later(delay, move || log.lock().unwrap().push(word));
+//!         let (log, both) = (log.clone(), both.clone());
+//!         lp.call_at(now + delay, move || {
+//!             let mut log = log.lock().unwrap();
+//!             log.push(word);
+//!             if log.len() == 2 {
+//!                 both.set();
+//!             }
+//!         });
 //!     }
-//!     asyncio::sleep(0.05).await;
+//!     both.wait().await;
 //!     assert_eq!(*log.lock().unwrap(), ["hello", "world"]);
 //! });
 //! ```
