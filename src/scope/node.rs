@@ -507,6 +507,33 @@ pub(crate) fn current_parent() -> Option<Arc<Node>> {
     }
 }
 
+/// Where a scope polled now would register, without making a task root
+/// for it yet: a by-value task await leaves this with the awaited task,
+/// which registers there only if it ever enters a scope of its own
+/// (`await_task.rs`).
+pub(crate) enum LazyParent {
+    Scope(Arc<Node>),
+    /// The task's root, to be made when needed.
+    Task(crate::TaskRef),
+}
+
+/// [`current_parent`], except that a task root is not made yet (a lazy
+/// scope is made: only `wait_for`'s input pays for that).
+pub(crate) fn current_parent_lazy() -> Option<LazyParent> {
+    let ctx = CURRENT.with(|c| {
+        let cur = c.take();
+        let out = cur.clone();
+        c.set(cur);
+        out
+    });
+    match ctx {
+        Some(Ctx::Scope(node)) => Some(LazyParent::Scope(node)),
+        Some(Ctx::Shielded) => None,
+        Some(Ctx::Lazy) => current_parent().map(LazyParent::Scope),
+        None => crate::task::with_current(|task| task.cloned()).map(LazyParent::Task),
+    }
+}
+
 /// The current task's root scope, made at the first call.
 fn task_root() -> Option<Arc<Node>> {
     crate::task::with_current(|task| task.map(|t| t.core().scope_root()))
