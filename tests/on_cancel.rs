@@ -231,16 +231,21 @@ fn the_main_task_of_run_cleans_up_when_cancelled() {
     assert_eq!(entries(&log), ["main cleaned up"]);
 }
 
+/// A multi-thread runtime with 2 workers, for the races.
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// No value is lost to a late cancel: a value returned while a cancel
 /// arrives from another thread is kept (a task running `queue.get()`
 /// cannot lose its item), on the multi-thread runtime.
 #[test]
 fn a_value_returned_as_a_cancel_arrives_is_never_lost() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread();
     rt.block_on(async {
         let (tx, rx) = std::sync::mpsc::channel::<u32>();
         let rx = Arc::new(Mutex::new(rx));
@@ -290,11 +295,7 @@ fn cancels_racing_completion_and_cleanup_end_each_task_once_and_clean_up_once() 
     const TWICE: u8 = 8;
     const ENDED: u8 = 16;
     const ENDED_TWICE: u8 = 32;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread();
     rt.block_on(async {
         for round in 0..5 {
             let n = 2000;
@@ -382,6 +383,25 @@ async fn awaiting_a_task_by_value_passes_the_cancel_on_and_waits_for_its_cleanup
     assert_eq!(t0.elapsed(), Duration::from_millis(1100));
 }
 
+/// A task that runs `first`, sleeps 10 s, and when cancelled cleans up for
+/// 1 s, then logs "inner cleaned up".
+fn slow_cleanup_task(
+    log: &common::Log,
+    first: impl FnOnce() + Send + 'static,
+) -> asyncio::Task<()> {
+    let log = log.clone();
+    asyncio::create_task(
+        async move {
+            first();
+            asyncio::sleep(10).await;
+        }
+        .on_cancel(move || async move {
+            asyncio::sleep(1).await;
+            push(&log, "inner cleaned up");
+        }),
+    )
+}
+
 /// test_yield_future_passes_cancel, with the awaited task created in place:
 /// the awaiter's first poll finds it not yet started (no cleanup scope
 /// yet); the task enters its `on_cancel` later, and the awaiter, which has
@@ -392,10 +412,7 @@ async fn awaiting_a_task_created_in_place_waits_for_the_cleanup_it_starts_later(
     let log = log();
     let a = log.clone();
     let outer = asyncio::create_task(async move {
-        let inner = asyncio::create_task(asyncio::sleep(10).on_cancel(move || async move {
-            asyncio::sleep(1).await;
-            push(&a, "inner cleaned up");
-        }));
+        let inner = slow_cleanup_task(&a, || {});
         let _ = inner.await;
         unreachable!("the inner task was cancelled");
     });
@@ -417,10 +434,7 @@ async fn a_chain_of_tasks_awaited_by_value_waits_for_the_innermost_cleanup() {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let outer = asyncio::create_task(async move {
         let mid = asyncio::create_task(async move {
-            let inner = asyncio::create_task(asyncio::sleep(10).on_cancel(move || async move {
-                asyncio::sleep(1).await;
-                push(&a, "inner cleaned up");
-            }));
+            let inner = slow_cleanup_task(&a, || {});
             tx.send(inner.to_ref()).unwrap();
             let _ = inner.await;
             unreachable!("the inner task was cancelled");
@@ -452,16 +466,7 @@ async fn a_cancel_right_after_the_awaited_task_entered_its_scope_waits_for_the_c
     let a = log.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let outer = asyncio::create_task(async move {
-        let inner = asyncio::create_task(
-            async move {
-                tx.send(()).unwrap();
-                asyncio::sleep(10).await;
-            }
-            .on_cancel(move || async move {
-                asyncio::sleep(1).await;
-                push(&a, "inner cleaned up");
-            }),
-        );
+        let inner = slow_cleanup_task(&a, move || tx.send(()).unwrap());
         let _ = inner.await;
     });
     rx.await.unwrap(); // the inner task is in its `on_cancel` now
@@ -481,10 +486,7 @@ async fn a_timeout_scope_around_a_by_value_await_waits_for_the_cleanup_started_l
     let a = log.clone();
     let r = asyncio::timeout(0.5)
         .run(async move {
-            let inner = asyncio::create_task(asyncio::sleep(10).on_cancel(move || async move {
-                asyncio::sleep(1).await;
-                push(&a, "inner cleaned up");
-            }));
+            let inner = slow_cleanup_task(&a, || {});
             inner.await
         })
         .await;
@@ -549,11 +551,7 @@ fn by_value_awaits_cancelled_from_another_thread_wait_for_every_entered_cleanup(
     const INNER_ENDED: u8 = 32;
     const ENDED_TWICE: u8 = 64;
     const CREATED: u8 = 128;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread();
     rt.block_on(async {
         let n = 3000;
         let flags: Arc<Vec<std::sync::atomic::AtomicU8>> =
