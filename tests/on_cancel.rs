@@ -388,22 +388,36 @@ async fn awaiting_a_task_by_value_passes_the_cancel_on_and_waits_for_its_cleanup
     assert_eq!(t0.elapsed(), Duration::from_millis(1100));
 }
 
+/// A task that runs `first`, sleeps 10 s, and when cancelled cleans up for
+/// 1 s, then logs "inner cleaned up".
+fn slow_cleanup_task(
+    log: &common::Log,
+    first: impl FnOnce() + Send + 'static,
+) -> asyncio::Task<()> {
+    let log = log.clone();
+    asyncio::create_task(
+        async move {
+            first();
+            asyncio::sleep(10).await;
+        }
+        .on_cancel(move || async move {
+            asyncio::sleep(1).await;
+            push(&log, "inner cleaned up");
+        }),
+    )
+}
+
 /// test_yield_future_passes_cancel, with the awaited task created in place:
 /// the awaiter's first poll finds it not yet started (no cleanup scope
-/// yet), and nothing re-polls the awaiter when the task enters its
-/// `on_cancel`. asyncio waits for the awaited task's cleanup; here the
-/// awaiter, which has no scope of its own, is aborted at once.
+/// yet); the task enters its `on_cancel` later, and the awaiter, which has
+/// no scope of its own, still waits for that cleanup when cancelled.
 #[tokio::test(start_paused = true)]
-#[ignore = "known defect: a by-value await checks the awaited task's SCOPED bit only when polled"]
 async fn awaiting_a_task_created_in_place_waits_for_the_cleanup_it_starts_later() {
     let t0 = Instant::now();
     let log = log();
     let a = log.clone();
     let outer = asyncio::create_task(async move {
-        let inner = asyncio::create_task(asyncio::sleep(10).on_cancel(move || async move {
-            asyncio::sleep(1).await;
-            push(&a, "inner cleaned up");
-        }));
+        let inner = slow_cleanup_task(&a, || {});
         let _ = inner.await;
         unreachable!("the inner task was cancelled");
     });
@@ -412,6 +426,223 @@ async fn awaiting_a_task_created_in_place_waits_for_the_cleanup_it_starts_later(
     assert!(outer.await.unwrap_err().is_cancelled());
     assert_eq!(entries(&log), ["inner cleaned up"]);
     assert_eq!(t0.elapsed(), Duration::from_millis(1100));
+}
+
+/// test_yield_future_passes_cancel through a chain of tasks each created
+/// in place and awaited by value: only the innermost has a cleanup, and
+/// every awaiter waits for it.
+#[tokio::test(start_paused = true)]
+async fn a_chain_of_tasks_awaited_by_value_waits_for_the_innermost_cleanup() {
+    let t0 = Instant::now();
+    let log = log();
+    let a = log.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let outer = asyncio::create_task(async move {
+        let mid = asyncio::create_task(async move {
+            let inner = slow_cleanup_task(&a, || {});
+            tx.send(inner.to_ref()).unwrap();
+            let _ = inner.await;
+            unreachable!("the inner task was cancelled");
+        });
+        let mid_ref = mid.to_ref();
+        let _ = mid.await;
+        unreachable!("the middle task {mid_ref} was cancelled");
+    });
+    let inner = rx.await.unwrap();
+    asyncio::sleep(0.1).await;
+    outer.cancel_with("stop");
+    let err = outer.await.unwrap_err();
+    assert!(err.is_cancelled());
+    assert!(inner.cancelled());
+    match inner.exception() {
+        Err(Error::Cancelled(e)) => assert_eq!(e.message(), Some("stop"), "passed down the chain"),
+        other => panic!("expected the inner task cancelled, got {other:?}"),
+    }
+    assert_eq!(entries(&log), ["inner cleaned up"]);
+    assert_eq!(t0.elapsed(), Duration::from_millis(1100));
+}
+
+/// A cancel that comes right after the awaited task entered its cleanup
+/// scope, before the awaiter runs again, is still waited for.
+#[tokio::test(start_paused = true)]
+async fn a_cancel_right_after_the_awaited_task_entered_its_scope_waits_for_the_cleanup() {
+    let t0 = Instant::now();
+    let log = log();
+    let a = log.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let outer = asyncio::create_task(async move {
+        let inner = slow_cleanup_task(&a, move || tx.send(()).unwrap());
+        let _ = inner.await;
+    });
+    rx.await.unwrap(); // the inner task is in its `on_cancel` now
+    outer.cancel();
+    assert!(outer.await.unwrap_err().is_cancelled());
+    assert_eq!(entries(&log), ["inner cleaned up"]);
+    assert_eq!(t0.elapsed(), Duration::from_millis(1000));
+}
+
+/// A by-value await inside a timeout scope of the awaiter: the scope's
+/// expiry waits for the awaited task's cleanup, which started after the
+/// await's first poll.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_scope_around_a_by_value_await_waits_for_the_cleanup_started_later() {
+    let t0 = Instant::now();
+    let log = log();
+    let a = log.clone();
+    let r = asyncio::timeout(0.5)
+        .run(async move {
+            let inner = slow_cleanup_task(&a, || {});
+            inner.await
+        })
+        .await;
+    assert!(r.unwrap_err().is_timeout());
+    assert_eq!(entries(&log), ["inner cleaned up"]);
+    assert_eq!(t0.elapsed(), Duration::from_millis(1500));
+}
+
+/// An awaited task that never enters a cancel scope: the awaiter's cancel
+/// cancels it and does not wait (there is no cleanup to wait for).
+#[tokio::test(start_paused = true)]
+async fn awaiting_a_task_without_cleanups_by_value_is_cancelled_with_the_awaiter() {
+    let t0 = Instant::now();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let outer = asyncio::create_task(async move {
+        let inner = asyncio::create_task(asyncio::sleep(10));
+        tx.send(inner.to_ref()).unwrap();
+        let _ = inner.await;
+    });
+    let inner = rx.await.unwrap();
+    asyncio::sleep(0.1).await;
+    outer.cancel();
+    assert!(outer.await.unwrap_err().is_cancelled());
+    common::settle(&inner).await;
+    assert!(inner.cancelled());
+    assert_eq!(t0.elapsed(), Duration::from_millis(100));
+}
+
+/// An awaited task with a cleanup scope that ended before the awaiter's
+/// cancel: nothing is left to wait for, the awaiter ends at once.
+#[tokio::test(start_paused = true)]
+async fn a_task_awaited_by_value_that_ended_does_not_delay_the_awaiters_cancel() {
+    let t0 = Instant::now();
+    let log = log();
+    let (a, b) = (log.clone(), log.clone());
+    let outer = asyncio::create_task(async move {
+        let inner = asyncio::create_task(async { 5 }.on_cancel(move || async move {
+            push(&a, "inner cleaned up");
+        }));
+        let v = inner.await.unwrap();
+        push(&b, if v == 5 { "got 5" } else { "wrong value" });
+        asyncio::sleep(10).await;
+    });
+    asyncio::sleep(0.1).await;
+    outer.cancel();
+    assert!(outer.await.unwrap_err().is_cancelled());
+    assert_eq!(entries(&log), ["got 5"]);
+    assert_eq!(t0.elapsed(), Duration::from_millis(100));
+}
+
+/// By-value awaits of tasks created in place, cancelled from another thread
+/// at any point, on the multi-thread runtime in a loop: every task ends
+/// once, every cleanup that was entered runs once, and the awaiter never
+/// ends before the cleanup of the task it awaited.
+#[test]
+fn by_value_awaits_cancelled_from_another_thread_wait_for_every_entered_cleanup() {
+    const ENTERED: u8 = 1;
+    const CLEANED: u8 = 2;
+    const TWICE: u8 = 4;
+    const EARLY: u8 = 8;
+    const OUTER_ENDED: u8 = 16;
+    const INNER_ENDED: u8 = 32;
+    const ENDED_TWICE: u8 = 64;
+    const CREATED: u8 = 128;
+    let rt = common::multi_thread_runtime();
+    rt.block_on(async {
+        let n = 3000;
+        let flags: Arc<Vec<std::sync::atomic::AtomicU8>> =
+            Arc::new((0..n).map(|_| Default::default()).collect());
+        let ends = |f: &std::sync::atomic::AtomicU8, bit: u8| {
+            if f.fetch_or(bit, Ordering::SeqCst) & bit != 0 {
+                f.fetch_or(ENDED_TWICE, Ordering::SeqCst);
+            }
+        };
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let fl = flags.clone();
+            let outer = asyncio::create_task(async move {
+                for _ in 0..i % 3 {
+                    tokio::task::yield_now().await;
+                }
+                let (f1, f2, f3) = (fl.clone(), fl.clone(), fl.clone());
+                let inner = asyncio::create_task(
+                    async move {
+                        f1[i].fetch_or(ENTERED, Ordering::SeqCst);
+                        asyncio::sleep(3600).await;
+                    }
+                    .on_cancel(move || async move {
+                        if i % 2 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                        if f2[i].fetch_or(CLEANED, Ordering::SeqCst) & CLEANED != 0 {
+                            f2[i].fetch_or(TWICE, Ordering::SeqCst);
+                        }
+                    }),
+                );
+                f3[i].fetch_or(CREATED, Ordering::SeqCst);
+                inner.add_done_callback(move |_| ends(&f3[i], INNER_ENDED));
+                // Awaited in this same poll: a `Task` dropped unawaited
+                // would go on running.
+                let _ = inner.await;
+            });
+            let f = flags.clone();
+            outer.add_done_callback(move |_| {
+                let now = f[i].load(Ordering::SeqCst);
+                if now & ENTERED != 0 && now & CLEANED == 0 {
+                    f[i].fetch_or(EARLY, Ordering::SeqCst);
+                }
+                ends(&f[i], OUTER_ENDED);
+            });
+            let r = outer.to_ref();
+            let canceller = std::thread::spawn(move || {
+                for _ in 0..i % 4 {
+                    std::thread::yield_now();
+                }
+                r.cancel()
+            });
+            tasks.push((outer, canceller));
+        }
+        for (outer, canceller) in tasks {
+            canceller.join().unwrap();
+            let r = outer.to_ref();
+            assert!(outer.await.unwrap_err().is_cancelled());
+            common::settle(&r).await;
+        }
+        while !asyncio::all_tasks().is_empty() {
+            asyncio::sleep(0.001).await;
+        }
+        for (i, f) in flags.iter().enumerate() {
+            let f = f.load(Ordering::SeqCst);
+            let story = format!("task {i}: flags {f:#b}");
+            // No inner task when the cancel came before the outer's await.
+            let ends = if f & CREATED != 0 {
+                OUTER_ENDED | INNER_ENDED
+            } else {
+                OUTER_ENDED
+            };
+            assert_eq!(
+                f & (OUTER_ENDED | INNER_ENDED | ENDED_TWICE),
+                ends,
+                "{story}"
+            );
+            assert_eq!(f & TWICE, 0, "{story}");
+            assert_eq!(
+                f & EARLY,
+                0,
+                "the awaiter ended before the cleanup: {story}"
+            );
+            assert!(f & ENTERED == 0 || f & CLEANED != 0, "{story}");
+        }
+    });
 }
 
 /// `(&mut task).await` does not pass the cancel on (asyncio's

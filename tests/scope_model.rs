@@ -27,10 +27,10 @@
 //!
 //! Not covered: cancels arriving from another thread (`tests/stress.rs`,
 //! `tests/on_cancel.rs` race those), scopes inside cleanups, `wait_for`,
-//! `shield`, a by-value await of a task that entered no scope yet (the
-//! await waits only for a task with a cleanup, see `docs/differences.md`;
-//! every awaited task here enters a scope at its first poll), and
-//! `create_task` on a group that is shutting down.
+//! `shield`, a by-value await of a task that enters its first scope after
+//! the await began (every awaited task here enters a scope at its first
+//! poll; `tests/on_cancel.rs` covers the later case), and `create_task` on
+//! a group that is shutting down.
 //!
 //! `PROPTEST_CASES` sets the number of cases (1000 by default). A failure
 //! prints the smallest tree found (no regressions file is written: turn a

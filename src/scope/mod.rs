@@ -21,7 +21,7 @@ mod root;
 mod task_group;
 mod timeout;
 
-pub(crate) use await_task::{AwaitAction, AwaitScope};
+pub(crate) use await_task::{AwaitAction, AwaitScope, Awaiter};
 pub(crate) use in_scope::InScope;
 pub(crate) use node::Node;
 pub(crate) use root::{AbortFn, TaskRoot};

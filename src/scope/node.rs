@@ -620,17 +620,25 @@ pub(crate) fn current_parent() -> Option<Arc<Node>> {
 /// The innermost registered scope (or the task's root), ignoring the not
 /// yet registered ones inside it.
 fn registered_parent() -> Option<Arc<Node>> {
-    let ctx = TLS.with(|t| {
+    registered_ctx().unwrap_or_else(|OutsideScopes| task_root())
+}
+
+/// Outside any scope: in a task, its root is the parent.
+struct OutsideScopes;
+
+/// The innermost registered scope (`None` in a cleanup), or
+/// `Err(OutsideScopes)`.
+fn registered_ctx() -> Result<Option<Arc<Node>>, OutsideScopes> {
+    TLS.with(|t| {
         let ctx = t.current.take();
         let node = match &ctx {
-            None => Err(()),
+            None => Err(OutsideScopes),
             Some(Ctx::Shielded) => Ok(None),
             Some(Ctx::Scope(n)) => Ok(Some(n.clone())),
         };
         t.current.set(ctx);
         node
-    });
-    ctx.unwrap_or_else(|()| task_root())
+    })
 }
 
 /// Registers the not yet registered scope with id `id`, the `lazy`-th
@@ -661,6 +669,30 @@ fn settle(id: usize, lazy: usize) -> Option<Arc<Node>> {
         t.made_top.set(id);
     });
     Some(node)
+}
+
+/// Where a scope polled now would register, without making a task root
+/// for it yet: a by-value task await leaves this with the awaited task,
+/// which registers there only if it ever enters a scope of its own
+/// (`await_task.rs`).
+pub(crate) enum LazyParent {
+    Scope(Arc<Node>),
+    /// The task's root, to be made when needed.
+    Task(crate::TaskRef),
+}
+
+/// [`current_parent`], except that a task root is not made yet (a lazy
+/// scope is made: only `wait_for`'s input pays for that).
+pub(crate) fn current_parent_lazy() -> Option<LazyParent> {
+    if TLS.with(|t| t.lazy.get()) > 0 {
+        // Inside a scope not registered yet: it registers now (only
+        // `wait_for`'s input and timeout scopes are lazy).
+        return current_parent().map(LazyParent::Scope);
+    }
+    match registered_ctx() {
+        Ok(node) => node.map(LazyParent::Scope),
+        Err(OutsideScopes) => crate::task::with_current(|task| task.cloned()).map(LazyParent::Task),
+    }
 }
 
 /// The current task's root scope, made at the first call.

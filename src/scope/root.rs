@@ -9,7 +9,7 @@
 
 use crate::sync_shim::{Arc, Mutex, Weak};
 
-use super::node::Node;
+use super::node::{Node, Registration};
 
 /// Aborts the task (Tokio's abort, or the main task's token).
 pub(crate) type AbortFn = Box<dyn Fn() + Send + Sync>;
@@ -18,6 +18,9 @@ pub(crate) type AbortFn = Box<dyn Fn() + Send + Sync>;
 pub(crate) struct TaskRoot {
     node: Arc<Node>,
     abort: Mutex<Abort>,
+    /// A by-value await's hold in the awaiter's scope, kept until the task
+    /// ends (`await_task.rs`).
+    hold: Mutex<Option<Registration>>,
 }
 
 enum Abort {
@@ -51,6 +54,7 @@ impl TaskRoot {
             TaskRoot {
                 node,
                 abort: Mutex::new(abort),
+                hold: Mutex::new(None),
             }
         })
     }
@@ -78,6 +82,12 @@ impl TaskRoot {
     /// dropped): the main task of `run` is then not polled again.
     pub(crate) fn aborted(&self) -> bool {
         self.node.is_doomed()
+    }
+
+    /// Keeps `reg` (a by-value awaiter's hold) until the task ends.
+    pub(crate) fn hold(&self, reg: Registration) {
+        let old = crate::lock::lock(&self.hold).replace(reg);
+        drop(old); // outside the lock (none: a root is made once)
     }
 
     fn abort_now(&self) {

@@ -35,7 +35,7 @@ use super::registry::{self, Slot};
 use super::state::{AddCallback, CancelRequest, Ended, Snapshot, StateWord};
 use super::{CallbackId, TaskId, TaskRef};
 use crate::error::{CancelledError, Error, FailedError, InvalidStateError, PanicError};
-use crate::scope::{AbortFn, Node, TaskRoot};
+use crate::scope::{AbortFn, Awaiter, Node, TaskRoot};
 use crate::sync_shim::{Arc, Mutex, MutexGuard, Weak};
 
 /// What never changes after creation, and the state word.
@@ -83,6 +83,11 @@ enum Canceller {
     None,
     /// A spawned Tokio task.
     Abort(AbortHandle),
+    /// A spawned Tokio task awaited by value before it entered any cancel
+    /// scope: the awaiter left what it needs to hold its own scope open
+    /// once this task enters one (`scope/await_task.rs`). Boxed: the core
+    /// stays as small as it is.
+    Awaited(Box<Awaited>),
     /// The main task of `asyncio::run`, driven by `block_on`.
     Token(CancellationToken),
     /// A cancel scope registered in the task (`on_cancel`, a timeout scope,
@@ -99,18 +104,30 @@ impl Canceller {
         match self {
             Canceller::None | Canceller::Scoped(_) => {}
             Canceller::Abort(h) => h.abort(),
+            Canceller::Awaited(a) => a.abort.abort(),
             Canceller::Token(t) => t.cancel(),
         }
     }
 
-    /// The abort as a closure, for a root scope to call later.
-    fn into_abort_fn(self) -> Option<AbortFn> {
+    /// The abort as a closure, for a root scope to call later, and the
+    /// by-value awaiter left here, if any.
+    fn into_abort_fn(self) -> (Option<AbortFn>, Option<Awaiter>) {
         match self {
-            Canceller::None | Canceller::Scoped(_) => None,
-            Canceller::Abort(h) => Some(Box::new(move || h.abort())),
-            Canceller::Token(t) => Some(Box::new(move || t.cancel())),
+            Canceller::None | Canceller::Scoped(_) => (None, None),
+            Canceller::Abort(h) => (Some(Box::new(move || h.abort())), None),
+            Canceller::Awaited(a) => {
+                let Awaited { abort, awaiter } = *a;
+                (Some(Box::new(move || abort.abort())), Some(awaiter))
+            }
+            Canceller::Token(t) => (Some(Box::new(move || t.cancel())), None),
         }
     }
+}
+
+/// [`Canceller::Awaited`]'s box.
+struct Awaited {
+    abort: AbortHandle,
+    awaiter: Awaiter,
 }
 
 /// The outcome slot.
@@ -166,8 +183,13 @@ pub(crate) trait AnyCore: Send + Sync + 'static {
     /// `TaskRef::exception()` (marks the panic retrieved).
     fn exception(&self) -> crate::Result<Option<Error>>;
     /// The task's root cancel scope, made at the first call (from a poll of
-    /// the task, when a scope registers outside any other: `scope/node.rs`).
+    /// the task, when a scope registers outside any other: `scope/node.rs`;
+    /// or for a scope's hold, `scope/await_task.rs`).
     fn scope_root(&self) -> Arc<Node>;
+    /// A by-value await's first pending poll: keeps `awaiter` until the
+    /// task enters a scope. `Err` gives it back if the task has a root
+    /// already (or is done).
+    fn leave_awaiter(&self, awaiter: Awaiter) -> Result<(), Awaiter>;
     /// `TaskRef::cancel_requested()`.
     fn cancel_requested(&self) -> Option<CancelledError>;
 }
@@ -242,7 +264,7 @@ impl<T: Send + 'static> Core<T> {
         if let Canceller::Scoped(root) = &inner.canceller {
             // A scope registered before the spawn returned: the root decides
             // when to abort (it may have been asked to already).
-            if let Some(f) = canceller.into_abort_fn() {
+            if let (Some(f), _) = canceller.into_abort_fn() {
                 root.set_abort(f);
             }
             return;
@@ -420,18 +442,42 @@ impl<T: Send + 'static> AnyCore for Core<T> {
     }
 
     fn scope_root(&self) -> Arc<Node> {
+        let (root, awaiter) = {
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            if let Canceller::Scoped(root) = &inner.canceller {
+                return root.node().clone();
+            }
+            let requested = self.header.state().is_cancel_requested();
+            let real = mem::replace(&mut inner.canceller, Canceller::None);
+            let (abort, awaiter) = real.into_abort_fn();
+            let root = TaskRoot::new(abort, requested);
+            inner.canceller = Canceller::Scoped(root.clone());
+            self.header.state.mark_scoped(inner);
+            (root, awaiter)
+        };
+        // Unlocked, and before the scope that asked registers with the
+        // root: a by-value awaiter's hold (`scope/await_task.rs`).
+        if let Some(awaiter) = awaiter {
+            awaiter.task_scoped(&root);
+        }
+        root.node().clone()
+    }
+
+    fn leave_awaiter(&self, awaiter: Awaiter) -> Result<(), Awaiter> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        if let Canceller::Scoped(root) = &inner.canceller {
-            return root.node().clone();
+        match mem::replace(&mut inner.canceller, Canceller::None) {
+            Canceller::Abort(abort) => {
+                inner.canceller = Canceller::Awaited(Box::new(Awaited { abort, awaiter }));
+                Ok(())
+            }
+            other => {
+                inner.canceller = other;
+                drop(guard);
+                Err(awaiter)
+            }
         }
-        let requested = self.header.state().is_cancel_requested();
-        let real = mem::replace(&mut inner.canceller, Canceller::None);
-        let root = TaskRoot::new(real.into_abort_fn(), requested);
-        let node = root.node().clone();
-        inner.canceller = Canceller::Scoped(root);
-        self.header.state.mark_scoped(inner);
-        node
     }
 
     fn cancel_requested(&self) -> Option<CancelledError> {

@@ -358,9 +358,7 @@ impl<T: Send + 'static> Future for Join<T> {
                 }
             }
             Poll::Pending => {
-                // One state load when the awaited task has no cleanups.
-                let scoped = this.task.task.core().header().state().is_scoped();
-                if this.scope.pending(scoped, cx) == AwaitAction::CancelTask {
+                if this.scope.pending(&this.task.task, cx) == AwaitAction::CancelTask {
                     // The awaiter is being cancelled: so is the task, with
                     // the awaiter's message; then we wait for its end.
                     let why =
