@@ -59,6 +59,14 @@ impl Shared {
         self.0.is_some()
     }
 
+    /// Whether both are the same block (or both none).
+    pub(crate) fn same(&self, other: &Shared) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        }
+    }
+
     pub(crate) fn new(at: Option<Instant>) -> Shared {
         let pooled = POOL
             .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
@@ -103,38 +111,44 @@ impl Deref for Shared {
 }
 
 impl Drop for Shared {
+    #[inline]
     fn drop(&mut self) {
-        let Some(mut block) = self.0.take() else {
+        if let Some(block) = self.0.take() {
+            release(block);
+        }
+    }
+}
+
+/// Drops one handle on a block: the last one gives it back to the pool.
+#[inline(never)]
+fn release(mut block: Arc<Deadline>) {
+    if Arc::strong_count(&block) > 1 {
+        return; // another handle lives on
+    }
+    // The only handle left: what the others did before they were
+    // dropped (their release decrement, read above) is visible now.
+    fence(Ordering::Acquire);
+    if block.waited.load(Ordering::Relaxed) {
+        // Its run went pending: drop the waker now (outside the pool's
+        // borrow: dropping a waker may run arbitrary code, which may drop
+        // another timeout scope). The rest is reset when it is reused.
+        let Some(d) = Arc::get_mut(&mut block) else {
             return;
         };
-        if Arc::strong_count(&block) > 1 {
-            return; // another handle lives on
-        }
-        // The only handle left: what the others did before they were
-        // dropped (their release decrement, read above) is visible now.
-        fence(Ordering::Acquire);
-        if block.waited.load(Ordering::Relaxed) {
-            // Its run went pending: drop the waker now (outside the pool's
-            // borrow: dropping a waker may run arbitrary code, which may drop
-            // another timeout scope). The rest is reset when it is reused.
-            let Some(d) = Arc::get_mut(&mut block) else {
-                return;
-            };
-            *d.waited.get_mut() = false;
-            let waker = state_mut(d).waker.take();
-            drop(waker);
-        }
-        let full = POOL
-            .try_with(|p| match p.try_borrow_mut() {
-                Ok(mut p) if p.len() < POOL_SIZE => {
-                    p.push(block);
-                    None
-                }
-                _ => Some(block),
-            })
-            .unwrap_or(None);
-        drop(full); // freed outside the borrow
+        *d.waited.get_mut() = false;
+        let waker = state_mut(d).waker.take();
+        drop(waker);
     }
+    let full = POOL
+        .try_with(|p| match p.try_borrow_mut() {
+            Ok(mut p) if p.len() < POOL_SIZE => {
+                p.push(block);
+                None
+            }
+            _ => Some(block),
+        })
+        .unwrap_or(None);
+    drop(full); // freed outside the borrow
 }
 
 /// The state of a block only this thread holds: no lock needed.

@@ -75,7 +75,7 @@ impl<F: Future> InScope<F> {
                 .as_mut()
                 .as_pin_mut()
                 .expect("asyncio: polled after completion");
-            if let Poll::Ready(v) = this.scope.enter(|| fut.poll(cx)) {
+            if let Poll::Ready(v) = this.scope.enter(None, || fut.poll(cx)) {
                 this.fut.set(None);
                 this.scope.leave();
                 return Poll::Ready(Some(v));

@@ -309,6 +309,14 @@ impl Node {
         true
     }
 
+    /// Gives a timeout scope's node the deadline its handle was linked to,
+    /// when that is not the one the node was made with (see
+    /// `Timeout::run`); the old one is returned, to be dropped by the caller
+    /// outside the lock.
+    pub(crate) fn replace_timer(&self, timer: Shared) -> Shared {
+        std::mem::replace(&mut self.lock().timer, timer)
+    }
+
     /// The deadline fired: cancels the scope on its own account.
     pub(crate) fn expire(&self) {
         let timer = self.lock().timer.clone();
@@ -432,8 +440,12 @@ struct Tls {
     /// the id `n`; the one around the scope with id `n` in the same context
     /// has the id `n - 1`.
     depth: Cell<usize>,
-    /// The deadlines of the timeout scopes among them, by id.
-    timers: RefCell<Vec<(usize, Shared)>>,
+    /// The deadline of the innermost timeout scope among them: a scope
+    /// around a future ready at once touches only this (a vector costs a
+    /// third of the whole scope).
+    timer_top: Cell<Option<TimerSlot>>,
+    /// The deadlines of the timeout scopes around that one, by id.
+    timers: RefCell<Vec<TimerSlot>>,
     /// Those of them that registered during their poll, because a scope
     /// inside asked for them: their node and registration, handed to them
     /// when their poll ends. Ids increase.
@@ -446,12 +458,78 @@ struct Tls {
 /// A lazy scope registered during its poll: its id, node, registration.
 type Made = (usize, Arc<Node>, Option<Registration>);
 
+/// A not yet registered timeout scope's deadline, on `timer_top` (or
+/// `timers`) while the scope is polled: its shared state (`shared`) may not exist yet, and is
+/// made from `at` by whichever needs it first during the poll, the scope's
+/// node (`settle`) or its handle ([`timer_in_poll`]), so that both get the
+/// same one.
+struct TimerSlot {
+    /// The lazy scope's id.
+    id: usize,
+    /// Which handle the scope belongs to ([`Timed::key`]).
+    key: usize,
+    at: Option<Instant>,
+    shared: Shared,
+}
+
+impl TimerSlot {
+    fn shared(&mut self) -> &Shared {
+        if !self.shared.is_some() {
+            self.shared = Shared::new(self.at);
+        }
+        &self.shared
+    }
+}
+
+/// What a timeout scope's first poll tells its [`LazyScope`] about its
+/// handle, whose shared state may not exist yet.
+pub(crate) struct Timed {
+    /// The handle's address: it cannot move while its run borrows it, so
+    /// no other live handle has it.
+    pub(crate) key: usize,
+    /// The deadline the handle was made with.
+    pub(crate) at: Option<Instant>,
+}
+
+/// The shared state of the timeout scope of handle `key` if that scope is
+/// in its first poll on this thread (made now if `make`, else only if it
+/// exists), so that a handle linked during that poll shares its node's.
+pub(crate) fn timer_in_poll(key: usize, make: bool) -> Option<Shared> {
+    let get = |slot: &mut TimerSlot| (make || slot.shared.is_some()).then(|| slot.shared().clone());
+    find_timer(|slot| slot.key == key, get)
+}
+
+/// Runs `f` on the first of this thread's not yet registered timeout
+/// scopes, innermost first, that `pick` picks.
+fn find_timer<R>(
+    pick: impl Fn(&TimerSlot) -> bool,
+    f: impl FnOnce(&mut TimerSlot) -> Option<R>,
+) -> Option<R> {
+    TLS.try_with(|t| {
+        // No user code runs while the slot is out of its cell (making a
+        // shared state only takes one from a pool).
+        let mut top = t.timer_top.take();
+        if let Some(slot) = top.as_mut().filter(|s| pick(s)) {
+            let r = f(slot);
+            t.timer_top.set(top);
+            return r;
+        }
+        t.timer_top.set(top);
+        let mut timers = t.timers.try_borrow_mut().ok()?;
+        let slot = timers.iter_mut().rev().find(|s| pick(s))?;
+        f(slot)
+    })
+    .ok()
+    .flatten()
+}
+
 thread_local! {
     static TLS: Tls = const {
         Tls {
             current: Cell::new(None),
             lazy: Cell::new(0),
             depth: Cell::new(0),
+            timer_top: Cell::new(None),
             timers: RefCell::new(Vec::new()),
             made: RefCell::new(Vec::new()),
             made_top: Cell::new(0),
@@ -498,7 +576,9 @@ pub(crate) fn enter_shielded<R>(f: impl FnOnce() -> R) -> R {
 pub(crate) struct LazyScope {
     node: Option<Arc<Node>>,
     reg: Option<Registration>,
-    /// A timeout scope's deadline, given to its node.
+    /// A timeout scope's deadline, given to its node (none for a plain
+    /// scope, and for a timeout scope whose handle is not linked yet: see
+    /// [`Timed`]).
     timer: Shared,
     /// Registered, refused, or found nothing to register with: settled
     /// (and the node made).
@@ -522,9 +602,15 @@ impl LazyScope {
         self.node.as_ref()
     }
 
-    /// The deadline given to [`new`](Self::new) (outside a poll).
+    /// The deadline (outside a poll): the one given to [`new`](Self::new),
+    /// or the one made during the first poll.
     pub(crate) fn timer(&self) -> &Shared {
         &self.timer
+    }
+
+    /// The deadline, to be replaced (outside a poll).
+    pub(crate) fn timer_mut(&mut self) -> &mut Shared {
+        &mut self.timer
     }
 
     /// Whether the scope registered (or was refused, or had nothing to
@@ -533,23 +619,32 @@ impl LazyScope {
         self.settled
     }
 
-    /// One poll of what this scope runs, inside it.
-    pub(crate) fn enter<R>(&mut self, f: impl FnOnce() -> R) -> R {
+    /// One poll of what this scope runs, inside it; `timed` for a timeout
+    /// scope.
+    pub(crate) fn enter<R>(&mut self, timed: Option<Timed>, f: impl FnOnce() -> R) -> R {
         if self.settled {
             let node = self.node.as_ref().expect("a settled scope has a node");
             return enter(node, f);
         }
-        /// The scope, its id, and whether its deadline is on `timers`.
-        struct Restore<'a>(&'a mut LazyScope, usize, bool);
+        /// The scope, its id, and whether its deadline is on `timer_top`
+        /// (and one of an enclosing scope was moved to `timers`).
+        /// The scope, its id, and whether its deadline is on `timer_top`
+        /// (and one of an enclosing scope was moved to `timers`).
+        struct Restore<'a>(&'a mut LazyScope, usize, bool, bool);
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
-                let (this, id, timed) = (&mut *self.0, self.1, self.2);
+                let (this, id, timed, spilled) = (&mut *self.0, self.1, self.2, self.3);
                 let _ = TLS.try_with(|t| {
                     t.lazy.set(t.lazy.get() - 1);
                     t.depth.set(id - 1);
                     if timed {
-                        if let Some((_, timer)) = t.timers.borrow_mut().pop() {
-                            this.timer = timer;
+                        let outer = if spilled {
+                            t.timers.borrow_mut().pop()
+                        } else {
+                            None
+                        };
+                        if let Some(slot) = t.timer_top.replace(outer) {
+                            this.timer = slot.shared;
                         }
                     }
                     if t.made_top.get() == id {
@@ -563,18 +658,28 @@ impl LazyScope {
                 });
             }
         }
-        let timed = self.timer.is_some();
-        let id = TLS.with(|t| {
+        let is_timed = timed.is_some();
+        let (id, spilled) = TLS.with(|t| {
             t.lazy.set(t.lazy.get() + 1);
             let id = t.depth.get() + 1;
             t.depth.set(id);
-            if timed {
-                let timer = std::mem::take(&mut self.timer);
-                t.timers.borrow_mut().push((id, timer));
+            let mut spilled = false;
+            if let Some(Timed { key, at }) = timed {
+                let shared = std::mem::take(&mut self.timer);
+                let slot = TimerSlot {
+                    id,
+                    key,
+                    at,
+                    shared,
+                };
+                if let Some(outer) = t.timer_top.replace(Some(slot)) {
+                    t.timers.borrow_mut().push(outer);
+                    spilled = true;
+                }
             }
-            id
+            (id, spilled)
         });
-        let _restore = Restore(self, id, timed);
+        let _restore = Restore(self, id, is_timed, spilled);
         f()
     }
 
@@ -647,16 +752,17 @@ fn registered_ctx() -> Result<Option<Arc<Node>>, OutsideScopes> {
 fn settle(id: usize, lazy: usize) -> Option<Arc<Node>> {
     // No borrow is held while registering: it takes locks of other scopes
     // and of the task (never user code), and the recursion borrows again.
-    let (made, timer) = TLS.with(|t| {
+    let made = TLS.with(|t| {
         let made = t.made.borrow();
-        let found = made.iter().rev().find(|m| m.0 == id).map(|m| m.1.clone());
-        let timers = t.timers.borrow();
-        let timer = timers.iter().rev().find(|e| e.0 == id).map(|e| e.1.clone());
-        (found, timer.unwrap_or_default())
+        made.iter().rev().find(|m| m.0 == id).map(|m| m.1.clone())
     });
     if made.is_some() {
         return made;
     }
+    // A timeout scope's node shares the deadline with its handle (made now
+    // if the handle has not needed it yet).
+    let timer = find_timer(|slot| slot.id == id, |slot| Some(slot.shared().clone()));
+    let timer = timer.unwrap_or_default();
     let parent = if lazy > 1 {
         settle(id - 1, lazy - 1)
     } else {

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use pin_project::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use super::deadline::Shared;
-use super::node::{self, LazyScope};
+use super::node::{self, LazyScope, Timed};
 use crate::Seconds;
 use crate::error::{Error, TimeoutError};
 
@@ -157,15 +159,72 @@ impl IntoDeadline for f64 {
 /// assert!(!scope.expired());
 /// # }
 /// ```
-#[derive(Clone)]
 pub struct Timeout {
-    shared: Shared,
+    /// The deadline it was made with: the scope's deadline until `link` is
+    /// set.
+    at: Option<Instant>,
+    /// [`ENTERED`] and [`LINKED`].
+    flags: AtomicU8,
+    /// The state shared with the clones and the run (deadline, expiry,
+    /// entered), made only when something needs it: a clone, a
+    /// `reschedule`, or a run that goes pending or has a scope inside. A
+    /// scope around a future that is ready at once never makes it, so it
+    /// costs no allocation and no reference count (`tokio::time::timeout`
+    /// needs neither); this is why the run borrows its handle.
+    link: OnceLock<Shared>,
 }
+
+/// `run` was called on this handle (the shared state has its own flag,
+/// which a clone's `run` sets: see [`Timeout::link_with`]).
+const ENTERED: u8 = 1;
+/// `link` is set, or being set.
+const LINKED: u8 = 2;
 
 impl Timeout {
     fn new(deadline: Option<Instant>) -> Timeout {
         Timeout {
-            shared: Shared::new(deadline),
+            at: deadline,
+            flags: AtomicU8::new(0),
+            link: OnceLock::new(),
+        }
+    }
+
+    /// The handle's address, which identifies it while its run borrows it.
+    fn key(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// The shared state, made now if there is none yet: the one its run's
+    /// first poll made if this is called during that poll on its thread,
+    /// else a new one.
+    fn linked(&self) -> &Shared {
+        self.link_with(|| {
+            node::timer_in_poll(self.key(), true).unwrap_or_else(|| Shared::new(self.at))
+        })
+    }
+
+    /// [`linked`](Self::linked), with `make` making the state if there is
+    /// none yet. A `run` of this handle that came first is carried into the
+    /// state before any other thread sees it (they wait for the `OnceLock`),
+    /// so a clone made afterwards cannot run the scope a second time; a
+    /// `run` that comes after sees [`LINKED`] and enters the shared state.
+    fn link_with(&self, make: impl FnOnce() -> Shared) -> &Shared {
+        self.link.get_or_init(|| {
+            let shared = make();
+            let before = self.flags.fetch_or(LINKED, Ordering::AcqRel);
+            if before & ENTERED != 0 {
+                shared.enter_once();
+            }
+            shared
+        })
+    }
+
+    /// The shared state if it exists (or is being made by this handle's
+    /// run's first poll on this thread), without making it.
+    fn peek<R>(&self, f: impl FnOnce(Option<&Shared>) -> R) -> R {
+        match self.link.get() {
+            Some(shared) => f(Some(shared)),
+            None => f(node::timer_in_poll(self.key(), false).as_ref()),
         }
     }
 
@@ -180,7 +239,7 @@ impl Timeout {
     /// # }
     /// ```
     pub fn when(&self) -> Option<Instant> {
-        self.shared.when()
+        self.peek(|shared| shared.map_or(self.at, |s| s.when()))
     }
 
     /// Moves the deadline (`None` removes it), before [`run`](Self::run) or
@@ -202,7 +261,8 @@ impl Timeout {
     /// # Panics
     /// As [`timeout_at`], for a loop time.
     pub fn reschedule(&self, deadline: impl IntoDeadline) {
-        self.shared.set(deadline.to_instant());
+        let at = deadline.to_instant();
+        self.linked().set(at);
     }
 
     /// `true` once the deadline fired (whether or not the future then ended
@@ -218,7 +278,7 @@ impl Timeout {
     /// # }
     /// ```
     pub fn expired(&self) -> bool {
-        self.shared.expired()
+        self.peek(|shared| shared.is_some_and(|s| s.expired()))
     }
 
     /// Runs `fut` under this scope, polled in place (in the caller's task,
@@ -236,6 +296,22 @@ impl Timeout {
     /// # }
     /// ```
     ///
+    /// The returned future borrows the handle, as `async with` is a block:
+    /// to run a scope in another task, move the handle (or a clone) into
+    /// that task.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let scope = asyncio::timeout(1);
+    /// let inside = scope.clone();
+    /// let task = asyncio::create_task(async move { inside.run(asyncio::sleep(5)).await });
+    /// asyncio::sleep(0.5).await;
+    /// scope.reschedule(None); // reaches the run in the other task
+    /// assert!(task.await.unwrap().is_ok());
+    /// # }
+    /// ```
+    ///
     /// # Cancel safety
     /// Dropping the returned future drops `fut` without running its
     /// cleanups (see [`on_cancel`](crate::on_cancel)).
@@ -245,17 +321,35 @@ impl Timeout {
     /// clone of it) panics with `Timeout has already been entered`. Polling
     /// needs Tokio's timer (a runtime with time enabled) once `fut` is
     /// pending with a deadline set.
-    pub fn run<F: IntoFuture>(&self, fut: F) -> TimeoutRun<F::IntoFuture> {
+    pub fn run<F: IntoFuture>(&self, fut: F) -> TimeoutRun<'_, F::IntoFuture> {
+        let before = self.flags.fetch_or(ENTERED, Ordering::AcqRel);
+        // A linked handle enters the shared state, which its clones share
+        // (`LINKED` is set inside `link`'s initialisation: `linked` waits
+        // for it to end).
+        let again = before & ENTERED != 0 || (before & LINKED != 0 && !self.linked().enter_once());
         assert!(
-            self.shared.enter_once(),
+            !again,
             "Timeout has already been entered: a timeout scope runs one future; make another with asyncio::timeout()"
         );
         TimeoutRun {
             fut: Some(fut.into_future()),
+            handle: self,
             sleep: None,
-            armed: None,
-            scope: LazyScope::new(self.shared.clone()),
+            armed: 0,
+            scope: LazyScope::new(self.link.get().cloned().unwrap_or_default()),
             state: RunState::Running,
+        }
+    }
+}
+
+impl Clone for Timeout {
+    /// Another handle on the same scope (this makes the shared state, if
+    /// there was none yet).
+    fn clone(&self) -> Timeout {
+        Timeout {
+            at: self.at,
+            flags: AtomicU8::new(LINKED),
+            link: OnceLock::from(self.linked().clone()),
         }
     }
 }
@@ -284,30 +378,33 @@ enum RunState {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
 /// let scope = asyncio::timeout(1);
-/// let run: asyncio::futures::TimeoutRun<_> = scope.run(async { 3 });
+/// let run: asyncio::futures::TimeoutRun<'_, _> = scope.run(async { 3 });
 /// assert_eq!(run.await.unwrap(), 3);
 /// # }
 /// ```
 #[pin_project(project = TimeoutRunProj)]
 #[must_use = "futures do nothing unless awaited"]
-pub struct TimeoutRun<F> {
+pub struct TimeoutRun<'a, F> {
     #[pin]
     fut: Option<F>,
+    /// The handle: the run links it to its shared state only when it needs
+    /// it (see [`Timeout`]'s `link`).
+    handle: &'a Timeout,
     /// The timer, boxed: armed only once `fut` is pending, and it would
     /// triple the size of this future (which a scope around a ready future
     /// moves and drops at once).
     sleep: Option<Pin<Box<Sleep>>>,
-    /// The generation of the deadline the timer is armed for.
-    armed: Option<u64>,
-    /// The scope's node (shared with the `Timeout` handles), registered
-    /// with the enclosing scope only once needed: a future ready at its
-    /// first poll, with no scope inside, costs no lock, no clock read and
-    /// no timer.
+    /// One more than the generation of the deadline the timer is armed for
+    /// (0: never armed).
+    armed: u64,
+    /// The scope's node, registered with the enclosing scope only once
+    /// needed: a future ready at its first poll, with no scope inside,
+    /// costs no lock, no clock read, no timer and no shared state.
     scope: LazyScope,
     state: RunState,
 }
 
-impl<F: Future> Future for TimeoutRun<F> {
+impl<F: Future> Future for TimeoutRun<'_, F> {
     type Output = crate::Result<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -342,7 +439,16 @@ impl<F: Future> Future for TimeoutRun<F> {
                 .as_mut()
                 .as_pin_mut()
                 .expect("asyncio: the future of a running scope");
-            if let Poll::Ready(v) = this.scope.enter(|| fut.poll(cx)) {
+            let handle = *this.handle;
+            let timed = Timed {
+                key: handle.key(),
+                at: handle.at,
+            };
+            let polled = this.scope.enter(Some(timed), || fut.poll(cx));
+            if this.scope.timer().is_some() || polled.is_pending() {
+                this.link();
+            }
+            if let Poll::Ready(v) = polled {
                 return this.done(Ok(v));
             }
             this.scope.register_now().clone()
@@ -352,8 +458,8 @@ impl<F: Future> Future for TimeoutRun<F> {
         timer.set_waker(cx.waker());
         // The deadline, re-armed if it moved.
         let (deadline, generation) = timer.get();
-        if *this.armed != Some(generation) {
-            *this.armed = Some(generation);
+        if *this.armed != generation + 1 {
+            *this.armed = generation + 1;
             match deadline {
                 Some(at) if at > Instant::now() => match this.sleep.as_mut() {
                     Some(sleep) => sleep.as_mut().reset(at),
@@ -402,7 +508,33 @@ impl<F: Future> Future for TimeoutRun<F> {
     }
 }
 
-impl<F: Future> TimeoutRunProj<'_, F> {
+impl<F: Future> TimeoutRunProj<'_, '_, F> {
+    /// After the first poll: links the handle to the shared state the poll
+    /// made (a scope inside registered with this one), or to a new one (the
+    /// future is pending: the deadline must reach the run from now on).
+    fn link(&mut self) {
+        let handle = *self.handle;
+        let made = std::mem::take(self.scope.timer_mut());
+        let linked = handle.link_with(|| {
+            if made.is_some() {
+                made.clone()
+            } else {
+                Shared::new(handle.at)
+            }
+        });
+        if made.is_some() && !made.same(linked) {
+            // Another thread linked the handle during the poll: the node
+            // takes its state, with the expiry the poll may have marked.
+            if let Some(node) = self.scope.node() {
+                drop(node.replace_timer(linked.clone()));
+            }
+            if made.expired() {
+                linked.mark_expired();
+            }
+        }
+        *self.scope.timer_mut() = linked.clone();
+    }
+
     fn done(&mut self, out: crate::Result<F::Output>) -> Poll<crate::Result<F::Output>> {
         *self.state = RunState::Done;
         self.fut.set(None);
@@ -412,13 +544,11 @@ impl<F: Future> TimeoutRunProj<'_, F> {
     }
 }
 
-impl<F> fmt::Debug for TimeoutRun<F> {
+impl<F> fmt::Debug for TimeoutRun<'_, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let timer = self.scope.timer();
-        let running = timer.is_some(); // not while it polls
         f.debug_struct("TimeoutRun")
-            .field("when", &running.then(|| timer.when()).flatten())
-            .field("expired", &(running && timer.expired()))
+            .field("when", &self.handle.when())
+            .field("expired", &self.handle.expired())
             .field("state", &self.state)
             .finish()
     }
@@ -432,7 +562,7 @@ mod tests {
     /// future and dropped at once: keep it small (the timer is boxed).
     #[test]
     fn a_timeout_run_stays_small() {
-        let size = std::mem::size_of::<TimeoutRun<std::future::Ready<u64>>>();
+        let size = std::mem::size_of::<TimeoutRun<'_, std::future::Ready<u64>>>();
         assert!(size <= 88, "TimeoutRun<Ready<u64>> is {size} bytes");
         eprintln!("TimeoutRun<Ready<u64>>: {size} bytes");
     }
