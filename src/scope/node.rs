@@ -425,60 +425,68 @@ enum Ctx {
     Shielded,
 }
 
-/// This thread's scope context. Every field is a word or a vector of
-/// words, read and written a word at a time: it is touched at every poll
-/// of a scope.
+/// This thread's scope context: what owns something (an `Arc`, a vector)
+/// is here; the words a lazy scope touches at every poll are in [`Hot`].
 struct Tls {
     /// The innermost registered scope being polled (`None`: none; in a
     /// task, the task's root is the parent then).
     current: Cell<Option<Ctx>>,
+    /// The timeout scopes around the innermost not yet registered one
+    /// (moved here when it entered).
+    timers: RefCell<Vec<TimerSlot>>,
+    /// The shared states of any of them, by id, once made (see
+    /// [`TimerSlot`]).
+    timers_made: RefCell<Vec<(usize, Shared)>>,
+    /// The not yet registered scopes that registered during their poll,
+    /// because a scope inside asked for them: their node and registration,
+    /// handed to them when their poll ends. Ids increase.
+    made: RefCell<Vec<Made>>,
+}
+
+/// The rest of this thread's scope context: plain words in cells, so that
+/// the thread-local has no destructor and each access is one instruction.
+/// A timeout scope around a future ready at once touches only these (a
+/// vector, or a move of a whole slot, would cost as much as the rest of
+/// the scope).
+struct Hot {
     /// How many not yet registered scopes ([`LazyScope`]) are being polled
-    /// inside `current`.
+    /// inside `Tls::current`.
     lazy: Cell<usize>,
     /// How many not yet registered scopes are being polled on this thread
     /// (in any context). The `n`-th one, counted from the outermost, has
     /// the id `n`; the one around the scope with id `n` in the same context
     /// has the id `n - 1`.
     depth: Cell<usize>,
-    /// The deadline of the innermost timeout scope among them: a scope
-    /// around a future ready at once touches only this (a vector costs a
-    /// third of the whole scope).
-    timer_top: Cell<Option<TimerSlot>>,
-    /// The deadlines of the timeout scopes around that one, by id.
-    timers: RefCell<Vec<TimerSlot>>,
-    /// Those of them that registered during their poll, because a scope
-    /// inside asked for them: their node and registration, handed to them
-    /// when their poll ends. Ids increase.
-    made: RefCell<Vec<Made>>,
-    /// The id of the last entry of `made` (0: none), read without a borrow
-    /// when a scope's poll ends.
+    /// The id of the last entry of `Tls::made` (0: none), read without a
+    /// borrow when a scope's poll ends.
     made_top: Cell<usize>,
+    /// The innermost timeout scope among the not yet registered ones, a
+    /// word a cell: its handle's key (0: none), its id, its deadline, and
+    /// whether its shared state is on `Tls::timers_made`.
+    timer_key: Cell<usize>,
+    timer_id: Cell<usize>,
+    timer_at: Cell<Option<Instant>>,
+    timer_made: Cell<bool>,
 }
 
 /// A lazy scope registered during its poll: its id, node, registration.
 type Made = (usize, Arc<Node>, Option<Registration>);
 
-/// A not yet registered timeout scope's deadline, on `timer_top` (or
-/// `timers`) while the scope is polled: its shared state (`shared`) may not exist yet, and is
-/// made from `at` by whichever needs it first during the poll, the scope's
-/// node (`settle`) or its handle ([`timer_in_poll`]), so that both get the
-/// same one.
+/// A not yet registered timeout scope's deadline while the scope is
+/// polled (in `Hot::timer_*` for the innermost one, on `timers` for those
+/// around it). Its shared state may not exist yet: it is made from `at` by
+/// whichever needs it first during the poll, the scope's node (`settle`)
+/// or its handle ([`timer_in_poll`]), so that both get the same one, and
+/// kept on `timers_made` until the poll ends.
+#[derive(Clone, Copy)]
 struct TimerSlot {
     /// The lazy scope's id.
     id: usize,
     /// Which handle the scope belongs to ([`Timed::key`]).
     key: usize,
     at: Option<Instant>,
-    shared: Shared,
-}
-
-impl TimerSlot {
-    fn shared(&mut self) -> &Shared {
-        if !self.shared.is_some() {
-            self.shared = Shared::new(self.at);
-        }
-        &self.shared
-    }
+    /// Its shared state is on `timers_made`.
+    made: bool,
 }
 
 /// What a timeout scope's first poll tells its [`LazyScope`] about its
@@ -495,44 +503,126 @@ pub(crate) struct Timed {
 /// in its first poll on this thread (made now if `make`, else only if it
 /// exists), so that a handle linked during that poll shares its node's.
 pub(crate) fn timer_in_poll(key: usize, make: bool) -> Option<Shared> {
-    let get = |slot: &mut TimerSlot| (make || slot.shared.is_some()).then(|| slot.shared().clone());
-    find_timer(|slot| slot.key == key, get)
+    TLS.try_with(|t| with_timer_slot(t, |s| s.key == key, |t, s| slot_shared(t, s, make)))
+        .ok()
+        .flatten()
+        .flatten()
 }
 
-/// Runs `f` on the first of this thread's not yet registered timeout
-/// scopes, innermost first, that `pick` picks.
-fn find_timer<R>(
+/// Runs `f` on the slot of the first not yet registered timeout scope of
+/// this thread, innermost first, that `pick` picks; what `f` changes in it
+/// is written back. No user code runs meanwhile (making a shared state only
+/// takes one from a pool), so the borrows cannot clash.
+fn with_timer_slot<R>(
+    t: &Tls,
     pick: impl Fn(&TimerSlot) -> bool,
-    f: impl FnOnce(&mut TimerSlot) -> Option<R>,
+    f: impl FnOnce(&Tls, &mut TimerSlot) -> R,
 ) -> Option<R> {
-    TLS.try_with(|t| {
-        // No user code runs while the slot is out of its cell (making a
-        // shared state only takes one from a pool).
-        let mut top = t.timer_top.take();
-        if let Some(slot) = top.as_mut().filter(|s| pick(s)) {
-            let r = f(slot);
-            t.timer_top.set(top);
-            return r;
-        }
-        t.timer_top.set(top);
-        let mut timers = t.timers.try_borrow_mut().ok()?;
-        let slot = timers.iter_mut().rev().find(|s| pick(s))?;
-        f(slot)
-    })
-    .ok()
-    .flatten()
+    let h = HOT.with(Hot::timer_top);
+    if let Some(mut top) = h.filter(&pick) {
+        let r = f(t, &mut top);
+        HOT.with(|h| h.timer_made.set(top.made));
+        return Some(r);
+    }
+    let (i, mut slot) = {
+        let timers = t.timers.borrow();
+        let i = timers.iter().rposition(&pick)?;
+        (i, timers[i])
+    };
+    let r = f(t, &mut slot);
+    t.timers.borrow_mut()[i].made = slot.made;
+    Some(r)
+}
+
+/// The shared state of `slot`: made now if `make` and there is none yet.
+fn slot_shared(t: &Tls, slot: &mut TimerSlot, make: bool) -> Option<Shared> {
+    if slot.made {
+        let made = t.timers_made.borrow();
+        return made.iter().rev().find(|m| m.0 == slot.id).map(|m| m.1.clone());
+    }
+    if !make {
+        return None;
+    }
+    let shared = Shared::new(slot.at);
+    t.timers_made.borrow_mut().push((slot.id, shared.clone()));
+    slot.made = true;
+    Some(shared)
+}
+
+/// Takes the shared state of the scope with id `id` off `timers_made`.
+#[cold]
+fn take_timer_made(id: usize) -> Shared {
+    let taken = TLS.try_with(|t| {
+        let mut made = t.timers_made.borrow_mut();
+        let i = made.iter().rposition(|m| m.0 == id)?;
+        Some(made.remove(i).1)
+    });
+    taken.ok().flatten().unwrap_or_default()
+}
+
+impl Hot {
+    /// The innermost not yet registered timeout scope's slot.
+    fn timer_top(&self) -> Option<TimerSlot> {
+        let key = self.timer_key.get();
+        (key != 0).then(|| TimerSlot {
+            id: self.timer_id.get(),
+            key,
+            at: self.timer_at.get(),
+            made: self.timer_made.get(),
+        })
+    }
+}
+
+/// Moves the innermost timeout scope's slot to `timers` (its key is
+/// `key`): a timeout scope inside it enters.
+#[cold]
+fn spill_timer(h: &Hot, key: usize) {
+    let slot = TimerSlot {
+        id: h.timer_id.get(),
+        key,
+        at: h.timer_at.get(),
+        made: h.timer_made.get(),
+    };
+    let _ = TLS.try_with(|t| t.timers.borrow_mut().push(slot));
+}
+
+/// Puts the slot of the timeout scope around the innermost one back in its
+/// place: the innermost one's poll ended.
+#[cold]
+fn unspill_timer(h: &Hot) {
+    let slot = TLS.try_with(|t| t.timers.borrow_mut().pop()).ok().flatten();
+    let slot = slot.expect("asyncio: a timeout scope's slot was moved on entry");
+    h.timer_key.set(slot.key);
+    h.timer_id.set(slot.id);
+    h.timer_at.set(slot.at);
+    h.timer_made.set(slot.made);
+}
+
+/// Puts a linked handle's shared state where `settle` finds it.
+#[cold]
+fn put_timer_made(h: &Hot, id: usize, shared: Shared) {
+    let _ = TLS.try_with(|t| t.timers_made.borrow_mut().push((id, shared)));
+    h.timer_made.set(true);
 }
 
 thread_local! {
     static TLS: Tls = const {
         Tls {
             current: Cell::new(None),
+            timers: RefCell::new(Vec::new()),
+            timers_made: RefCell::new(Vec::new()),
+            made: RefCell::new(Vec::new()),
+        }
+    };
+    static HOT: Hot = const {
+        Hot {
             lazy: Cell::new(0),
             depth: Cell::new(0),
-            timer_top: Cell::new(None),
-            timers: RefCell::new(Vec::new()),
-            made: RefCell::new(Vec::new()),
             made_top: Cell::new(0),
+            timer_key: Cell::new(0),
+            timer_id: Cell::new(0),
+            timer_at: Cell::new(None),
+            timer_made: Cell::new(false),
         }
     };
 }
@@ -544,13 +634,12 @@ fn enter_ctx<R>(ctx: Ctx, f: impl FnOnce() -> R) -> R {
     impl Drop for Restore {
         fn drop(&mut self) {
             let (prev, lazy) = (self.0.take(), self.1);
-            let _ = TLS.try_with(|t| {
-                t.current.set(prev);
-                t.lazy.set(lazy);
-            });
+            let _ = TLS.try_with(|t| t.current.set(prev));
+            HOT.with(|h| h.lazy.set(lazy));
         }
     }
-    let _restore = TLS.with(|t| Restore(t.current.replace(Some(ctx)), t.lazy.replace(0)));
+    let prev = TLS.with(|t| t.current.replace(Some(ctx)));
+    let _restore = Restore(prev, HOT.with(|h| h.lazy.replace(0)));
     f()
 }
 
@@ -626,55 +715,62 @@ impl LazyScope {
             let node = self.node.as_ref().expect("a settled scope has a node");
             return enter(node, f);
         }
-        /// The scope, its id, and whether its deadline is on `timer_top`
-        /// (and one of an enclosing scope was moved to `timers`).
-        /// The scope, its id, and whether its deadline is on `timer_top`
-        /// (and one of an enclosing scope was moved to `timers`).
+        /// The scope, its id, whether it is a timeout scope, and whether the
+        /// slot of a timeout scope around it was moved to `timers`.
         struct Restore<'a>(&'a mut LazyScope, usize, bool, bool);
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
                 let (this, id, timed, spilled) = (&mut *self.0, self.1, self.2, self.3);
-                let _ = TLS.try_with(|t| {
-                    t.lazy.set(t.lazy.get() - 1);
-                    t.depth.set(id - 1);
+                HOT.with(|h| {
+                    h.lazy.set(h.lazy.get() - 1);
+                    h.depth.set(id - 1);
                     if timed {
-                        let outer = if spilled {
-                            t.timers.borrow_mut().pop()
+                        if h.timer_made.get() {
+                            this.timer = take_timer_made(id);
+                        }
+                        if spilled {
+                            unspill_timer(h);
                         } else {
-                            None
-                        };
-                        if let Some(slot) = t.timer_top.replace(outer) {
-                            this.timer = slot.shared;
+                            h.timer_key.set(0);
                         }
                     }
-                    if t.made_top.get() == id {
-                        let mut made = t.made.borrow_mut();
-                        let (_, node, reg) = made.pop().expect("made_top names it");
-                        t.made_top.set(made.last().map_or(0, |m| m.0));
-                        this.node = Some(node);
-                        this.reg = reg;
-                        this.settled = true;
+                    if h.made_top.get() == id {
+                        take_made(h, this);
                     }
                 });
             }
         }
+        /// Hands the scope the node it made during its poll.
+        #[cold]
+        fn take_made(h: &Hot, this: &mut LazyScope) {
+            let made = TLS.try_with(|t| {
+                let mut made = t.made.borrow_mut();
+                let top = made.pop();
+                h.made_top.set(made.last().map_or(0, |m| m.0));
+                top
+            });
+            let (_, node, reg) = made.ok().flatten().expect("made_top names it");
+            this.node = Some(node);
+            this.reg = reg;
+            this.settled = true;
+        }
         let is_timed = timed.is_some();
-        let (id, spilled) = TLS.with(|t| {
-            t.lazy.set(t.lazy.get() + 1);
-            let id = t.depth.get() + 1;
-            t.depth.set(id);
+        let (id, spilled) = HOT.with(|h| {
+            h.lazy.set(h.lazy.get() + 1);
+            let id = h.depth.get() + 1;
+            h.depth.set(id);
             let mut spilled = false;
             if let Some(Timed { key, at }) = timed {
-                let shared = std::mem::take(&mut self.timer);
-                let slot = TimerSlot {
-                    id,
-                    key,
-                    at,
-                    shared,
-                };
-                if let Some(outer) = t.timer_top.replace(Some(slot)) {
-                    t.timers.borrow_mut().push(outer);
+                let outer = h.timer_key.replace(key);
+                if outer != 0 {
+                    spill_timer(h, outer);
                     spilled = true;
+                }
+                h.timer_id.set(id);
+                h.timer_at.set(at);
+                h.timer_made.set(false);
+                if self.timer.is_some() {
+                    put_timer_made(h, id, std::mem::take(&mut self.timer));
                 }
             }
             (id, spilled)
@@ -715,7 +811,7 @@ fn make_node(timer: &Shared) -> Arc<Node> {
 /// now if it was not, see [`LazyScope`]); in a task outside any scope, the
 /// task's root; else none (nothing can cancel it).
 pub(crate) fn current_parent() -> Option<Arc<Node>> {
-    let (lazy, depth) = TLS.with(|t| (t.lazy.get(), t.depth.get()));
+    let (lazy, depth) = HOT.with(|h| (h.lazy.get(), h.depth.get()));
     if lazy == 0 {
         return registered_parent();
     }
@@ -761,8 +857,8 @@ fn settle(id: usize, lazy: usize) -> Option<Arc<Node>> {
     }
     // A timeout scope's node shares the deadline with its handle (made now
     // if the handle has not needed it yet).
-    let timer = find_timer(|slot| slot.id == id, |slot| Some(slot.shared().clone()));
-    let timer = timer.unwrap_or_default();
+    let timer = TLS.with(|t| with_timer_slot(t, |s| s.id == id, |t, s| slot_shared(t, s, true)));
+    let timer = timer.flatten().unwrap_or_default();
     let parent = if lazy > 1 {
         settle(id - 1, lazy - 1)
     } else {
@@ -770,10 +866,8 @@ fn settle(id: usize, lazy: usize) -> Option<Arc<Node>> {
     };
     let node = make_node(&timer);
     let reg = parent.and_then(|p| p.register(&node).ok());
-    TLS.with(|t| {
-        t.made.borrow_mut().push((id, node.clone(), reg));
-        t.made_top.set(id);
-    });
+    TLS.with(|t| t.made.borrow_mut().push((id, node.clone(), reg)));
+    HOT.with(|h| h.made_top.set(id));
     Some(node)
 }
 
@@ -790,7 +884,7 @@ pub(crate) enum LazyParent {
 /// [`current_parent`], except that a task root is not made yet (a lazy
 /// scope is made: only `wait_for`'s input pays for that).
 pub(crate) fn current_parent_lazy() -> Option<LazyParent> {
-    if TLS.with(|t| t.lazy.get()) > 0 {
+    if HOT.with(|h| h.lazy.get()) > 0 {
         // Inside a scope not registered yet: it registers now (only
         // `wait_for`'s input and timeout scopes are lazy).
         return current_parent().map(LazyParent::Scope);
