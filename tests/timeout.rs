@@ -232,6 +232,59 @@ async fn running_one_scope_twice_panics() {
     let _second = scope.clone().run(async {});
 }
 
+/// Every order of runs, clones and reschedules on one thread: the second
+/// run of a scope panics at `run`, through the same handle or any clone,
+/// whether the first run was ready at once (it made no shared state), went
+/// pending, or had not been polled.
+#[tokio::test(start_paused = true)]
+async fn a_second_run_panics_at_run_in_every_order() {
+    // (The refused runs' panic messages go to this test's captured output.)
+    fn refused(f: impl FnOnce()) -> bool {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(()) => false,
+            Err(e) => {
+                let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
+                assert!(msg.contains("already been entered"), "{msg}");
+                true
+            }
+        }
+    }
+    // The first handle ran a ready future (no shared state): then a clone,
+    // made afterwards, cannot run, nor can the handle again.
+    let scope = asyncio::timeout(1);
+    assert_eq!(scope.run(async { 1 }).await.unwrap(), 1);
+    let clone = scope.clone();
+    assert!(refused(|| drop(clone.run(async {}))));
+    assert!(refused(|| drop(scope.run(async {}))));
+
+    // A clone ran first: the first handle cannot.
+    let scope = asyncio::timeout(1);
+    let clone = scope.clone();
+    assert_eq!(clone.run(async { 2 }).await.unwrap(), 2);
+    assert!(refused(|| drop(scope.run(async {}))));
+    assert!(refused(|| drop(scope.clone().run(async {}))));
+
+    // Rescheduled (so linked) before its run, which went pending.
+    let scope = asyncio::timeout(1);
+    scope.reschedule(None::<Instant>);
+    assert!(scope.run(asyncio::sleep(0.5)).await.is_ok());
+    assert!(refused(|| drop(scope.clone().run(async {}))));
+
+    // A run made but never polled still counts.
+    let scope = asyncio::timeout(1);
+    let run = scope.run(async {});
+    assert!(refused(|| drop(scope.clone().run(async {}))));
+    drop(run);
+
+    // Clones of clones share it too.
+    let scope = asyncio::timeout(1);
+    let a = scope.clone();
+    let b = a.clone();
+    assert!(b.run(async {}).await.is_ok());
+    assert!(refused(|| drop(a.run(async {}))));
+    assert!(refused(|| drop(scope.run(async {}))));
+}
+
 /// A result ready at the poll that sees the deadline is kept (CPython's
 /// `timeout()` loses it; `wait_for` keeps it).
 #[tokio::test(start_paused = true)]
@@ -514,7 +567,8 @@ async fn when_and_expired_during_the_first_poll() {
 /// Handles shared between threads: a clone made and run on one worker
 /// races the first `run` and poll of the handle on the other (the multi-
 /// thread runtime): exactly one of the two runs is allowed, whichever order
-/// they come in, and a `reschedule` made before a run is polled reaches it.
+/// they come in (a run that goes pending is refused at its first poll at
+/// the latest), and a `reschedule` made before a run is polled reaches it.
 #[test]
 fn clones_and_runs_race_across_threads() {
     // The refused run's panic is expected: keep it out of the output.
@@ -529,11 +583,17 @@ fn clones_and_runs_race_across_threads() {
         .enable_all()
         .build()
         .unwrap();
+    /// The run's result, or `None` if it was refused: at `run`, or, when it
+    /// began at the same moment as the other, at its first poll.
     async fn try_run(scope: &asyncio::Timeout) -> Option<asyncio::Result<()>> {
+        use futures::FutureExt;
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             scope.run(asyncio::sleep(0.001).on_cancel(|| async {}))
         }));
-        Some(run.ok()?.await)
+        std::panic::AssertUnwindSafe(run.ok()?)
+            .catch_unwind()
+            .await
+            .ok()
     }
     rt.block_on(async {
         for _ in 0..500 {

@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering, fence};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
@@ -23,8 +23,9 @@ use tokio::time::Instant;
 /// The deadline state (see the module docs).
 pub(crate) struct Deadline {
     state: Mutex<State>,
-    /// `run` was called (outside the lock: `run` pays one atomic swap).
-    entered: AtomicBool,
+    /// Which run entered the scope ([`FREE`], [`RUN`] or [`CARRIED`]),
+    /// outside the lock.
+    entered: AtomicU8,
     /// The run stored a waker (it went pending): a block given back must
     /// drop it (a waker may hold its task's memory).
     waited: AtomicBool,
@@ -40,6 +41,14 @@ struct State {
     /// The run's waker, woken by a `reschedule`.
     waker: Option<Waker>,
 }
+
+/// No run entered the scope (as far as this block knows).
+const FREE: u8 = 0;
+/// The run of a handle that was linked to this block entered it.
+const RUN: u8 = 1;
+/// The block was made for a handle whose run had begun before (see
+/// [`Deadline::carry_run`]).
+const CARRIED: u8 = 2;
 
 /// How many blocks a thread keeps for reuse.
 const POOL_SIZE: usize = 16;
@@ -79,7 +88,7 @@ impl Shared {
                 at,
                 ..State::default()
             };
-            *d.entered.get_mut() = false;
+            *d.entered.get_mut() = FREE;
             Some(block)
         });
         let block = reused.unwrap_or_else(|| {
@@ -88,7 +97,7 @@ impl Shared {
                     at,
                     ..State::default()
                 }),
-                entered: AtomicBool::new(false),
+                entered: AtomicU8::new(FREE),
                 waited: AtomicBool::new(false),
             })
         });
@@ -199,9 +208,25 @@ impl Deadline {
         self.lock().expired
     }
 
-    /// Marks the scope entered; `false` if it already was.
-    pub(crate) fn enter_once(&self) -> bool {
-        !self.entered.swap(true, Ordering::AcqRel)
+    /// Marks the scope entered by a run; `false` if another run entered it
+    /// first. `first_handle`: the run is of the handle this block was made
+    /// for, whose own run may have been carried in already.
+    pub(crate) fn enter_run(&self, first_handle: bool) -> bool {
+        match self
+            .entered
+            .compare_exchange(FREE, RUN, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(was) => first_handle && was == CARRIED,
+        }
+    }
+
+    /// The handle this block was made for had begun its run before: the
+    /// scope is entered, so that no clone can run it again.
+    pub(crate) fn carry_run(&self) {
+        let _ = self
+            .entered
+            .compare_exchange(FREE, CARRIED, Ordering::AcqRel, Ordering::Acquire);
     }
 }
 
@@ -213,7 +238,8 @@ mod tests {
     fn a_block_comes_back_reset_and_shared_blocks_stay_out_of_the_pool() {
         let t = Instant::now();
         let a = Shared::new(Some(t));
-        assert!(a.enter_once());
+        assert!(a.enter_run(false));
+        assert!(!a.enter_run(true), "entered by a run already");
         a.mark_expired();
         a.set(None);
         let b = a.clone();
@@ -223,6 +249,13 @@ mod tests {
         let c = Shared::new(Some(t));
         assert_eq!(c.get(), (Some(t), 0));
         assert!(!c.expired());
-        assert!(c.enter_once(), "reset: not entered");
+        assert!(c.enter_run(false), "reset: not entered");
+        let d = Shared::new(None);
+        d.carry_run();
+        assert!(
+            !d.enter_run(false),
+            "a clone's run after the first handle's"
+        );
+        assert!(d.enter_run(true), "the first handle's own run, carried");
     }
 }

@@ -538,7 +538,11 @@ fn with_timer_slot<R>(
 fn slot_shared(t: &Tls, slot: &mut TimerSlot, make: bool) -> Option<Shared> {
     if slot.made {
         let made = t.timers_made.borrow();
-        return made.iter().rev().find(|m| m.0 == slot.id).map(|m| m.1.clone());
+        return made
+            .iter()
+            .rev()
+            .find(|m| m.0 == slot.id)
+            .map(|m| m.1.clone());
     }
     if !make {
         return None;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -163,8 +163,17 @@ pub struct Timeout {
     /// The deadline it was made with: the scope's deadline until `link` is
     /// set.
     at: Option<Instant>,
-    /// [`ENTERED`] and [`LINKED`].
-    flags: AtomicU8,
+    /// `run` was called on this handle.
+    ///
+    /// A plain load and store, not an atomic read-modify-write: that one
+    /// locked instruction would cost a scope around a ready future a fifth
+    /// of `tokio::time::timeout`. What is shared between the handles is
+    /// checked on the shared state, with a read-modify-write, when there
+    /// is one (see [`run`](Self::run) for what that leaves unchecked).
+    entered: AtomicBool,
+    /// Made by `timeout`/`timeout_at` (not a clone): the shared state, if
+    /// made for this handle, may carry this handle's own run.
+    first: bool,
     /// The state shared with the clones and the run (deadline, expiry,
     /// entered), made only when something needs it: a clone, a
     /// `reschedule`, or a run that goes pending or has a scope inside. A
@@ -174,17 +183,12 @@ pub struct Timeout {
     link: OnceLock<Shared>,
 }
 
-/// `run` was called on this handle (the shared state has its own flag,
-/// which a clone's `run` sets: see [`Timeout::link_with`]).
-const ENTERED: u8 = 1;
-/// `link` is set, or being set.
-const LINKED: u8 = 2;
-
 impl Timeout {
     fn new(deadline: Option<Instant>) -> Timeout {
         Timeout {
             at: deadline,
-            flags: AtomicU8::new(0),
+            entered: AtomicBool::new(false),
+            first: true,
             link: OnceLock::new(),
         }
     }
@@ -204,19 +208,15 @@ impl Timeout {
     }
 
     /// [`linked`](Self::linked), with `make` making the state if there is
-    /// none yet. A `run` of this handle that came first is carried into the
-    /// state before any other thread sees it (they wait for the `OnceLock`),
-    /// so a clone made afterwards cannot run the scope a second time; a
-    /// `run` that comes after sees [`LINKED`] and enters the shared state.
+    /// none yet. If this handle's run has begun, the state records it
+    /// before this returns (so before a clone can be made from it), and a
+    /// clone's run panics.
     fn link_with(&self, make: impl FnOnce() -> Shared) -> &Shared {
-        self.link.get_or_init(|| {
-            let shared = make();
-            let before = self.flags.fetch_or(LINKED, Ordering::AcqRel);
-            if before & ENTERED != 0 {
-                shared.enter_once();
-            }
-            shared
-        })
+        let shared = self.link.get_or_init(make);
+        if self.first && self.entered.load(Ordering::Acquire) {
+            shared.carry_run();
+        }
+        shared
     }
 
     /// The shared state if it exists (or is being made by this handle's
@@ -318,29 +318,34 @@ impl Timeout {
     ///
     /// # Panics
     /// A scope runs one future: a second `run` of the same scope (or of a
-    /// clone of it) panics with `Timeout has already been entered`. Polling
-    /// needs Tokio's timer (a runtime with time enabled) once `fut` is
-    /// pending with a deadline set.
+    /// clone of it) panics with `Timeout has already been entered`. Two
+    /// runs begun at the same time on two threads through one shared
+    /// `&Timeout` (or through it and a clone made at that moment) are not
+    /// always told apart at `run`: then the second one panics at its first
+    /// poll that needs the scope's shared state (it goes pending, or has a
+    /// scope inside), and if neither needs it, both complete, as two scopes
+    /// with the same deadline. Polling needs Tokio's timer (a runtime with
+    /// time enabled) once `fut` is pending with a deadline set.
     pub fn run<F: IntoFuture>(&self, fut: F) -> TimeoutRun<'_, F::IntoFuture> {
-        let before = self.flags.fetch_or(ENTERED, Ordering::AcqRel);
-        // A linked handle enters the shared state, which its clones share
-        // (`LINKED` is set inside `link`'s initialisation: `linked` waits
-        // for it to end).
-        let again = before & ENTERED != 0 || (before & LINKED != 0 && !self.linked().enter_once());
-        assert!(
-            !again,
-            "Timeout has already been entered: a timeout scope runs one future; make another with asyncio::timeout()"
-        );
+        let again = self.entered.load(Ordering::Relaxed);
+        self.entered.store(true, Ordering::Release);
+        let linked = self.link.get();
+        let again = again || linked.is_some_and(|s| !s.enter_run(self.first));
+        assert!(!again, "{ENTERED_TWICE}");
         TimeoutRun {
             fut: Some(fut.into_future()),
             handle: self,
             sleep: None,
             armed: 0,
-            scope: LazyScope::new(self.link.get().cloned().unwrap_or_default()),
+            scope: LazyScope::new(linked.cloned().unwrap_or_default()),
             state: RunState::Running,
+            entered_shared: linked.is_some(),
         }
     }
 }
+
+/// The message of a second `run` of a scope.
+const ENTERED_TWICE: &str = "Timeout has already been entered: a timeout scope runs one future; make another with asyncio::timeout()";
 
 impl Clone for Timeout {
     /// Another handle on the same scope (this makes the shared state, if
@@ -348,7 +353,8 @@ impl Clone for Timeout {
     fn clone(&self) -> Timeout {
         Timeout {
             at: self.at,
-            flags: AtomicU8::new(LINKED),
+            entered: AtomicBool::new(false),
+            first: false,
             link: OnceLock::from(self.linked().clone()),
         }
     }
@@ -402,6 +408,8 @@ pub struct TimeoutRun<'a, F> {
     /// costs no lock, no clock read, no timer and no shared state.
     scope: LazyScope,
     state: RunState,
+    /// The run entered the shared state (at `run`, or when it linked it).
+    entered_shared: bool,
 }
 
 impl<F: Future> Future for TimeoutRun<'_, F> {
@@ -445,9 +453,16 @@ impl<F: Future> Future for TimeoutRun<'_, F> {
                 at: handle.at,
             };
             let polled = this.scope.enter(Some(timed), || fut.poll(cx));
-            if this.scope.timer().is_some() || polled.is_pending() {
-                this.link();
+            if !this.scope.timer().is_some() && !this.scope.settled() {
+                if let Poll::Ready(v) = polled {
+                    // Ready at once, nothing inside registered: nothing to
+                    // link, leave or disarm.
+                    *this.state = RunState::Done;
+                    this.fut.set(None);
+                    return Poll::Ready(Ok(v));
+                }
             }
+            this.link();
             if let Poll::Ready(v) = polled {
                 return this.done(Ok(v));
             }
@@ -532,7 +547,15 @@ impl<F: Future> TimeoutRunProj<'_, '_, F> {
                 linked.mark_expired();
             }
         }
+        // The run enters the shared state (its own handle's link carried
+        // it in already, unless the state was made by a clone's link): a
+        // run of a clone that got there first, begun at the same time on
+        // another thread, makes this one the second.
         *self.scope.timer_mut() = linked.clone();
+        if !*self.entered_shared {
+            *self.entered_shared = true;
+            assert!(linked.enter_run(handle.first), "{ENTERED_TWICE}");
+        }
     }
 
     fn done(&mut self, out: crate::Result<F::Output>) -> Poll<crate::Result<F::Output>> {
