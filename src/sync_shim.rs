@@ -19,6 +19,9 @@
 //! the state behind the locks and the atomics is.
 //!
 //! # Running the models
+//! `cargo test` runs them: `tests/loom.rs` runs cargo again with the cfg
+//! (`ASYNCIO_LOOM=full` for a larger preemption bound, `ASYNCIO_LOOM=off`
+//! to skip them). By hand, one model or all:
 //! ```text
 //! RUSTFLAGS="--cfg asyncio_loom" CARGO_TARGET_DIR=target/loom \
 //!     cargo test --release --lib loom_models -- --nocapture --test-threads=1
