@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 #[path = "spawn_common/mod.rs"]
 mod spawn_common;
-use spawn_common::{Flavor, cpu_now};
+use spawn_common::Flavor;
 
 /// One timed run: wall-clock time, and the CPU time of every thread of the
 /// process meanwhile (the runtime's threads included). On a machine shared
@@ -43,13 +43,44 @@ struct Sample {
 
 /// Times a future from inside the runtime (both clocks).
 async fn timed(fut: impl std::future::Future<Output = ()>) -> Sample {
-    let (cpu0, start) = (cpu_now(), Instant::now());
+    let (cpu0, start) = (cpu_threads(), Instant::now());
     fut.await;
     let wall = start.elapsed();
     Sample {
         wall,
-        cpu: cpu_now().saturating_sub(cpu0),
+        cpu: cpu_since(&cpu0),
     }
+}
+
+/// The CPU time of each thread of the process so far, by thread id (ns).
+fn cpu_threads() -> Vec<(u64, u64)> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|t| {
+            let tid = t.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+            Some((tid, stat.split_whitespace().next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The CPU time the threads of the process spent since `then`, thread by
+/// thread: a thread that exited meanwhile (a runtime's thread of an earlier
+/// sample) drops out of both readings instead of making the sum go back.
+fn cpu_since(then: &[(u64, u64)]) -> Duration {
+    let ns = cpu_threads()
+        .into_iter()
+        .map(|(tid, now)| {
+            let before = then
+                .iter()
+                .find(|(t, _)| *t == tid)
+                .map_or(0, |(_, ns)| *ns);
+            now.saturating_sub(before)
+        })
+        .sum();
+    Duration::from_nanos(ns)
 }
 
 /// Times `f` on a fresh multi-thread runtime (2 workers), as the main task
