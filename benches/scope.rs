@@ -6,13 +6,18 @@
 //!    shared allocation a cloneable handle would need without reuse.
 //! 2. A task group of N children vs `asyncio::gather` of the same N, on the
 //!    multi-thread (2 workers) and the current-thread runtime, N = 100
-//!    (repeated 100 times per sample) and 10k.
+//!    (repeated 1000 times per sample) and 10k (10 times). The two share
+//!    each round's runtime and take turns in chunks of a few ms (see
+//!    `time_pair`); the per-round ratio is the figure to read.
 //! 3. Cancelling N tasks that each run one awaited cleanup: `on_cancel` vs a
 //!    `CancellationToken` per task + `select!`.
 //!
 //! `cargo bench -p asyncio-benches --bench scope` runs them all;
 //! `-- timeout`, `-- group` or `-- cleanup` runs one (several may be given),
 //! `-- --rounds R` sets the number of interleaved rounds (default 15).
+//! For the group: `-- group multi` (or `current`) keeps one runtime,
+//! `--n 100` one size, and `--profile gather` (or `group`) runs one side
+//! only, with no report (a steady load for `perf record`).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -24,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 #[path = "spawn_common/mod.rs"]
 mod spawn_common;
-use spawn_common::{Flavor, cpu_now};
+use spawn_common::Flavor;
 
 /// One timed run: wall-clock time, and the CPU time of every thread of the
 /// process meanwhile (the runtime's threads included). On a machine shared
@@ -38,13 +43,44 @@ struct Sample {
 
 /// Times a future from inside the runtime (both clocks).
 async fn timed(fut: impl std::future::Future<Output = ()>) -> Sample {
-    let (cpu0, start) = (cpu_now(), Instant::now());
+    let (cpu0, start) = (cpu_threads(), Instant::now());
     fut.await;
     let wall = start.elapsed();
     Sample {
         wall,
-        cpu: cpu_now().saturating_sub(cpu0),
+        cpu: cpu_since(&cpu0),
     }
+}
+
+/// The CPU time of each thread of the process so far, by thread id (ns).
+fn cpu_threads() -> Vec<(u64, u64)> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|t| {
+            let tid = t.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+            Some((tid, stat.split_whitespace().next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The CPU time the threads of the process spent since `then`, thread by
+/// thread: a thread that exited meanwhile (a runtime's thread of an earlier
+/// sample) drops out of both readings instead of making the sum go back.
+fn cpu_since(then: &[(u64, u64)]) -> Duration {
+    let ns = cpu_threads()
+        .into_iter()
+        .map(|(tid, now)| {
+            let before = then
+                .iter()
+                .find(|(t, _)| *t == tid)
+                .map_or(0, |(_, ns)| *ns);
+            now.saturating_sub(before)
+        })
+        .sum();
+    Duration::from_nanos(ns)
 }
 
 /// Times `f` on a fresh multi-thread runtime (2 workers), as the main task
@@ -105,6 +141,20 @@ fn compare(
             samples[k].push(f(n));
         }
     }
+    let names: Vec<&str> = cases.iter().map(|(name, _)| *name).collect();
+    report(title, n, ops, rounds, &names, &samples);
+}
+
+/// Prints what [`compare`] says of `samples` (one `Vec` a case, one sample
+/// a round), and the per-round ratios to the first case.
+fn report(
+    title: &str,
+    n: usize,
+    ops: usize,
+    rounds: usize,
+    names: &[&str],
+    samples: &[Vec<Sample>],
+) {
     let stats: Vec<[[f64; 3]; 2]> = samples
         .iter()
         .map(|v| {
@@ -116,7 +166,7 @@ fn compare(
     println!(
         "\n{title} (N = {n}, {rounds} interleaved rounds; ns per op: median [lowest..highest])"
     );
-    for ((name, _), st) in cases.iter().zip(&stats) {
+    for (name, st) in names.iter().zip(&stats) {
         let [wall, cpu] = st;
         let [base_wall, base_cpu] = &stats[0];
         println!(
@@ -130,6 +180,24 @@ fn compare(
             wall[1] / base_wall[1],
             cpu[0] / base_cpu[0],
             cpu[1] / base_cpu[1],
+        );
+    }
+    // Per-round ratios to the first case (same round, back to back): less
+    // exposed to a slow stretch of the machine than the ratio of medians.
+    for (k, name) in names.iter().enumerate().skip(1) {
+        let ratios = |clock: fn(&Sample) -> Duration| {
+            let mut r: Vec<f64> = samples[k]
+                .iter()
+                .zip(&samples[0])
+                .map(|(s, b)| clock(s).as_secs_f64() / clock(b).as_secs_f64())
+                .collect();
+            r.sort_by(f64::total_cmp);
+            [r[r.len() / 2], r[0], r[r.len() - 1]]
+        };
+        let [w, c] = [ratios(|s| s.wall), ratios(|s| s.cpu)];
+        println!(
+            "  {name:<28} per-round ratio to first: wall {:.2}x [{:.2}..{:.2}], cpu {:.2}x [{:.2}..{:.2}]",
+            w[0], w[1], w[2], c[0], c[1], c[2]
         );
     }
 }
@@ -168,6 +236,42 @@ async fn floor_clock_arc(n: usize) {
         drop(black_box(run));
         drop(black_box(shared));
     }
+}
+
+/// The group against gather, paired: one fresh runtime of `flavor` a
+/// round, on which the two take turns in chunks of `chunk` runs (gather,
+/// group, group, gather, ...) until each did `reps` runs; a side's sample
+/// is the sum of its chunks. Both meet the same stretch of a shared
+/// machine (a chunk is a few ms), which a sample a side (each on its own
+/// runtime, one after the other) does not ensure.
+fn time_pair(flavor: Flavor, reps: usize, chunk: usize, n: usize) -> [Sample; 2] {
+    let runner = match flavor {
+        Flavor::Multi => asyncio::Runner::new().worker_threads(2),
+        Flavor::Current => asyncio::Runner::new().current_thread(),
+    };
+    runner.run(async move {
+        let mut total = [Sample {
+            wall: Duration::ZERO,
+            cpu: Duration::ZERO,
+        }; 2];
+        for c in 0..reps.div_ceil(chunk) {
+            let order = if c % 2 == 0 { [0, 1] } else { [1, 0] };
+            for side in order {
+                let s = timed(async {
+                    for _ in 0..chunk {
+                        match side {
+                            0 => ours_gather(n).await,
+                            _ => ours_group(n).await,
+                        }
+                    }
+                })
+                .await;
+                total[side].wall += s.wall;
+                total[side].cpu += s.cpu;
+            }
+        }
+        total
+    })
 }
 
 async fn ours_gather(n: usize) {
@@ -287,28 +391,63 @@ fn main() {
         );
     }
     if run("group") {
-        // Each sample runs the workload `reps` times in a row (≈ 100 ms,
-        // so that the CPU clock's granularity is small beside it).
+        // Each sample runs the workload `reps` times (≈ 100 ms a side, so
+        // that the CPU clock's granularity is small beside it), in chunks
+        // of `chunk` runs (a few ms) taken in turn with the other side.
         let sizes = if quick {
-            [(10, 1), (100, 1)]
+            [(10, 1, 1), (100, 1, 1)]
         } else {
-            [(100, 1000), (n, 10)]
+            [(100, 1000, 50), (n, 10, 1)]
         };
-        for flavor in [Flavor::Multi, Flavor::Current] {
-            for (n, reps) in sizes {
-                compare(
-                    &format!("task group of N children vs gather of N, {flavor:?}, x{reps}"),
+        // `multi` / `current` keep one runtime; `--n N` keeps one size.
+        let flavors: Vec<Flavor> = [Flavor::Multi, Flavor::Current]
+            .into_iter()
+            .filter(|f| {
+                let name = format!("{f:?}").to_lowercase();
+                !args.iter().any(|a| a == "multi" || a == "current") || args.contains(&name)
+            })
+            .collect();
+        let only_n: Option<usize> = args
+            .iter()
+            .position(|a| a == "--n")
+            .map(|i| args[i + 1].parse().expect("--n takes a number"));
+        // `--profile gather|group`: run that side only, `rounds` samples, no
+        // report (a steady load for `perf record`).
+        let profile = args
+            .iter()
+            .position(|a| a == "--profile")
+            .map(|i| args[i + 1].clone());
+        for flavor in flavors {
+            for (n, reps, chunk) in sizes {
+                if only_n.is_some_and(|m| m != n) {
+                    continue;
+                }
+                if let Some(side) = &profile {
+                    for _ in 0..rounds {
+                        match side.as_str() {
+                            "gather" => time_on(flavor, reps, || ours_gather(n)),
+                            "group" => time_on(flavor, reps, || ours_group(n)),
+                            _ => panic!("--profile takes gather or group"),
+                        };
+                    }
+                    continue;
+                }
+                time_pair(flavor, chunk, chunk, n); // warm-up
+                let mut samples = [Vec::new(), Vec::new()];
+                for _ in 0..rounds {
+                    let [gather, group] = time_pair(flavor, reps, chunk, n);
+                    samples[0].push(gather);
+                    samples[1].push(group);
+                }
+                report(
+                    &format!(
+                        "task group of N children vs gather of N, {flavor:?}, x{reps} in chunks of {chunk}, paired"
+                    ),
                     n,
                     n * reps,
                     rounds,
-                    &[
-                        ("asyncio::gather", &|n| {
-                            time_on(flavor, reps, || ours_gather(n))
-                        }),
-                        ("asyncio::task_group", &|n| {
-                            time_on(flavor, reps, || ours_group(n))
-                        }),
-                    ],
+                    &["asyncio::gather", "asyncio::task_group"],
+                    &samples,
                 );
             }
         }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -12,7 +13,7 @@ use pin_project::{pin_project, pinned_drop};
 
 use super::node::{self, Node, Registration};
 use crate::error::{Error, ExceptionGroup, FailedError, PanicError};
-use crate::task::{Callback, ChildDone};
+use crate::task::{Callback, ChildDone, WeakTaskRef};
 use crate::{Task, TaskRef};
 
 /// Runs `body` with a new [`TaskGroup`] and waits until the body returned
@@ -75,11 +76,10 @@ where
         group: TaskGroup {
             shared: Arc::new(Shared {
                 node: Node::new(),
+                count: AtomicUsize::new(OPEN),
                 state: Mutex::new(State {
-                    phase: Phase::Open,
                     children: Vec::new(),
-                    free: Vec::new(),
-                    live: 0,
+                    sweep_at: SWEEP_MIN,
                     errors: Vec::new(),
                     waker: None,
                 }),
@@ -123,8 +123,31 @@ pub struct TaskGroup {
 struct Shared {
     /// The body's scope.
     node: Arc<Node>,
+    /// The phase and the number of children created and not yet ended, in
+    /// one word (`live * ONE + phase`): a child is counted (or refused) and
+    /// the group finishes by one atomic step each, and a child that ends is
+    /// uncounted without the lock (the lock is taken only by the last one
+    /// to end, or one that failed: what wakes the poller). Counted before
+    /// it is spawned, so a child that ends before it is listed still is.
+    ///
+    /// The phase moves Open → ShuttingDown → Finished (or straight to
+    /// Finished), ShuttingDown only under the lock, so that a child listed
+    /// under the lock is either seen by the shutdown or sees it. Finished
+    /// is set only with no child counted (or when the run is dropped), and
+    /// no child is counted after it.
+    count: AtomicUsize,
     state: Mutex<State>,
 }
+
+/// The phases, in the low bits of [`Shared::count`].
+const OPEN: usize = 0;
+const SHUTTING_DOWN: usize = 1;
+const FINISHED: usize = 2;
+const PHASE: usize = 3;
+/// One child in [`Shared::count`].
+const ONE: usize = 4;
+/// The fewest children [`State::children`] holds before its first sweep.
+const SWEEP_MIN: usize = 32;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Phase {
@@ -133,24 +156,29 @@ enum Phase {
     Finished,
 }
 
+fn phase(count: usize) -> Phase {
+    match count & PHASE {
+        OPEN => Phase::Open,
+        SHUTTING_DOWN => Phase::ShuttingDown,
+        _ => Phase::Finished,
+    }
+}
+
 /// The group's bookkeeping, behind one lock.
 ///
-/// A child has a slot in `children` from before it is spawned until its
-/// done callback ran: [`Shared::reserve`] takes a free slot (or adds one),
-/// [`Shared::list`] puts the spawned child in it, and the done callback,
-/// which knows its slot, empties it and frees it. A slot is neither hashed
-/// nor searched, and a child costs no allocation of the group's (the
-/// callback is an `Arc` clone of the group and the slot's index).
+/// Each child is listed once, after it was spawned, as a weak reference
+/// (what the group needs of it is only to cancel it while it runs): a
+/// child that ends costs the group no lock and no write of the list, and
+/// its core is dropped as soon as its last handle is (the list does not
+/// keep it, nor its output, alive). The references of the children whose
+/// core is gone are swept out when the list has doubled since the last
+/// sweep: a child costs the group amortized O(1), and a long-lived group
+/// holds at most about twice the references of its children still alive.
 struct State {
-    phase: Phase,
-    /// The children still running, by slot (a finished child leaves at
-    /// once; `None`: reserved and not listed yet, or free).
-    children: Vec<Option<TaskRef>>,
-    /// The free slots of `children`.
-    free: Vec<usize>,
-    /// Children created and not yet ended (reserved before the spawn, so a
-    /// child that ends before it is listed is still counted).
-    live: usize,
+    /// The children listed, in creation order (some may have ended).
+    children: Vec<WeakTaskRef>,
+    /// The length of `children` at which the next sweep runs.
+    sweep_at: usize,
     /// The children's failures, in the order they happened.
     errors: Vec<Error>,
     /// The group's poller, woken when the last child ends or one fails
@@ -158,116 +186,158 @@ struct State {
     waker: Option<Waker>,
 }
 
+impl State {
+    /// Sweeps out the references of the children whose core is gone, if
+    /// the list has doubled since the last sweep. (Dropping such a weak
+    /// reference frees at most the core's emptied allocation: no user
+    /// code runs, the core itself was dropped already.)
+    fn sweep(&mut self) {
+        if self.children.len() < self.sweep_at {
+            return;
+        }
+        self.children.retain(|child| !child.is_gone());
+        self.sweep_at = (2 * self.children.len()).max(SWEEP_MIN);
+    }
+
+    /// The children whose core is still alive (to cancel them, unlocked,
+    /// with [`cancel_running`]).
+    fn alive(&self) -> Vec<TaskRef> {
+        self.children
+            .iter()
+            .filter_map(WeakTaskRef::upgrade)
+            .collect()
+    }
+}
+
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         crate::lock::lock(&self.state)
     }
 
-    /// Reserves a slot for a child, or panics as asyncio raises.
-    fn reserve(&self) -> usize {
-        let mut s = self.lock();
-        match s.phase {
-            Phase::Open => {
-                s.live += 1;
-                match s.free.pop() {
-                    Some(slot) => slot,
-                    None => {
-                        s.children.push(None);
-                        s.children.len() - 1
+    /// Children created and not yet ended.
+    fn live(&self) -> usize {
+        self.count.load(Ordering::Acquire) / ONE
+    }
+
+    /// Counts a child about to be spawned, or panics as asyncio raises.
+    fn reserve(&self) {
+        let mut now = self.count.load(Ordering::Acquire);
+        loop {
+            match phase(now) {
+                Phase::Open => {
+                    match self.count.compare_exchange_weak(
+                        now,
+                        now + ONE,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => return,
+                        Err(actual) => now = actual,
                     }
                 }
-            }
-            Phase::ShuttingDown => {
-                drop(s);
-                panic!(
+                Phase::ShuttingDown => panic!(
                     "TaskGroup is shutting down: a task of the group failed or the group was cancelled; no new task can join it"
-                )
-            }
-            Phase::Finished => {
-                drop(s);
-                panic!(
+                ),
+                Phase::Finished => panic!(
                     "TaskGroup is finished: create tasks inside the group's body or its tasks, while it runs"
-                )
+                ),
             }
         }
     }
 
-    /// Lists a spawned child in its slot; a child that joins a group
-    /// already shutting down is cancelled at once. (Its done callback is
-    /// registered after this, so the slot is still its own.)
-    fn list(&self, slot: usize, task: &TaskRef) {
+    /// Lists a spawned child; a child that joins a group already shutting
+    /// down is cancelled at once.
+    fn list(&self, task: &TaskRef) {
         let cancel = {
             let mut s = self.lock();
             if !task.done() {
-                s.children[slot] = Some(task.clone());
+                s.sweep();
+                s.children.push(task.downgrade());
             }
-            s.phase != Phase::Open
+            phase(self.count.load(Ordering::Acquire)) != Phase::Open
         };
         if cancel {
             task.cancel();
         }
     }
 
-    /// Gives back the slot of a child that was reserved and is gone (it
-    /// ended, or it could not be spawned): the poller is woken if it was
-    /// the last one, or if it `failed`.
-    fn release(&self, slot: usize, failure: Option<Error>) {
-        let (removed, waker, shutdown) = {
-            let mut s = self.lock();
-            let removed = s.children[slot].take();
-            s.free.push(slot);
-            s.live -= 1;
-            let failed = failure.is_some();
-            let shutdown = match failure {
-                Some(e) => {
-                    s.errors.push(e);
-                    self.begin_shutdown(&mut s)
+    /// Uncounts a child that was counted and is gone (it ended, or it could
+    /// not be spawned): the poller is woken if it was the last one, or if
+    /// it `failed`.
+    fn release(&self, failure: Option<Error>) {
+        let Some(e) = failure else {
+            if self.count.fetch_sub(ONE, Ordering::AcqRel) / ONE == 1 {
+                // The last one: the poller reads the count under the lock
+                // before it leaves its waker there, so either it saw this
+                // child gone or its waker is there now.
+                let waker = self.lock().waker.take();
+                if let Some(w) = waker {
+                    w.wake();
                 }
-                None => None,
-            };
-            let waker = match failed || s.live == 0 {
-                true => s.waker.take(),
-                false => None,
-            };
-            (removed, waker, shutdown)
+            }
+            return;
         };
-        drop(removed);
+        let (waker, shutdown) = {
+            let mut s = self.lock();
+            s.errors.push(e);
+            let shutdown = self.begin_shutdown(&mut s);
+            self.count.fetch_sub(ONE, Ordering::AcqRel);
+            (s.waker.take(), shutdown)
+        };
         self.shutdown(shutdown);
         if let Some(w) = waker {
             w.wake();
         }
     }
 
-    /// Moves to shutting down (once); the children to cancel.
+    /// Moves to shutting down (once; under the lock, `s`); the children to
+    /// cancel.
     fn begin_shutdown(&self, s: &mut State) -> Option<Vec<TaskRef>> {
-        if s.phase != Phase::Open {
-            return None;
-        }
-        s.phase = Phase::ShuttingDown;
-        Some(s.children.iter().flatten().cloned().collect())
+        self.count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                (phase(now) == Phase::Open).then_some(now | SHUTTING_DOWN)
+            })
+            .ok()?;
+        Some(s.alive())
+    }
+
+    /// Moves to finished (under the lock) if no child is counted.
+    fn finish(&self, _: &mut State) -> bool {
+        self.count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                (now / ONE == 0).then_some(FINISHED)
+            })
+            .is_ok()
     }
 
     /// Cancels the body's scope and the children (unlocked).
     fn shutdown(&self, children: Option<Vec<TaskRef>>) {
         let Some(children) = children else { return };
         self.node.cancel_own();
-        for child in children {
+        cancel_running(children);
+    }
+}
+
+/// Cancels those of `children` that have not ended (the list keeps some
+/// that did, and a cancel counts as retrieving a task's exception).
+fn cancel_running(children: Vec<TaskRef>) {
+    for child in children {
+        if !child.done() {
             child.cancel();
         }
     }
 }
 
 impl ChildDone for Shared {
-    /// A child ended (its done callback): `slot` is the one it was listed
-    /// in.
-    fn child_done(&self, slot: usize, task: &TaskRef) {
+    /// A child ended (its done callback).
+    fn child_done(&self, _: usize, task: &TaskRef) {
         // Only a task that panicked (a `try_create_task` child's `Err`
         // included) has an error: the others skip the task's lock.
         let failure = match task.panicked() {
             true => task.exception().ok().flatten(),
             false => None, // returned, or cancelled: not a failure
         };
-        self.release(slot, failure);
+        self.release(failure);
     }
 }
 
@@ -359,9 +429,10 @@ impl TaskGroup {
 impl fmt::Debug for TaskGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.shared.lock();
+        let count = self.shared.count.load(Ordering::Acquire);
         f.debug_struct("TaskGroup")
-            .field("phase", &s.phase)
-            .field("tasks", &s.live)
+            .field("phase", &phase(count))
+            .field("tasks", &(count / ONE))
             .field("errors", &s.errors.len())
             .finish()
     }
@@ -465,37 +536,37 @@ impl GroupBuilder {
     }
 }
 
-/// Spawns a child of the group: reserves its slot (or panics before
-/// anything is spawned), spawns it, lists it, and watches its end.
+/// Spawns a child of the group: counts it (or panics before anything is
+/// spawned), spawns it, lists it, and watches its end.
 #[track_caller]
 fn spawn_child<F>(shared: &Arc<Shared>, builder: crate::Builder, fut: F) -> Task<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    /// Gives the slot back if the spawn panics (no runtime): the group
+    /// Uncounts the child if the spawn panics (no runtime): the group
     /// would otherwise wait for a child that never existed.
-    struct Reserved<'a>(&'a Shared, Option<usize>);
+    struct Reserved<'a>(&'a Shared, bool);
     impl Drop for Reserved<'_> {
         fn drop(&mut self) {
-            if let Some(slot) = self.1 {
-                self.0.release(slot, None);
+            if self.1 {
+                self.0.release(None);
             }
         }
     }
-    let slot = shared.reserve();
-    let mut reserved = Reserved(shared, Some(slot));
+    shared.reserve();
+    let mut reserved = Reserved(shared, true);
     let task = builder.spawn(fut);
-    reserved.1 = None;
-    let child = task.to_ref();
-    shared.list(slot, &child);
+    reserved.1 = false;
+    let child = task.task_ref();
+    shared.list(child);
     let watcher: Arc<dyn ChildDone> = shared.clone();
-    if let Err((_, cb)) = child.push_done_callback(Callback::Child(watcher, slot)) {
+    if let Err((_, cb)) = child.push_done_callback(Callback::Child(watcher, 0)) {
         // Already ended (and its callbacks run): the callback runs soon,
         // as every done callback added to a task that is done.
         drop(cb);
         let watcher = shared.clone();
-        child.add_done_callback(move |t| watcher.child_done(slot, t));
+        child.add_done_callback(move |t| watcher.child_done(0, t));
     }
     task
 }
@@ -564,7 +635,7 @@ where
         if node.status().inherited {
             let children = {
                 let mut s = shared.lock();
-                if !*this.body_done || s.live > 0 {
+                if !*this.body_done || shared.live() > 0 {
                     *this.cancelled = true;
                 }
                 shared.begin_shutdown(&mut s)
@@ -601,7 +672,7 @@ where
         }
         let errors = {
             let mut s = shared.lock();
-            if !*this.body_done || s.live > 0 {
+            if !*this.body_done || !shared.finish(&mut s) {
                 let old = match &s.waker {
                     Some(w) if w.will_wake(cx.waker()) => None,
                     _ => s.waker.replace(cx.waker().clone()),
@@ -610,7 +681,6 @@ where
                 drop(old); // outside the lock
                 return Poll::Pending;
             }
-            s.phase = Phase::Finished;
             std::mem::take(&mut s.errors)
         };
         *this.done = true;
@@ -658,18 +728,20 @@ impl<B, Fut: Future> PinnedDrop for TaskGroupRun<B, Fut> {
     fn drop(self: Pin<&mut Self>) {
         let shared = &self.group.shared;
         let children = {
-            let mut s = shared.lock();
-            if s.phase == Phase::Finished {
+            let s = shared.lock();
+            let finished = shared
+                .count
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                    (phase(now) != Phase::Finished).then_some(now & !PHASE | FINISHED)
+                });
+            if finished.is_err() {
                 return;
             }
-            s.phase = Phase::Finished;
-            s.children.iter().flatten().cloned().collect::<Vec<_>>()
+            s.alive()
         };
         // Dropped from outside: the children cannot be waited for, only
         // cancelled.
-        for child in children {
-            child.cancel();
-        }
+        cancel_running(children);
     }
 }
 

@@ -5,13 +5,31 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::panic::Location;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::callbacks::{self, Callback, Push};
 use super::core::{AnyCore, Core};
 use super::current::with_current;
 use super::{CallbackId, TaskId};
 use crate::error::Error;
+
+/// A [`TaskRef`] that does not keep the task's core alive: once the task
+/// ended and its last handle is gone, the core (its output included) is
+/// dropped, and only this small reference is left.
+pub(crate) struct WeakTaskRef(Weak<dyn AnyCore>);
+
+impl WeakTaskRef {
+    /// The task, if its core is still alive.
+    pub(crate) fn upgrade(&self) -> Option<TaskRef> {
+        self.0.upgrade().map(TaskRef)
+    }
+
+    /// The task's core was dropped (a plain load: no reference count is
+    /// written).
+    pub(crate) fn is_gone(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+}
 
 /// A cheap, cloneable, type-erased handle to a task, for introspection and
 /// control: what [`current_task`](crate::current_task) and [`all_tasks`](crate::all_tasks) return, and what done
@@ -44,6 +62,11 @@ impl TaskRef {
 
     pub(crate) fn into_core(self) -> Arc<dyn AnyCore> {
         self.0
+    }
+
+    /// A reference that does not keep the task's core alive.
+    pub(crate) fn downgrade(&self) -> WeakTaskRef {
+        WeakTaskRef(Arc::downgrade(&self.0))
     }
 
     /// The task's id.

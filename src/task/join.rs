@@ -131,6 +131,11 @@ impl<T: Send + 'static> Task<T> {
         self.task.clone()
     }
 
+    /// The task's [`TaskRef`], borrowed (no reference count touched).
+    pub(crate) fn task_ref(&self) -> &TaskRef {
+        &self.task
+    }
+
     /// A clone of the task's output. `Err(InvalidState)` while the task is
     /// pending or after an await took the output; `Err(Cancelled)` or
     /// `Err(Panicked)` as the task ended.
