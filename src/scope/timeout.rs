@@ -423,6 +423,13 @@ impl<F: Future> Future for TimeoutRun<'_, F> {
             RunState::Done => panic!("asyncio: TimeoutRun polled after it resolved"),
         }
         let node = if this.scope.settled() {
+            if !*this.entered_shared {
+                // The first poll registered the scope, then unwound (a
+                // panic, caught around that poll) before it linked the
+                // handle: link it now, or the handle would make a state of
+                // its own that the run never reads.
+                this.link();
+            }
             let node = this
                 .scope
                 .node()
