@@ -219,9 +219,6 @@ impl Exit {
 #[derive(Clone, Copy, Debug)]
 enum Fate {
     /// It runs; the enclosing scope is cancelled at this time, if ever.
-    /// A time equal to the node's start means "right after its first poll"
-    /// (a timeout scope that registers with a cancelled scope is cancelled
-    /// only after it polled its future once).
     Runs(Option<Ms>),
     /// The enclosing scope (not a task's root) is cancelled already: a
     /// scope that registers now is cancelled at once (`node.rs`
@@ -319,9 +316,9 @@ impl Model {
         }
         let cancel = min(outside, own);
         if cancel == Some(t0) {
-            // Cancelled right after its creator's poll, before its first
-            // poll: Tokio drops it unpolled.
-            self.rule("task cancelled before its first poll");
+            // Cancelled in the instant it is made: only after two events
+            // at one instant (a cancel and a sleep's end), a discarded case.
+            self.tie.set(true);
             return TaskRun {
                 end: t0,
                 how: How::Cancelled,
@@ -453,11 +450,14 @@ impl Model {
                         let run = self.eval(body, t0, Fate::Dropped, false);
                         return done(Exit::Cancelled(t0), run.record);
                     }
-                    // It polls its future once, then registers and is
-                    // cancelled.
+                    // It polls its future once, and registers with the
+                    // cancelled scope (so is cancelled) as soon as a scope
+                    // inside asks for it, or after that poll: a scope its
+                    // future enters in that poll finds it cancelled already.
                     Fate::Already => {
                         self.rule("timeout entered cancelled");
-                        Some(t0)
+                        let run = self.eval(body, t0, Fate::Already, false);
+                        return done(Exit::Cancelled(run.exit.at()), run.record);
                     }
                     Fate::Runs(c) => c,
                 };
@@ -1096,7 +1096,6 @@ fn the_generated_trees_reach_every_rule_of_the_model() {
     const RULES: &[&str] = &[
         "starts in a doomed root",
         "starts in a cancelled scope",
-        "task cancelled before its first poll",
         "task returns after its cancel",
         "task dropped unpolled with its maker",
         "on_cancel refused by a doomed root",
@@ -1196,4 +1195,37 @@ fn an_on_cancel_reached_in_a_cancelled_scope_cleans_up_at_once() {
     let r = check_fixed(after_a_finally(true, on_cancel(Node::Sleep(5))));
     assert!(r.contains(&(110, Ev::CleanupStart(3))), "{r:?}");
     assert!(r.contains(&(117, Ev::TaskEnd(1, How::Cancelled))), "{r:?}");
+}
+
+/// A task group inside a timeout scope, both entered after the task's
+/// cancel while the task goes on (a `finally` cleanup outlived the cancel,
+/// inside the task's own `on_cancel`): the timeout scope registers with the
+/// cancelled scope as soon as the group asks for it, so the group finds it
+/// cancelled, never polls its body and makes no child.
+#[test]
+fn a_group_in_a_timeout_entered_in_a_cancelled_scope_makes_no_child() {
+    let next = Node::Timeout {
+        id: 0,
+        delay: None,
+        resched: None,
+        body: Box::new(Node::Group {
+            id: 0,
+            body: Box::new(Node::Sleep(1)),
+            body_panics: false,
+            children: vec![TaskSpec {
+                id: 0,
+                body: Node::Sleep(1),
+                end: End::Return,
+                cancel_after: None,
+                wrapped: false,
+            }],
+        }),
+    };
+    let r = check_fixed(after_a_finally(true, next));
+    assert!(!r.iter().any(|(_, e)| *e == Ev::TaskStart(5)), "{r:?}");
+    assert!(
+        !r.iter().any(|(_, e)| *e == Ev::TaskEnd(5, How::Cancelled)),
+        "{r:?}"
+    );
+    assert!(r.contains(&(110, Ev::TaskEnd(1, How::Cancelled))), "{r:?}");
 }

@@ -160,9 +160,9 @@ async fn three_nested_scopes_rescheduled_inside_the_first_poll() {
                                             assert_eq!(middle.when(), Some(t0));
                                             std::future::pending::<()>().await
                                         }
-                                        .on_cancel(move || async move {
-                                            l3.lock().unwrap().push("inner")
-                                        }),
+                                        .on_cancel(
+                                            move || async move { l3.lock().unwrap().push("inner") },
+                                        ),
                                     )
                                     .await;
                                 unreachable!("the inner scope passes it on: {r:?}")
@@ -209,24 +209,20 @@ async fn every_kind_of_inner_scope_in_the_first_poll() {
                 c.fetch_add(1, Ordering::SeqCst);
             });
             let r = match kind {
-                0 => {
-                    scope
-                        .run(asyncio::task_group(|tg| async move {
-                            tg.create_task(guarded);
-                        }))
-                        .await
-                        .map(drop)
-                }
+                0 => scope
+                    .run(asyncio::task_group(|tg| async move {
+                        tg.create_task(guarded);
+                    }))
+                    .await
+                    .map(drop),
                 1 => scope
                     .run(async move { asyncio::wait_for(guarded, 100).await.unwrap() })
                     .await
                     .map(drop),
-                2 => {
-                    scope
-                        .run(async move { asyncio::create_task(guarded).await.unwrap() })
-                        .await
-                        .map(drop)
-                }
+                2 => scope
+                    .run(async move { asyncio::create_task(guarded).await.unwrap() })
+                    .await
+                    .map(drop),
                 _ => scope.run(guarded).await.map(drop),
             };
             let due = at.is_some_and(|at| at <= start);
@@ -333,9 +329,7 @@ fn an_expiry_during_the_first_poll_survives_a_link_from_another_thread() {
             let runner = tokio::spawn(async move {
                 s.run(async {
                     spin(2000);
-                    asyncio::timeout(0)
-                        .run(std::future::pending::<()>())
-                        .await
+                    asyncio::timeout(0).run(std::future::pending::<()>()).await
                 })
                 .await
             });
@@ -352,6 +346,8 @@ fn an_expiry_during_the_first_poll_survives_a_link_from_another_thread() {
 /// worker, maybe) and polled there, while a third task moves its deadline
 /// (nearer, then away, then into the past): it ends at the last deadline.
 #[test]
+// The first task polls the run once and hands it back, unawaited, on purpose.
+#[allow(clippy::async_yields_async)]
 fn a_run_moved_between_tasks_follows_reschedules_from_a_third() {
     multi_thread().block_on(async {
         for i in 0..200 {
