@@ -35,6 +35,14 @@ use crate::{Task, TaskRef};
 /// (cancelling it) does not cancel the task. If the task itself is cancelled
 /// or panics, the shield resolves to that error.
 ///
+/// # Errors
+/// The inner task's own end: [`Error::Cancelled`](crate::Error::Cancelled)
+/// if it was cancelled (by someone else: dropping the shield does not
+/// cancel it), [`Error::Panicked`](crate::Error::Panicked) if it panicked,
+/// [`Error::Failed`](crate::Error::Failed) for a task group's
+/// [`try_create_task`](crate::TaskGroup::try_create_task) child that
+/// returned `Err`.
+///
 /// # Panics
 /// When `input` is a plain future and there is no running Tokio runtime.
 ///

@@ -99,15 +99,17 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 /// `result()` / `exception()` or await it). `done` is in completion order,
 /// `pending` in input order.
 ///
-/// Semantics (checked by `tests/wait.rs`):
+/// Semantics:
 /// - `(done, pending)`: `done` in completion order (tasks already done when
 ///   the wait starts come first, in input order), `pending` in input order —
 ///   vectors of the very tasks given, where asyncio returns two sets;
 /// - [`FIRST_COMPLETED`]: returns once any task ended, a cancellation counts;
 ///   several may be done by then;
 /// - [`FIRST_EXCEPTION`]: returns once a task panicked (a cancellation does
-///   not count), or when all are done; a task that had already panicked
-///   makes it return at once;
+///   not count; a task group's
+///   [`try_create_task`](crate::TaskGroup::try_create_task) child that
+///   returned `Err` does, as a raised exception), or when all are done; a
+///   task that had already panicked makes it return at once;
 /// - [`ALL_COMPLETED`]: waits for every task. Errors never come out
 ///   of `wait`: they stay on the tasks in `done`;
 /// - a timeout returns the current split and cancels nothing; a zero

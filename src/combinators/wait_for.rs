@@ -30,7 +30,7 @@ use crate::time::{Budget, Deadline};
 /// Resolves to `Ok(output)`, the task's own error, or `Err(Timeout)` after
 /// the inner was cancelled *and* its cancellation finished.
 ///
-/// Semantics (Python 3.12, checked by `tests/wait_for.rs`):
+/// Semantics (Python 3.12's):
 /// - a plain future is polled in place, inside the caller's task: no spawn,
 ///   same [`current_task`](crate::current_task), may borrow;
 /// - the clock starts at the first poll; the inner is polled before the
@@ -52,9 +52,22 @@ use crate::time::{Budget, Deadline};
 ///   future, or cancels the inner task; a task that is cancelled by
 ///   someone else gives `Err(Cancelled)`, not `Err(Timeout)`.
 ///
+/// # Errors
+/// - [`Error::Timeout`](crate::Error::Timeout) when `timeout` ran out
+///   before `aw` finished (`aw` was cancelled, and its cancellation
+///   finished, before this is returned);
+/// - for a [`Task`](crate::Task), also the task's own end, as awaiting it
+///   gives: [`Error::Cancelled`](crate::Error::Cancelled) (cancelled by
+///   someone else), [`Error::Panicked`](crate::Error::Panicked),
+///   [`Error::Failed`](crate::Error::Failed) (a task group's
+///   [`try_create_task`](crate::TaskGroup::try_create_task) child).
+///
+/// A plain future's output comes back in `Ok`, whatever it is.
+///
 /// # Panics
 /// If `timeout` is NaN seconds; when a timer is needed and there is no Tokio
-/// runtime with the time driver.
+/// runtime with the time driver. A panic of a plain future (polled in place)
+/// goes on to the caller.
 ///
 /// ```
 /// async fn say_after(delay: f64, what: &str) -> String {

@@ -170,8 +170,11 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
 
     /// Puts `item` in the queue, waiting while it is full.
     ///
-    /// `Err(PutError::ShutDown(item))` if the queue is shut down, before or
-    /// while waiting; the item comes back.
+    /// # Errors
+    ///
+    /// [`PutError::ShutDown`]`(item)` if the queue is shut down, before or
+    /// while waiting; the item comes back. Never [`PutError::Full`]: a full
+    /// queue is waited on.
     ///
     /// # Cancel safety
     ///
@@ -195,8 +198,12 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         }
     }
 
-    /// Puts `item` in the queue if there is room now: `Err(PutError::Full(item))`
-    /// if it is full, `Err(PutError::ShutDown(item))` if shut down.
+    /// Puts `item` in the queue if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Full`]`(item)` if it is full, [`PutError::ShutDown`]`(item)`
+    /// if it is shut down (checked first); the item comes back either way.
     ///
     /// ```
     /// let q = asyncio::Queue::new(1);
@@ -226,8 +233,11 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
 
     /// Takes an item out of the queue, waiting while it is empty.
     ///
-    /// `Err(GetError::ShutDown)` once the queue is shut down and empty (or
-    /// was shut down with `immediate`), before or while waiting.
+    /// # Errors
+    ///
+    /// [`GetError::ShutDown`] once the queue is shut down and empty (or was
+    /// shut down with `immediate`), before or while waiting. Never
+    /// [`GetError::Empty`]: an empty queue is waited on.
     ///
     /// # Cancel safety
     ///
@@ -250,9 +260,12 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         }
     }
 
-    /// Takes an item out if there is one now: `Err(GetError::Empty)` if the
-    /// queue is empty, `Err(GetError::ShutDown)` if it is empty and shut
-    /// down (or shut down with `immediate`).
+    /// Takes an item out if there is one now.
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Empty`] if the queue is empty, [`GetError::ShutDown`] if
+    /// it is empty and shut down (or shut down with `immediate`).
     ///
     /// ```
     /// let q = asyncio::Queue::new(0);
@@ -400,8 +413,12 @@ impl<T, O: Order<T>> fmt::Debug for GenericQueue<T, O> {
 ///
 /// # Cancel safety
 ///
-/// Dropped while waiting, it inserts nothing and passes a wake-up it had
-/// received on to the next putter.
+/// Dropped while waiting, it inserts nothing (the item is dropped with it)
+/// and passes a wake-up it had received on to the next putter.
+///
+/// # Panics
+///
+/// Polled again after it completed.
 ///
 /// ```
 /// asyncio::run(async {

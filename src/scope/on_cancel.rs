@@ -129,6 +129,13 @@ pub trait CancelExt: IntoFuture + Sized {
     ///     assert_eq!(async { 5 }.on_cancel(|| async {}).await, 5);
     /// });
     /// ```
+    ///
+    /// # Cancel safety
+    /// As [`on_cancel`]: dropping the returned future drops `self` (or the
+    /// running cleanup) without running the rest of the cleanup.
+    ///
+    /// # Panics
+    /// As [`on_cancel`].
     fn on_cancel<C, CF>(self, cleanup: C) -> OnCancel<Self::IntoFuture, C, CF>
     where
         C: FnOnce() -> CF,
@@ -145,6 +152,13 @@ pub trait CancelExt: IntoFuture + Sized {
     ///     assert_eq!(async { 5 }.finally(|| async {}).await, 5);
     /// });
     /// ```
+    ///
+    /// # Cancel safety
+    /// As [`finally`]: dropping the returned future drops `self` (or the
+    /// running cleanup) without running the rest of the cleanup.
+    ///
+    /// # Panics
+    /// As [`finally`].
     fn finally<C, CF>(self, cleanup: C) -> Finally<Self::IntoFuture, C, CF>
     where
         C: FnOnce() -> CF,

@@ -64,6 +64,14 @@ use crate::{Task, TaskRef};
 /// task) drops the body without its cleanups and cancels every child
 /// without waiting for them.
 ///
+/// # Errors
+/// [`Error::Group`] when the body or a child failed: its
+/// [`ExceptionGroup::errors`] are each [`Error::Panicked`] (a panic) or
+/// [`Error::Failed`] (a `try_create_task` child's `Err`). Nothing else: a
+/// cancellation from outside does not resolve the group to
+/// [`Error::Cancelled`], it goes on to the enclosing task or scope (the task
+/// ends cancelled, a timeout scope returns its `Err(Timeout)`).
+///
 /// # Panics
 /// A panic of the body is caught and reported as one of the group's errors,
 /// not resumed. Polling again after it resolved panics.

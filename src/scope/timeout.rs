@@ -96,6 +96,16 @@ pub fn timeout_at(deadline: impl IntoDeadline) -> Timeout {
 pub trait IntoDeadline {
     /// The deadline as an instant of Tokio's clock, or `None` for none.
     ///
+    /// ```
+    /// use asyncio::IntoDeadline;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let lp = asyncio::get_running_loop();
+    /// let at = (lp.time() + 1.0).to_instant().unwrap();
+    /// assert_eq!(at, tokio::time::Instant::now() + std::time::Duration::from_secs(1));
+    /// # }
+    /// ```
+    ///
     /// # Panics
     /// For a loop time: outside a runtime, or on NaN.
     fn to_instant(self) -> Option<Instant>;
@@ -314,7 +324,16 @@ impl Timeout {
     ///
     /// # Cancel safety
     /// Dropping the returned future drops `fut` without running its
-    /// cleanups (see [`on_cancel`](crate::on_cancel)).
+    /// cleanups (see [`on_cancel`](crate::on_cancel)). The scope itself is
+    /// spent: the handle still answers [`when`](Self::when) and
+    /// [`expired`](Self::expired), but cannot `run` again.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`](crate::Error::Timeout) when this scope's deadline
+    /// fired before `fut` returned. When an enclosing scope's deadline fired
+    /// too, or the task is being cancelled, this run does not resolve: the
+    /// cancellation goes on to the enclosing scope or task, which reports
+    /// it. `fut`'s own output, `Result` or not, is returned inside `Ok`.
     ///
     /// # Panics
     /// A scope runs one future: a second `run` of the same scope (or of a
@@ -325,7 +344,8 @@ impl Timeout {
     /// poll that needs the scope's shared state (it goes pending, or has a
     /// scope inside), and if neither needs it, both complete, as two scopes
     /// with the same deadline. Polling needs Tokio's timer (a runtime with
-    /// time enabled) once `fut` is pending with a deadline set.
+    /// time enabled) once `fut` is pending with a deadline set. A panic of
+    /// `fut` goes on to the caller. Polling again after it resolved panics.
     pub fn run<F: IntoFuture>(&self, fut: F) -> TimeoutRun<'_, F::IntoFuture> {
         let again = self.entered.load(Ordering::Relaxed);
         self.entered.store(true, Ordering::Release);

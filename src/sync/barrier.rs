@@ -110,6 +110,12 @@ impl Barrier {
     /// one, the others keep waiting, and the barrier is not broken. A wait
     /// dropped after the barrier released it just leaves, as the others do.
     ///
+    /// # Errors
+    ///
+    /// [`Error::BrokenBarrier`] if the barrier is broken when this task
+    /// arrives (after [`abort`](Barrier::abort)), or is aborted or
+    /// [`reset`](Barrier::reset) while it waits.
+    ///
     /// ```
     /// asyncio::run(async {
     ///     let b = asyncio::Barrier::new(1);
@@ -168,6 +174,12 @@ impl Barrier {
     /// makes the barrier usable again, also after [`abort`](Barrier::abort).
     /// Tasks the barrier already released are not disturbed.
     ///
+    /// # Cancel safety
+    ///
+    /// It never waits: the reset happens in full at its first poll (asyncio
+    /// awaits its lock here; this one has none to wait for). Dropped
+    /// unpolled, it does nothing.
+    ///
     /// ```
     /// asyncio::run(async {
     ///     let b = asyncio::Barrier::new(2);
@@ -192,6 +204,11 @@ impl Barrier {
     /// Breaks the barrier: the tasks waiting now, and every later
     /// [`wait`](Barrier::wait) until a [`reset`](Barrier::reset), get
     /// [`Error::BrokenBarrier`].
+    ///
+    /// # Cancel safety
+    ///
+    /// It never waits: the barrier is broken in full at its first poll.
+    /// Dropped unpolled, it does nothing.
     ///
     /// ```
     /// asyncio::run(async {

@@ -292,13 +292,18 @@ impl TaskRef {
     }
 
     /// The error the task ended with, as [`Task::exception`](crate::Task::exception):
-    /// `Err(InvalidState)` while pending, `Err(Cancelled)` if it was
-    /// cancelled, `Ok(Some(Panicked))` if it panicked, `Ok(None)` if it
-    /// returned. Counts as seeing the panic: a task whose panic was read here
-    /// is not reported as "Task exception was never retrieved".
+    /// `Ok(Some(Panicked))` if it panicked, `Ok(Some(Failed))` for a task
+    /// group's [`try_create_task`](crate::TaskGroup::try_create_task) child
+    /// that returned `Err`, `Ok(None)` if it returned. Counts as seeing the
+    /// panic: a task whose panic was read here is not reported as "Task
+    /// exception was never retrieved".
     ///
     /// This is how a done callback (which gets a `&TaskRef`) looks at the
     /// outcome, as asyncio's callbacks call `fut.exception()`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] while the task is pending;
+    /// [`Error::Cancelled`] if it was cancelled.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -319,15 +324,20 @@ impl TaskRef {
         self.0.exception()
     }
 
-    /// A clone of the task's output, read as a `T`, as [`Task::result`](crate::Task::result):
-    /// `Err(InvalidState)` while pending, after an await took the output,
-    /// or when `T` is not the task's output type; `Err(Cancelled)` or
-    /// `Err(Panicked)` as the task ended.
+    /// A clone of the task's output, read as a `T`, as [`Task::result`](crate::Task::result).
     ///
     /// This is how a done callback (which gets a `&TaskRef`) reads the
     /// result, as asyncio's callbacks call `fut.result()`. The output is
     /// cloned under the task's lock: `T`'s `Clone` must not cancel the task
     /// or add callbacks to it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] while the task is pending, after an await
+    /// took the output, or when `T` is not the task's output type; else the
+    /// task's own end: [`Error::Cancelled`], [`Error::Panicked`], or
+    /// [`Error::Failed`] (a task group's
+    /// [`try_create_task`](crate::TaskGroup::try_create_task) child that
+    /// returned `Err`).
     ///
     /// ```
     /// asyncio::run(async {

@@ -46,6 +46,16 @@ use crate::scope::{AwaitAction, AwaitScope};
 /// it leaves the task running and its output in place for the next await.
 /// Dropping the `Task` itself never cancels the task.
 ///
+/// # Errors
+/// Awaiting yields the task's outcome:
+/// [`Error::Cancelled`](crate::Error::Cancelled) if it was cancelled,
+/// [`Error::Panicked`](crate::Error::Panicked) if it panicked,
+/// [`Error::Failed`](crate::Error::Failed) for a task group's
+/// [`try_create_task`](crate::TaskGroup::try_create_task) child that
+/// returned `Err`, and [`Error::InvalidState`](crate::Error::InvalidState)
+/// when the task awaits itself or an earlier `(&mut task).await` already
+/// took the output.
+///
 /// # Panics
 /// Awaiting never panics: the task's panic comes back as
 /// [`Error::Panicked`](crate::Error::Panicked).
@@ -136,9 +146,14 @@ impl<T: Send + 'static> Task<T> {
         &self.task
     }
 
-    /// A clone of the task's output. `Err(InvalidState)` while the task is
-    /// pending or after an await took the output; `Err(Cancelled)` or
-    /// `Err(Panicked)` as the task ended.
+    /// A clone of the task's output (asyncio's `task.result()`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] while the task is pending or after an await
+    /// took the output; else the task's own end: [`Error::Cancelled`],
+    /// [`Error::Panicked`], or [`Error::Failed`] (a task group's
+    /// [`try_create_task`](crate::TaskGroup::try_create_task) child that
+    /// returned `Err`).
     ///
     /// ```
     /// asyncio::run(async {
@@ -157,9 +172,15 @@ impl<T: Send + 'static> Task<T> {
         self.core().result()
     }
 
-    /// The error the task ended with: `Err(InvalidState)` while pending,
-    /// `Err(Cancelled)` if it was cancelled, `Ok(Some(Panicked))` if it
-    /// panicked, `Ok(None)` if it returned.
+    /// The error the task ended with (asyncio's `task.exception()`):
+    /// `Ok(Some(Panicked))` if it panicked, `Ok(Some(Failed))` for a task
+    /// group's [`try_create_task`](crate::TaskGroup::try_create_task) child
+    /// that returned `Err`, `Ok(None)` if it returned (also after an await
+    /// took the output).
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] while the task is pending;
+    /// [`Error::Cancelled`] if it was cancelled.
     ///
     /// ```
     /// asyncio::run(async {

@@ -72,6 +72,13 @@ use line::{WaiterKey, Waiters};
 /// polling it (drop it instead: dropping a woken item passes its result on
 /// to the next item in line).
 ///
+/// # Errors
+/// Each result is the task's outcome: [`Error::Cancelled`],
+/// [`Error::Panicked`] or [`Error::Failed`] (a task group's
+/// [`try_create_task`](crate::TaskGroup::try_create_task) child) for a task
+/// that ended so; [`Error::Timeout`] for every item left once the timeout
+/// ran out (the stream yields one and ends).
+///
 /// # Panics
 /// If `timeout` is NaN seconds (before any input is scheduled); when an
 /// input is a plain future and there is no running Tokio runtime.

@@ -23,6 +23,19 @@ use crate::{Error, Task, TaskRef};
 /// unfinished cancels the children still pending. Up to 12 arguments;
 /// `gather!()` resolves to `Ok(())`.
 ///
+/// # Errors
+/// As [`gather`](fn@crate::gather): the error of the first child to fail,
+/// [`Error::Panicked`](crate::Error::Panicked),
+/// [`Error::Cancelled`](crate::Error::Cancelled) or
+/// [`Error::Failed`](crate::Error::Failed).
+///
+/// # Cancel safety
+/// As [`gather`](fn@crate::gather): dropping the future unfinished cancels
+/// the children still pending (see [`GatherTuple`](crate::futures::GatherTuple)).
+///
+/// # Panics
+/// When an argument is a plain future and there is no running Tokio runtime.
+///
 /// ```
 /// asyncio::run(async {
 ///     let name = asyncio::create_task(async { "answer".to_string() });

@@ -30,6 +30,13 @@ use crate::{Error, Task, TaskRef};
 /// Dropping the [`Gather`] before it resolved cancels the children still
 /// pending (asyncio: cancelling the gather, or the task awaiting it).
 ///
+/// # Errors
+/// The error of the first child to fail: [`Error::Panicked`],
+/// [`Error::Cancelled`], or [`Error::Failed`] (a task group's
+/// [`try_create_task`](crate::TaskGroup::try_create_task) child that
+/// returned `Err`). [`Gather::return_exceptions`] returns none: each
+/// child's error stays at its position.
+///
 /// # Panics
 /// When an input is a plain future and there is no running Tokio runtime.
 ///
@@ -222,6 +229,13 @@ pub struct ReturnExceptions<T> {
 /// # Cancel safety
 /// See [`TryGather`]: dropping it unfinished cancels the children still
 /// pending.
+///
+/// # Errors
+/// The first child's `Err(e)`, as it is; or the first child that panicked
+/// or was cancelled, as `E::from(`[`Error::Panicked`]`)` or
+/// `E::from(`[`Error::Cancelled`]`)` (`E::from(`[`Error::Failed`]`)` for a
+/// task group's [`try_create_task`](crate::TaskGroup::try_create_task)
+/// child). First in completion order; the other children keep running.
 ///
 /// # Panics
 /// When an input is a plain future and there is no running Tokio runtime.
