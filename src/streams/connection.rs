@@ -53,9 +53,13 @@ pub(crate) async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>
 /// (`asyncio.open_connection(host, port)`). Every address `host` resolves
 /// to is tried in turn; `TCP_NODELAY` is set, as asyncio sets it.
 ///
-/// Errors name what failed: an unknown host (`cannot resolve host
-/// "nosuch.invalid": ...`), a refused port (`cannot connect to
-/// 127.0.0.1:1: Connection refused ...`, kind `ConnectionRefused`).
+/// # Errors
+///
+/// An [`io::Error`] that names what failed: an unknown host (`cannot
+/// resolve host "nosuch.invalid": ...`), or, when no address could be
+/// connected to, the last address's error (a refused port: `cannot connect
+/// to 127.0.0.1:1 (127.0.0.1:1): Connection refused ...`, kind
+/// `ConnectionRefused`).
 ///
 /// The reader's limit (asyncio's `limit=`) is set with
 /// [`StreamReader::with_limit`].
@@ -108,7 +112,12 @@ pub async fn open_connection(host: &str, port: u16) -> io::Result<(StreamReader,
 }
 
 /// Connects to the Unix socket at `path` (asyncio's
-/// `open_unix_connection(path)`). The error names the path.
+/// `open_unix_connection(path)`).
+///
+/// # Errors
+///
+/// The connect's [`io::Error`] (no such file, refused, ...), its message
+/// naming the path: `cannot connect to Unix socket /path: ...`.
 ///
 /// # Cancel safety
 ///

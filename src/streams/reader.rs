@@ -274,6 +274,12 @@ impl StreamReader {
     /// of the stream, or for `n == 0` (asyncio's `read(n)`). The limit does
     /// not cap `n`.
     ///
+    /// # Errors
+    ///
+    /// The transport's error, once the buffered bytes are all read: the
+    /// error that ended the stream (a reset, say), returned by this and
+    /// every later read (see [`exception`](Self::exception)).
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: dropped while waiting, it consumed nothing.
@@ -305,6 +311,11 @@ impl StreamReader {
     /// Everything up to the end of the stream (asyncio's `read()` /
     /// `read(-1)`); no limit applies.
     ///
+    /// # Errors
+    ///
+    /// The transport's error, if one ended the stream; the bytes read before
+    /// it stay in the buffer ([`buffered`](Self::buffered)).
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: dropped while waiting, it consumed nothing (what it
@@ -324,9 +335,13 @@ impl StreamReader {
     /// One line, up to and including `\n`; the partial last line at the end
     /// of the stream; empty once nothing is left (asyncio's `readline()`).
     ///
-    /// A line longer than the limit is an `InvalidData` error carrying a
-    /// [`LimitOverrunError`], and, as asyncio's, the line is thrown away
-    /// (up to its `\n` if one was read, else the whole buffer).
+    /// # Errors
+    ///
+    /// - A line longer than the limit is an `InvalidData` error carrying a
+    ///   [`LimitOverrunError`], and, as asyncio's, the line is thrown away
+    ///   (up to its `\n` if one was read, else the whole buffer).
+    /// - The transport's error, if one ended the stream before a `\n`; the
+    ///   bytes read stay in the buffer.
     ///
     /// # Cancel safety
     ///
@@ -362,6 +377,8 @@ impl StreamReader {
 
     /// The bytes up to and including `separator` (asyncio's
     /// `readuntil(sep)`).
+    ///
+    /// # Errors
     ///
     /// - At the end of the stream without the separator:
     ///   [`ReadUntilError::IncompleteRead`], holding the bytes (the buffer
@@ -410,9 +427,14 @@ impl StreamReader {
     }
 
     /// Exactly `n` bytes (asyncio's `readexactly(n)`); the limit does not cap
-    /// `n`. At the end of the stream: an [`IncompleteReadError`] holding the
-    /// bytes read (the buffer is emptied into it), with the transport error
-    /// if one ended the stream.
+    /// `n`.
+    ///
+    /// # Errors
+    ///
+    /// At the end of the stream before `n` bytes: an [`IncompleteReadError`]
+    /// holding the bytes read (the buffer is emptied into it), with the
+    /// transport error in [`io_error`](IncompleteReadError::io_error) if one
+    /// ended the stream.
     ///
     /// # Cancel safety
     ///
@@ -445,6 +467,16 @@ impl StreamReader {
 
     /// The lines of the stream, as asyncio's `async for line in reader`:
     /// [`readline`](Self::readline) until it returns nothing.
+    ///
+    /// # Errors
+    ///
+    /// An item is `Err` where [`readline`](Self::readline) fails (a line
+    /// over the limit, a transport error); the stream ends after it.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`readline`](Self::readline): a `next()` dropped while waiting
+    /// consumed nothing.
     ///
     /// ```
     /// use futures::StreamExt;

@@ -102,10 +102,12 @@ impl fmt::Debug for Server {
 /// writer is closed or dropped. A reader limit other than 64 KiB is set in
 /// the handler with [`StreamReader::with_limit`].
 ///
-/// Errors name the address: `error while attempting to bind on address
-/// 127.0.0.1:80: Permission denied ...` (asyncio's message); an unknown
-/// host is `cannot resolve host "...": ...`. Nothing is left listening
-/// after an error.
+/// # Errors
+///
+/// An [`io::Error`] naming the address: `error while attempting to bind on
+/// address 127.0.0.1:80: Permission denied ...` (asyncio's message); an
+/// unknown host is `cannot resolve host "...": ...`. Nothing is left
+/// listening after an error.
 ///
 /// # Cancel safety
 ///
@@ -200,8 +202,13 @@ where
 /// Starts a server on the Unix socket `path` (asyncio's
 /// `start_unix_server(cb, path)`). A stale socket file at `path` is
 /// replaced, as asyncio does; [`Server::close`] removes the file again
-/// unless someone else replaced it. The error of a failed bind names the
-/// path.
+/// unless someone else replaced it.
+///
+/// # Errors
+///
+/// An [`io::Error`] naming the path (`error while attempting to bind on
+/// address /path: ...`): the bind failed, or a file that is not a socket
+/// is in the way, or a stale socket file could not be removed.
 ///
 /// # Cancel safety
 ///

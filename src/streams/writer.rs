@@ -279,9 +279,14 @@ impl StreamWriter {
     }
 
     /// asyncio's `drain()`: returns at once unless more than 64 KiB are
-    /// buffered; then waits until the buffer is down to 16 KiB. Reports the
-    /// connection's failure (a reset, a broken pipe) as that error, and
-    /// `ConnectionReset` ("Connection lost") once the writer is closed.
+    /// buffered; then waits until the buffer is down to 16 KiB.
+    ///
+    /// # Errors
+    ///
+    /// The connection's failure (a reset, a broken pipe) as that error;
+    /// `ConnectionReset` ("Connection lost") once the writer is closed, or
+    /// is closing ([`close`](Self::close) was called: it then waits for the
+    /// close to finish, as asyncio's `drain()` after `close()`).
     ///
     /// # Cancel safety
     ///
@@ -386,8 +391,14 @@ impl StreamWriter {
         st.closing || st.closed
     }
 
-    /// Waits until the connection is closed (asyncio's `wait_closed()`);
-    /// the error it failed with, if it failed.
+    /// Waits until the connection is closed (asyncio's `wait_closed()`).
+    /// It waits for a [`close`](Self::close) or the connection's failure:
+    /// without either, it waits forever.
+    ///
+    /// # Errors
+    ///
+    /// The error the connection failed with, if it failed (also on every
+    /// later call).
     ///
     /// # Cancel safety
     ///

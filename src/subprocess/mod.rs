@@ -35,15 +35,71 @@ pub enum Redirect {
     Stdout,
 }
 
-/// asyncio's `subprocess.PIPE`.
+/// asyncio's `subprocess.PIPE`: the child's stream is a pipe, read or
+/// written through the [`Process`] field of the same name.
+///
+/// ```
+/// asyncio::run(async {
+///     let mut p = asyncio::create_subprocess_exec("echo", ["piped"])
+///         .stdout(asyncio::PIPE)
+///         .await
+///         .unwrap();
+///     let out = p.stdout.as_mut().unwrap().read_to_end().await.unwrap();
+///     assert_eq!(out, b"piped\n");
+///     p.wait().await.unwrap();
+/// });
+/// ```
 pub const PIPE: Redirect = Redirect::Pipe;
-/// asyncio's `subprocess.DEVNULL`.
+/// asyncio's `subprocess.DEVNULL`: the child's stream is `/dev/null`.
+///
+/// ```
+/// asyncio::run(async {
+///     let mut p = asyncio::create_subprocess_exec("echo", ["lost"])
+///         .stdout(asyncio::DEVNULL)
+///         .await
+///         .unwrap();
+///     assert!(p.stdout.is_none());
+///     assert_eq!(p.communicate(None).await.unwrap(), (vec![], vec![]));
+/// });
+/// ```
 pub const DEVNULL: Redirect = Redirect::DevNull;
-/// asyncio's `subprocess.STDOUT` (for `stderr`).
+/// asyncio's `subprocess.STDOUT` (for `stderr`): the child's standard error
+/// goes wherever its standard output goes.
+///
+/// ```
+/// asyncio::run(async {
+///     let mut p = asyncio::create_subprocess_shell("echo out; echo err >&2")
+///         .stdout(asyncio::PIPE)
+///         .stderr(asyncio::STDOUT)
+///         .await
+///         .unwrap();
+///     assert!(p.stderr.is_none());
+///     let (out, err) = p.communicate(None).await.unwrap();
+///     assert_eq!(out, b"out\nerr\n");
+///     assert!(err.is_empty());
+/// });
+/// ```
 pub const STDOUT: Redirect = Redirect::Stdout;
 
 /// What [`create_subprocess_exec`] and [`create_subprocess_shell`] return:
 /// the child's options; awaiting it spawns the child.
+///
+/// # Errors
+///
+/// Awaiting it gives the spawn's [`io::Error`], its message naming the
+/// program (`cannot run program "nosuch": No such file or directory (os
+/// error 2)`), or the shell command, and the working directory if one was
+/// set.
+///
+/// # Cancel safety
+///
+/// The child is spawned, without waiting, at the first poll: a future
+/// dropped before it was polled spawns nothing, and one that was polled has
+/// resolved.
+///
+/// # Panics
+///
+/// Awaiting it outside a Tokio runtime.
 ///
 /// ```
 /// asyncio::run(async {
@@ -457,6 +513,12 @@ impl Process {
     /// pipe is full, and so does this wait (as asyncio's): use
     /// [`communicate`](Self::communicate).
     ///
+    /// # Errors
+    ///
+    /// Only when the background child watcher is gone before the child
+    /// exited (the runtime is shutting down): an [`io::Error`] of kind
+    /// `Other`.
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: dropping the wait leaves the child alone.
@@ -485,10 +547,20 @@ impl Process {
     /// without reading its input is not an error (the broken pipe is
     /// ignored, as asyncio ignores it).
     ///
+    /// # Errors
+    ///
+    /// An error writing the input (other than the broken pipe or reset of
+    /// a child that did not read it all), an error reading `stdout` or
+    /// `stderr`, or [`wait`](Self::wait)'s error.
+    ///
     /// # Cancel safety
     ///
-    /// Output read so far stays in `stdout`/`stderr`'s buffers; the input
-    /// may be partly sent and stdin is gone.
+    /// Not cancel safe. Dropped before its first poll, it does nothing.
+    /// Dropped later: `stdin` is gone (taken, and closed once the input
+    /// buffered so far is sent, in the background); the bytes of an output
+    /// still being read stay in its reader's buffer, but an output already
+    /// read to its end (both, once it waits for the exit) is lost with the
+    /// future.
     ///
     /// ```
     /// asyncio::run(async {
@@ -528,8 +600,14 @@ impl Process {
 
     /// Sends signal `sig` to the child (asyncio's `send_signal`), through
     /// the `kill` command (the crate has no `unsafe` and no `libc`).
-    /// A child that has already exited is a `NotFound` error (asyncio's
-    /// `ProcessLookupError`).
+    ///
+    /// # Errors
+    ///
+    /// - `NotFound` (asyncio's `ProcessLookupError`) when the child's exit
+    ///   was already seen ([`returncode`](Self::returncode) is set);
+    /// - the error of running the `kill` command, if it cannot run;
+    /// - `InvalidInput` when `kill` fails (a signal number it refuses, say)
+    ///   and the child has not exited meanwhile.
     ///
     /// ```
     /// asyncio::run(async {
@@ -563,7 +641,11 @@ impl Process {
     }
 
     /// Sends `SIGTERM` (asyncio's `terminate()`); the return code becomes
-    /// `-15`.
+    /// `-15` (for a child that does not handle the signal).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_signal`](Self::send_signal).
     ///
     /// ```
     /// asyncio::run(async {
@@ -577,7 +659,13 @@ impl Process {
     }
 
     /// Kills the child with `SIGKILL` (asyncio's `kill()`); the return code
-    /// becomes `-9`. A child that has already exited is a `NotFound` error.
+    /// becomes `-9`. The kill is done by the background child watcher, so
+    /// this returns before the child is gone: [`wait`](Self::wait) for it.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` (asyncio's `ProcessLookupError`) when the child's exit was
+    /// already seen ([`returncode`](Self::returncode) is set).
     ///
     /// ```
     /// asyncio::run(async {
