@@ -218,11 +218,22 @@ pub struct CancelledError {
 
 impl CancelledError {
     /// A cancellation without a message (`task.cancel()`).
+    ///
+    /// ```
+    /// let e = asyncio::CancelledError::new();
+    /// assert_eq!(e.message(), None);
+    /// assert_eq!(e.to_string(), "cancelled");
+    /// ```
     pub fn new() -> Self {
         Self { message: None }
     }
 
     /// A cancellation with a message (`task.cancel_with(msg)`).
+    ///
+    /// ```
+    /// let e = asyncio::CancelledError::with_message("maintenance");
+    /// assert_eq!(e.to_string(), "cancelled: maintenance");
+    /// ```
     pub fn with_message(message: impl Into<Arc<str>>) -> Self {
         Self {
             message: Some(message.into()),
@@ -234,6 +245,15 @@ impl CancelledError {
     }
 
     /// The message passed to `cancel_with`, or `None` for a plain `cancel()`.
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let t = asyncio::create_task(asyncio::sleep(10));
+    ///     t.cancel_with("bye");
+    ///     let Err(asyncio::Error::Cancelled(e)) = t.await else { panic!("not cancelled") };
+    ///     assert_eq!(e.message(), Some("bye"));
+    /// });
+    /// ```
     pub fn message(&self) -> Option<&str> {
         self.message.as_deref()
     }
@@ -262,6 +282,11 @@ pub struct TimeoutError {
 
 impl TimeoutError {
     /// A new timeout error.
+    ///
+    /// ```
+    /// let e = asyncio::Error::from(asyncio::TimeoutError::new());
+    /// assert!(e.is_timeout());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -289,11 +314,25 @@ pub struct InvalidStateError {
 
 impl InvalidStateError {
     /// An invalid-state error with a fixed message.
+    ///
+    /// ```
+    /// let e = asyncio::InvalidStateError::new("Result is not set.");
+    /// assert_eq!(e.to_string(), "Result is not set.");
+    /// ```
     pub fn new(message: &'static str) -> Self {
         Self { message }
     }
 
     /// What was invalid.
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let t = asyncio::create_task(asyncio::sleep(10));
+    ///     let Err(asyncio::Error::InvalidState(e)) = t.result() else { panic!("not pending") };
+    ///     assert_eq!(e.message(), "Result is not set.");
+    ///     t.cancel();
+    /// });
+    /// ```
     pub fn message(&self) -> &str {
         self.message
     }
@@ -336,6 +375,11 @@ pub struct PanicError {
 
 impl PanicError {
     /// A panic error with the given message.
+    ///
+    /// ```
+    /// let e = asyncio::PanicError::new("boom");
+    /// assert_eq!(e.to_string(), "task panicked: boom");
+    /// ```
     pub fn new(message: impl Into<Arc<str>>) -> Self {
         Self {
             message: message.into(),
@@ -354,7 +398,19 @@ impl PanicError {
         Self { message }
     }
 
-    /// The panic message.
+    /// The panic message: the payload if it is a `&str` or a `String`, else
+    /// `Box<dyn Any>`.
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let t = asyncio::create_task(async { panic!("bad {}", 42) });
+    ///     let Err(asyncio::Error::Panicked(e)) = t.await else { panic!("no panic") };
+    ///     assert_eq!(e.message(), "bad 42");
+    ///     let t = asyncio::create_task(async { std::panic::panic_any(7u8) });
+    ///     let Err(asyncio::Error::Panicked(e)) = t.await else { panic!("no panic") };
+    ///     assert_eq!(e.message(), "Box<dyn Any>");
+    /// });
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -390,6 +446,11 @@ pub struct FailedError {
 
 impl FailedError {
     /// Wraps the error a task failed with.
+    ///
+    /// ```
+    /// let e = asyncio::FailedError::new(std::fmt::Error);
+    /// assert_eq!(e.to_string(), std::fmt::Error.to_string());
+    /// ```
     pub fn new<E: std::error::Error + Send + Sync + 'static>(error: E) -> Self {
         Self {
             error: Arc::new(error),
@@ -397,11 +458,22 @@ impl FailedError {
     }
 
     /// The error, if it is an `E`.
+    ///
+    /// ```
+    /// let e = asyncio::FailedError::new(std::io::Error::other("refused"));
+    /// assert_eq!(e.downcast_ref::<std::io::Error>().unwrap().to_string(), "refused");
+    /// assert!(e.downcast_ref::<std::fmt::Error>().is_none());
+    /// ```
     pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
         self.error.downcast_ref::<E>()
     }
 
     /// The error, type-erased.
+    ///
+    /// ```
+    /// let e = asyncio::FailedError::new(std::io::Error::other("refused"));
+    /// assert_eq!(e.get_ref().to_string(), "refused");
+    /// ```
     pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.error
     }
@@ -435,8 +507,9 @@ impl std::error::Error for FailedError {
 
 /// Every failure of a task group (asyncio's `ExceptionGroup`): the
 /// children's in the order they happened, then the body's; each
-/// [`Error::Panicked`] or [`Error::Failed`] (or a nested group's
-/// [`Error::Group`]).
+/// [`Error::Panicked`] or [`Error::Failed`] (a nested group's error comes
+/// as the [`Error::Failed`] of the child that returned it, see
+/// [`errors`](Self::errors)).
 ///
 /// ```
 /// use asyncio::{Error, ExceptionGroup, PanicError};
@@ -454,6 +527,11 @@ pub struct ExceptionGroup {
 
 impl ExceptionGroup {
     /// A group of the given failures, in order.
+    ///
+    /// ```
+    /// let g = asyncio::ExceptionGroup::new(vec![asyncio::PanicError::new("a").into()]);
+    /// assert_eq!(g.errors().len(), 1);
+    /// ```
     pub fn new(errors: Vec<Error>) -> Self {
         Self {
             errors: errors.into(),
@@ -461,6 +539,30 @@ impl ExceptionGroup {
     }
 
     /// The failures, in the order they happened (the body's last).
+    ///
+    /// A nested group's failure reaches the outer group as its child's
+    /// failure: the `Err(Error::Group(..))` of a
+    /// [`try_create_task`](crate::TaskGroup::try_create_task) child is an
+    /// [`Error::Failed`] whose `downcast_ref::<asyncio::Error>()` gives the
+    /// inner group back.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use asyncio::Error;
+    ///
+    /// let r = asyncio::task_group(|tg| async move {
+    ///     tg.try_create_task(asyncio::task_group(|inner| async move {
+    ///         inner.create_task(async { panic!("deep") });
+    ///     }));
+    /// })
+    /// .await;
+    /// let Err(Error::Group(outer)) = r else { panic!("no group") };
+    /// let Error::Failed(f) = &outer.errors()[0] else { panic!("not a failure") };
+    /// let Some(Error::Group(inner)) = f.downcast_ref::<Error>() else { panic!("not a group") };
+    /// assert!(inner.errors()[0].is_panic());
+    /// # }
+    /// ```
     pub fn errors(&self) -> &[Error] {
         &self.errors
     }

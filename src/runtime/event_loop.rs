@@ -316,6 +316,11 @@ impl Loop {
     /// its awaiter is cancelled; dropped without ever being polled, `f` runs
     /// anyway, as an asyncio future nobody awaits.
     ///
+    /// # Errors
+    /// [`Error::Panicked`](crate::Error::Panicked) when `f` panicked;
+    /// [`Error::Cancelled`](crate::Error::Cancelled) when the runtime
+    /// dropped the job before a thread ran it (it is shutting down).
+    ///
     /// # Panics
     /// On a closed loop, with `Event loop is closed`, as
     /// [`call_soon`](Self::call_soon) (`f` is dropped unrun).

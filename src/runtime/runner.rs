@@ -57,7 +57,10 @@ use crate::{Error, Seconds, TaskRef};
 ///   `asyncio::run() cannot be called from a running event loop`.
 /// - When `main` panics: the same panic continues out of `run`, after the
 ///   shutdown sequence ran.
-/// - When the main task is cancelled (`current_task().unwrap().cancel()`).
+/// - When the main task is cancelled (`current_task().unwrap().cancel()`),
+///   with `asyncio::run(): the main task was cancelled`.
+/// - When the Tokio runtime cannot be built (the system refuses a thread,
+///   say), with `asyncio::run(): could not build the Tokio runtime`.
 ///
 /// ```
 /// async fn main_coro() -> &'static str {

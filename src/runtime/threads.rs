@@ -66,6 +66,10 @@ use crate::{Builder, CallbackId, Loop, Seconds, Task, TaskRef};
 ///   sets it); calls beyond it wait in a queue for a free thread. On a
 ///   runtime built otherwise, Tokio's (512 threads by default).
 ///
+/// # Errors
+/// [`Error::Panicked`] when `f` panicked; [`Error::Cancelled`] when the
+/// runtime dropped the job before a thread ran it (it is shutting down).
+///
 /// # Panics
 /// When polled outside a Tokio runtime (`no running event loop`).
 ///
@@ -250,15 +254,17 @@ pub struct ConcurrentFuture<T> {
 
 impl<T: Send + 'static> ConcurrentFuture<T> {
     /// Blocks the calling thread until the task ends, then hands over its
-    /// output (`future.result(timeout)`):
+    /// output (`future.result(timeout)`). `timeout` is a [`Seconds`] value;
+    /// `None` waits forever.
     ///
-    /// - `timeout` is a [`Seconds`] value; `None` waits forever. When it runs
-    ///   out: `Err(Timeout)`, and the task goes on (call `result` again, or
-    ///   [`cancel`](Self::cancel) it).
-    /// - The output is handed over once; a later call gives
-    ///   `Err(InvalidState)`.
-    /// - A cancelled task gives `Err(Cancelled)`, a panicked one
-    ///   `Err(Panicked)`.
+    /// # Errors
+    /// - [`Error::Timeout`] when `timeout` runs out (at once for a zero
+    ///   timeout and a task still running); the task goes on (call `result`
+    ///   again, or [`cancel`](Self::cancel) it);
+    /// - [`Error::InvalidState`] once the output was handed over (by an
+    ///   earlier `result` or `.await`): it is handed over once;
+    /// - [`Error::Cancelled`] once [`cancel`](Self::cancel) succeeded or the
+    ///   task ended cancelled; [`Error::Panicked`] if it panicked.
     ///
     /// # Panics
     /// When it would have to block the thread that drives the current-thread

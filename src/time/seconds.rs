@@ -44,6 +44,14 @@ use std::time::Duration;
 pub trait Seconds {
     /// The duration, or `None` for "forever" (infinity, or `None`).
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asyncio::Seconds;
+    ///
+    /// assert_eq!(0.5.to_duration(), Some(Duration::from_millis(500)));
+    /// assert_eq!(f64::INFINITY.to_duration(), None);
+    /// ```
+    ///
     /// # Panics
     /// On NaN seconds, with `invalid delay: NaN (not a number)`.
     fn to_duration(self) -> Option<Duration>;

@@ -68,7 +68,9 @@ pub fn sleep_with<T>(delay: impl Seconds, value: T) -> Sleep<T> {
 /// with it.
 ///
 /// # Panics
-/// If polled again after it completed.
+/// If polled again after it completed; if polled, for a finite delay that
+/// is not zero, outside a Tokio runtime with the time driver (as
+/// `tokio::time::sleep`).
 #[pin_project]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep<T> {
