@@ -56,6 +56,11 @@ pub struct ExceptionContext {
 
 impl ExceptionContext {
     /// A report with just a message.
+    ///
+    /// ```
+    /// let ctx = asyncio::ExceptionContext::new("disk almost full");
+    /// assert_eq!(ctx.to_string(), "disk almost full");
+    /// ```
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
@@ -65,28 +70,62 @@ impl ExceptionContext {
     }
 
     /// The same report, with the error it is about.
+    ///
+    /// ```
+    /// let ctx = asyncio::ExceptionContext::new("Exception in callback")
+    ///     .with_exception(asyncio::PanicError::new("boom").into());
+    /// assert!(ctx.exception().unwrap().is_panic());
+    /// ```
     pub fn with_exception(mut self, exception: Error) -> Self {
         self.exception = Some(exception);
         self
     }
 
     /// The same report, with the task it is about.
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let me = asyncio::current_task().unwrap();
+    ///     let ctx = asyncio::ExceptionContext::new("slow").with_task(me.clone());
+    ///     assert_eq!(ctx.task(), Some(&me));
+    /// });
+    /// ```
     pub fn with_task(mut self, task: TaskRef) -> Self {
         self.task = Some(task);
         self
     }
 
     /// What happened, in asyncio's words (`"Exception in callback"`, ...).
+    ///
+    /// ```
+    /// assert_eq!(asyncio::ExceptionContext::new("oops").message(), "oops");
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// The error, if the report is about one.
+    ///
+    /// ```
+    /// let ctx = asyncio::ExceptionContext::new("oops");
+    /// assert!(ctx.exception().is_none());
+    /// let ctx = ctx.with_exception(asyncio::TimeoutError::new().into());
+    /// assert!(ctx.exception().unwrap().is_timeout());
+    /// ```
     pub fn exception(&self) -> Option<&Error> {
         self.exception.as_ref()
     }
 
     /// The task, if the report is about one.
+    ///
+    /// ```
+    /// asyncio::run(async {
+    ///     let t = asyncio::create_task(async {});
+    ///     let ctx = asyncio::ExceptionContext::new("about t").with_task(t.to_ref());
+    ///     assert_eq!(ctx.task().unwrap().id(), t.id());
+    ///     t.await.unwrap();
+    /// });
+    /// ```
     pub fn task(&self) -> Option<&TaskRef> {
         self.task.as_ref()
     }

@@ -49,6 +49,16 @@ impl<T> sealed::Sealed for TaskTarget<T> {}
 /// ```
 pub trait IntoTask: sealed::Sealed {
     /// The task's output.
+    ///
+    /// ```
+    /// fn output_of<I: asyncio::IntoTask>(_: &I) -> &'static str {
+    ///     std::any::type_name::<I::Output>()
+    /// }
+    /// asyncio::run(async {
+    ///     assert_eq!(output_of(&async { 1u8 }), "u8");
+    ///     assert_eq!(output_of(&asyncio::create_task(async { 'c' })), "char");
+    /// });
+    /// ```
     type Output: Send + 'static;
 
     /// The task: `self` if it already is one, else `self` scheduled now on
@@ -127,6 +137,16 @@ where
 /// ```
 pub trait Awaitable: sealed::Sealed {
     /// What it resolves to (a task's `T`, not its `Result<T>`).
+    ///
+    /// ```
+    /// fn output_of<A: asyncio::Awaitable>(_: &A) -> &'static str {
+    ///     std::any::type_name::<A::Output>()
+    /// }
+    /// asyncio::run(async {
+    ///     assert_eq!(output_of(&async { 1u8 }), "u8");
+    ///     assert_eq!(output_of(&asyncio::create_task(async { 'c' })), "char");
+    /// });
+    /// ```
     type Output;
     /// How `wait_for` drives it (a [`WaitTarget`] with the same `Output`).
     ///

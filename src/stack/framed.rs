@@ -40,6 +40,13 @@ thread_local! {
 ///     task.cancel();
 /// });
 /// ```
+///
+/// # Cancel safety
+/// As cancel safe as `fut`: dropping the [`Framed`] drops `fut` and removes
+/// its frame from the task's stack, nothing more.
+///
+/// # Panics
+/// Not by itself: a panic of `fut` goes through unchanged.
 #[track_caller]
 pub fn framed<F: IntoFuture>(fut: F) -> Framed<F::IntoFuture> {
     Framed::new(
@@ -58,6 +65,13 @@ pub fn framed<F: IntoFuture>(fut: F) -> Framed<F::IntoFuture> {
 ///     task.cancel();
 /// });
 /// ```
+///
+/// # Cancel safety
+/// As cancel safe as `fut`: dropping the [`Framed`] drops `fut` and removes
+/// its frame from the task's stack, nothing more.
+///
+/// # Panics
+/// Not by itself: a panic of `fut` goes through unchanged.
 #[track_caller]
 pub fn framed_as<F: IntoFuture>(label: &'static str, fut: F) -> Framed<F::IntoFuture> {
     Framed::new(fut.into_future(), FrameName::Label(label))
@@ -85,6 +99,10 @@ pub trait FramedExt: IntoFuture + Sized {
     /// use asyncio::FramedExt;
     /// asyncio::run(async { asyncio::sleep(0).framed().await });
     /// ```
+    ///
+    /// # Cancel safety
+    /// As cancel safe as `self`: dropping the [`Framed`] drops it and
+    /// removes its frame from the task's stack, nothing more.
     #[track_caller]
     fn framed(self) -> Framed<Self::IntoFuture> {
         Framed::new(
@@ -99,6 +117,10 @@ pub trait FramedExt: IntoFuture + Sized {
     /// use asyncio::FramedExt;
     /// asyncio::run(async { asyncio::sleep(0).framed_as("nap").await });
     /// ```
+    ///
+    /// # Cancel safety
+    /// As cancel safe as `self`: dropping the [`Framed`] drops it and
+    /// removes its frame from the task's stack, nothing more.
     #[track_caller]
     fn framed_as(self, label: &'static str) -> Framed<Self::IntoFuture> {
         Framed::new(self.into_future(), FrameName::Label(label))

@@ -66,6 +66,10 @@ impl TaskRef {
     /// one `  File "path", line N, in name` line a frame, then for a panicked
     /// task the error. In debug mode, the task's creation backtrace follows.
     ///
+    /// # Errors
+    /// The first error of writing to `out`; what was written before it
+    /// stays written.
+    ///
     /// ```
     /// asyncio::run(async {
     ///     let task = asyncio::Task::builder().name("idle").spawn(std::future::pending::<()>());
@@ -109,6 +113,9 @@ impl TaskRef {
 /// or on every runtime when called outside one (from a watchdog thread) —
 /// in task id order, a blank line between two: the asyncio-side answer to
 /// "what is my hung service doing?".
+///
+/// # Errors
+/// The first error of writing to `out`, which ends the dump there.
 ///
 /// ```
 /// use asyncio::FramedExt;
