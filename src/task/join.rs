@@ -321,6 +321,10 @@ impl<'a, T: Send + 'static> IntoFuture for &'a mut Task<T> {
 /// task that tried to await itself is not cancelled. To wait without that
 /// tie (a `select!` loop that polls again), await `&mut task` ([`JoinRef`]).
 ///
+/// # Errors
+/// The task's outcome, as listed on [`Task`]: `Cancelled`, `Panicked`,
+/// `Failed`, or `InvalidState` (the task awaits itself).
+///
 /// # Panics
 /// Never: a panic of the task is its result,
 /// `Err(`[`Error::Panicked`](crate::Error::Panicked)`)`; awaiting a task from
@@ -435,6 +439,11 @@ impl<T> fmt::Debug for Join<T> {
 /// Cancel safe: the output is taken only by the poll that returns it, so
 /// dropping a `JoinRef` (a `select!` branch that lost) loses nothing, and
 /// the task keeps running; await `&mut task` again to get the result.
+///
+/// # Errors
+/// The task's outcome, as listed on [`Task`]: `Cancelled`, `Panicked`,
+/// `Failed`, or `InvalidState` (the task awaits itself, or the output was
+/// already handed over).
 ///
 /// # Panics
 /// Never: a panic of the task is its result,
