@@ -23,7 +23,8 @@ use crate::{Error, ExceptionContext, PanicError, Task};
 /// [`start_unix_server`].
 ///
 /// Every connection runs its handler as a task of this crate, named after
-/// the peer (`client 127.0.0.1:54321`), so [`all_tasks`](crate::all_tasks)
+/// the peer (`client 127.0.0.1:54321`; on a Unix server, which has no peer
+/// address, after its path: `client of /tmp/app.sock`), so [`all_tasks`](crate::all_tasks)
 /// and [`dump_tasks`](crate::dump_tasks) list them. A handler that panics
 /// is reported to the exception handler (`Unhandled exception in
 /// client_connected_cb`), its connection is closed, and the server goes on

@@ -286,7 +286,8 @@ impl StreamWriter {
     /// The connection's failure (a reset, a broken pipe) as that error;
     /// `ConnectionReset` ("Connection lost") once the writer is closed, or
     /// is closing ([`close`](Self::close) was called: it then waits for the
-    /// close to finish, as asyncio's `drain()` after `close()`).
+    /// close to finish, where asyncio's `drain()` yields once and raises
+    /// only if the connection is lost by then).
     ///
     /// # Cancel safety
     ///
