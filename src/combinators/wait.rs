@@ -118,8 +118,8 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 /// - tasks already done count as done at once, without advancing time;
 /// - dropping the [`Wait`] (its awaiter was cancelled) cancels nothing:
 ///   the tasks go on running, detached;
-/// - empty input resolves to `(vec![], vec![])` at once (asyncio raises
-///   `ValueError`; see `docs/differences.md`).
+/// - empty input resolves to `(vec![], vec![])` at once (a deliberate
+///   difference: asyncio raises `ValueError`).
 ///
 /// # Panics
 /// If `timeout` is NaN seconds; when an input is a plain future and there is
