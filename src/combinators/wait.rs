@@ -123,7 +123,8 @@ pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 ///
 /// # Panics
 /// If `timeout` is NaN seconds; when an input is a plain future and there is
-/// no running Tokio runtime.
+/// no running Tokio runtime; when polled with a timeout to wait for and no
+/// Tokio runtime with the time driver.
 ///
 /// ```
 /// asyncio::run(async {

@@ -81,7 +81,9 @@ use line::{WaiterKey, Waiters};
 ///
 /// # Panics
 /// If `timeout` is NaN seconds (before any input is scheduled); when an
-/// input is a plain future and there is no running Tokio runtime.
+/// input is a plain future and there is no running Tokio runtime; when an
+/// item is polled with a timeout to wait for and no Tokio runtime with the
+/// time driver.
 ///
 /// ```
 /// // One thread: the timers below run in deadline order even on a busy machine.
