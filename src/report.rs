@@ -363,7 +363,9 @@ static SLOW_NANOS: AtomicU64 = AtomicU64::new(100_000_000);
 /// `std::thread::sleep` inside a task. Process-wide; `None` turns the check
 /// off. Accepts seconds as in [`sleep`](crate::sleep).
 ///
-/// ```
+/// ```standalone_crate
+/// // (its own process: the threshold is process-wide, and the example of
+/// // `slow_callback_duration` reads the default)
 /// asyncio::set_slow_callback_duration(0.05);
 /// assert_eq!(asyncio::slow_callback_duration(), Some(std::time::Duration::from_millis(50)));
 /// asyncio::set_slow_callback_duration(None::<std::time::Duration>);
