@@ -87,11 +87,15 @@
 //!    `OnCancel` moves `Running → Cleaning → Done` once; its cleanup runs
 //!    once it was *entered* (first polled, and registered) and a
 //!    cancellation reached it before its future completed (or, for
-//!    `finally`, after the future returned) — also when the cancellation
-//!    came between the registration and the future's first poll, as
-//!    asyncio runs an `except CancelledError:` handler whose `try:` body was
-//!    cancelled at its first `await`. A future dropped by code outside the
-//!    scopes (a `select!`, the runtime shutting down) runs no cleanup.
+//!    `finally`, after the future returned, or panicked in a poll or in its
+//!    destructor: the panic is held and goes on once the cleanup ended) —
+//!    also when the cancellation came between the registration and the
+//!    future's first poll, as asyncio runs an `except CancelledError:`
+//!    handler whose `try:` body was cancelled at its first `await`. An
+//!    `on_cancel` whose future panics runs no cleanup (`except
+//!    CancelledError:` does not catch other exceptions). A future dropped by
+//!    code outside the scopes (a `select!`, the runtime shutting down) runs
+//!    no cleanup.
 //! 7. **No cleanup is promised that an abort would cut.** A task root whose
 //!    idle hook ran (the task is aborted: its future is dropped when the
 //!    current poll returns) is *doomed*, and so is a root made for a task

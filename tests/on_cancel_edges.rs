@@ -1,0 +1,713 @@
+//! Edges of cancellation with cleanup: `finally` when its future panics,
+//! `wait_for` on a task whose awaiter is cancelled, panics that happen
+//! after a cancel (still reported when nobody reads them), and the cancel
+//! paths under panicking cleanups, panicking destructors, repeated and
+//! racing cancels. Each test names the CPython behaviour or test
+//! (`test_tasks.py`, `test_waitfor.py`, `test_taskgroups.py`) it mirrors,
+//! where there is one. Timed tests on Tokio's paused clock; races on the
+//! multi-thread runtime.
+
+mod common;
+mod reports;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use asyncio::{CancelExt, Runner, Task};
+use tokio::time::Instant;
+
+use common::{entries, log, push, settle};
+use reports::{capture, lost_reports_for, reports_for};
+
+/// A value whose destructor panics.
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
+
+/// The text of a task's panic.
+fn panic_text(e: &asyncio::Error) -> String {
+    assert!(e.is_panic(), "expected a panic, got {e:?}");
+    e.to_string()
+}
+
+/// Ended, neither cancelled nor with a value (these tasks only end so by a
+/// panic); read without counting as seeing the panic.
+fn ended_panicked(t: &asyncio::TaskRef) -> bool {
+    t.done() && !t.cancelled() && !format!("{t}").contains("result=")
+}
+
+/// A counter shared by a test's tasks and cleanups.
+fn counter() -> Arc<AtomicUsize> {
+    Arc::new(AtomicUsize::new(0))
+}
+
+fn count(n: &AtomicUsize) -> usize {
+    n.load(Ordering::SeqCst)
+}
+
+// ------------------------------------------------------------ (a) finally
+
+/// `try: await body() finally: await cleanup()` runs the cleanup when the
+/// body raises, and the exception goes on after it (the language's
+/// `finally`, which asyncio code relies on).
+#[tokio::test(start_paused = true)]
+async fn finally_runs_its_cleanup_to_its_end_when_the_future_panics() {
+    let t0 = Instant::now();
+    let log = log();
+    let l = log.clone();
+    let task = asyncio::create_task(
+        async move {
+            asyncio::sleep(0.1).await;
+            if t0.elapsed() > Duration::ZERO {
+                panic!("body failed");
+            }
+            5u8
+        }
+        .finally(move || async move {
+            push(&l, "closing");
+            asyncio::sleep(1).await;
+            push(&l, "closed");
+        }),
+    );
+    let err = task.await.unwrap_err();
+    assert!(panic_text(&err).contains("body failed"), "{err}");
+    assert_eq!(entries(&log), ["closing", "closed"]);
+    assert_eq!(t0.elapsed(), Duration::from_millis(1100));
+}
+
+/// The same when the future panics at its very first poll, and when the
+/// `Finally` is polled outside any task (nothing can cancel it there).
+#[test]
+fn finally_cleans_up_after_a_panic_at_the_first_poll_also_outside_a_task() {
+    let log = log();
+    let l = log.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let caught = rt.block_on(async {
+        let fut = asyncio::finally(async { panic!("at once") }, move || async move {
+            asyncio::sleep(0.5).await;
+            push(&l, "cleaned");
+        });
+        // Polled in place, in a plain `block_on`: no task, no scope.
+        let fut: std::pin::Pin<Box<dyn Future<Output = ()>>> = Box::pin(fut);
+        futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut)).await
+    });
+    let payload = caught.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"at once"));
+    assert_eq!(entries(&log), ["cleaned"]);
+}
+
+/// A panic in the future's destructor while a cancel drops it is an
+/// exception raised inside the `try:` body: the `finally` cleanup runs, and
+/// the task ends panicked (asyncio: an exception raised while handling a
+/// cancel replaces the `CancelledError`).
+#[tokio::test(start_paused = true)]
+async fn finally_cleans_up_when_the_futures_destructor_panics_during_a_cancel() {
+    let log = log();
+    let l = log.clone();
+    let task = asyncio::create_task(
+        async {
+            let _guard = PanicOnDrop("destructor failed");
+            asyncio::sleep(10).await;
+        }
+        .finally(move || async move {
+            asyncio::sleep(1).await;
+            push(&l, "cleaned");
+        }),
+    );
+    asyncio::sleep(0.1).await;
+    assert!(task.cancel());
+    let err = task.await.unwrap_err();
+    assert!(panic_text(&err).contains("destructor failed"), "{err}");
+    assert_eq!(entries(&log), ["cleaned"]);
+}
+
+/// The same when the destructor of a future that returned panics: the
+/// cleanup runs, then the panic goes on (the value is lost with it, as a
+/// `return` is when the `try:` block raises on its way out).
+#[tokio::test(start_paused = true)]
+async fn finally_cleans_up_when_the_futures_destructor_panics_after_it_returned() {
+    let log = log();
+    let l = log.clone();
+    let task = asyncio::create_task(
+        async {
+            let _guard = PanicOnDrop("late destructor");
+            asyncio::sleep(0.1).await;
+            7u8
+        }
+        .finally(move || async move { push(&l, "cleaned") }),
+    );
+    let err = task.await.unwrap_err();
+    assert!(panic_text(&err).contains("late destructor"), "{err}");
+    assert_eq!(entries(&log), ["cleaned"]);
+}
+
+/// A panic of the cleanup that runs after the future panicked replaces the
+/// future's panic, as an exception raised in a `finally:` block replaces
+/// the one being handled.
+#[tokio::test(start_paused = true)]
+async fn a_panic_of_the_cleanup_replaces_the_futures_panic() {
+    let task = asyncio::create_task(
+        async {
+            asyncio::sleep(0.1).await;
+            panic!("first");
+        }
+        .finally(|| async {
+            asyncio::sleep(0.1).await;
+            panic!("second");
+        }),
+    );
+    let err = task.await.unwrap_err();
+    let text = panic_text(&err);
+    assert!(text.contains("second") && !text.contains("first"), "{text}");
+}
+
+/// The future's panic payload is dropped when the cleanup's panic replaces
+/// it; a payload whose destructor panics too does not take anything down:
+/// the task still ends once, panicked with the cleanup's panic.
+#[tokio::test(start_paused = true)]
+async fn a_replaced_panic_payload_whose_destructor_panics_is_contained() {
+    capture();
+    let task = Task::builder().name("edges-payload-drop").spawn(
+        async {
+            asyncio::sleep(0.1).await;
+            std::panic::panic_any(PanicOnDrop("payload destructor"));
+        }
+        .finally(|| async {
+            asyncio::sleep(0.1).await;
+            panic!("from the cleanup");
+        }),
+    );
+    let err = task.await.unwrap_err();
+    assert!(panic_text(&err).contains("from the cleanup"), "{err}");
+}
+
+/// `on_cancel` is `except CancelledError:`: a panic of its future is not a
+/// cancellation, so the cleanup does not run; the panic goes on.
+#[tokio::test(start_paused = true)]
+async fn on_cancel_runs_no_cleanup_when_the_future_panics() {
+    let ran = counter();
+    let r = ran.clone();
+    let task = asyncio::create_task(
+        async {
+            asyncio::sleep(0.1).await;
+            panic!("not a cancel");
+        }
+        .on_cancel(move || async move {
+            r.fetch_add(1, Ordering::SeqCst);
+        }),
+    );
+    let err = task.await.unwrap_err();
+    assert!(panic_text(&err).contains("not a cancel"));
+    assert_eq!(count(&ran), 0);
+}
+
+/// Nor when its future's destructor panics while a cancel drops it: the
+/// exception raised while the cancel is handled is not a `CancelledError`.
+#[tokio::test(start_paused = true)]
+async fn on_cancel_runs_no_cleanup_when_the_futures_destructor_panics_during_the_cancel() {
+    let ran = counter();
+    let r = ran.clone();
+    let task = asyncio::create_task(
+        async {
+            let _guard = PanicOnDrop("dropped badly");
+            asyncio::sleep(10).await;
+        }
+        .on_cancel(move || async move {
+            r.fetch_add(1, Ordering::SeqCst);
+        }),
+    );
+    asyncio::sleep(0.1).await;
+    task.cancel();
+    let err = task.await.unwrap_err();
+    assert!(panic_text(&err).contains("dropped badly"));
+    assert_eq!(count(&ran), 0);
+}
+
+/// A `finally` whose future panics inside a cancelled task: the cleanup is
+/// not interrupted by the cancel and the panic wins (the task ends
+/// panicked, as a task raising in its `finally:` while cancelled does).
+#[tokio::test(start_paused = true)]
+async fn a_cancel_during_the_cleanup_after_a_panic_waits_and_the_panic_wins() {
+    let log = log();
+    let l = log.clone();
+    let task = asyncio::create_task(
+        async {
+            asyncio::sleep(0.1).await;
+            panic!("body");
+        }
+        .finally(move || async move {
+            asyncio::sleep(1).await;
+            push(&l, "cleaned");
+        }),
+    );
+    asyncio::sleep(0.5).await;
+    assert!(task.cancel());
+    asyncio::sleep(0.1).await;
+    assert!(!task.done(), "the cleanup still runs");
+    let err = task.await.unwrap_err();
+    assert!(panic_text(&err).contains("body"));
+    assert_eq!(entries(&log), ["cleaned"]);
+}
+
+/// A `finally` whose future panics inside a task group's body: the cleanup
+/// runs, then the group reports the body's panic (test_taskgroups.py
+/// test_taskgroup_08 family: the body's exception is one of the group's).
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_a_finally_inside_a_group_body_cleans_up_then_fails_the_group() {
+    let log = log();
+    let (l1, l2) = (log.clone(), log.clone());
+    let r = asyncio::task_group(|tg| async move {
+        tg.create_task(asyncio::sleep(10).on_cancel(move || async move {
+            asyncio::sleep(0.2).await;
+            push(&l1, "child cleaned");
+        }));
+        async {
+            asyncio::sleep(0.1).await;
+            panic!("body");
+        }
+        .finally(move || async move {
+            asyncio::sleep(0.5).await;
+            push(&l2, "body cleaned");
+        })
+        .await
+    })
+    .await;
+    let Err(asyncio::Error::Group(g)) = r else {
+        panic!("expected a group error, got {r:?}")
+    };
+    assert_eq!(g.errors().len(), 1);
+    assert_eq!(entries(&log), ["child cleaned", "body cleaned"]);
+}
+
+// ------------------------------------------------------- (b) wait_for(task)
+
+/// A task whose child cancel-cleanup awaits; counts the cleanups and ends.
+fn child_with_slow_cleanup(
+    cleanups: &Arc<AtomicUsize>,
+    ends: &Arc<AtomicUsize>,
+    log: &common::Log,
+) -> Task<u8> {
+    let (c, e, l) = (cleanups.clone(), ends.clone(), log.clone());
+    asyncio::create_task(async move {
+        let _end = CountOnDrop(e);
+        asyncio::sleep(60)
+            .on_cancel(move || async move {
+                push(&l, "child cleanup started");
+                asyncio::sleep(1).await;
+                c.fetch_add(1, Ordering::SeqCst);
+                push(&l, "child cleanup ended");
+            })
+            .await;
+        1u8
+    })
+}
+
+/// Counts one when dropped (a future's end, whichever way it ended).
+struct CountOnDrop(Arc<AtomicUsize>);
+
+impl Drop for CountOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// asyncio's `await wait_for(task, 10)` in a task that is cancelled: the
+/// cancel is passed on to `task`, and the awaiter waits for its end (its
+/// `except CancelledError:` handler included) before it ends cancelled
+/// itself, as with `await task` (test_waitfor.py
+/// test_cancel_wait_for / test_wait_for_cancellation_race_condition).
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_wait_for_on_a_task_waits_for_the_tasks_cleanup() {
+    let t0 = Instant::now();
+    let (cleanups, ends, log) = (counter(), counter(), log());
+    let child = child_with_slow_cleanup(&cleanups, &ends, &log);
+    let child_ref = child.to_ref();
+    let l = log.clone();
+    let outer = asyncio::create_task(async move {
+        let r = asyncio::wait_for(child, 10).await;
+        push(&l, format!("outer got {r:?}"));
+    });
+    asyncio::sleep(0.1).await;
+    assert!(outer.cancel());
+    asyncio::sleep(0.5).await;
+    assert!(!outer.done(), "the outer task waits for the child's cleanup");
+    assert!(!child_ref.done());
+    let err = outer.await.unwrap_err();
+    assert!(err.is_cancelled());
+    assert!(child_ref.cancelled());
+    assert_eq!(t0.elapsed(), Duration::from_millis(1100));
+    assert_eq!(
+        entries(&log),
+        ["child cleanup started", "child cleanup ended"]
+    );
+    assert_eq!((count(&cleanups), count(&ends)), (1, 1));
+}
+
+/// The same with the `wait_for` inside an `on_cancel` of the outer task:
+/// the child's cleanup runs first, then the outer one (innermost first).
+#[tokio::test(start_paused = true)]
+async fn the_awaiters_own_cleanup_runs_after_the_waited_tasks_cleanup() {
+    let (cleanups, ends, log) = (counter(), counter(), log());
+    let child = child_with_slow_cleanup(&cleanups, &ends, &log);
+    let l = log.clone();
+    let outer = asyncio::create_task(async move {
+        asyncio::wait_for(child, 10)
+            .on_cancel(move || async move { push(&l, "outer cleanup") })
+            .await
+    });
+    asyncio::sleep(0.1).await;
+    outer.cancel();
+    assert!(outer.await.unwrap_err().is_cancelled());
+    assert_eq!(
+        entries(&log),
+        [
+            "child cleanup started",
+            "child cleanup ended",
+            "outer cleanup"
+        ]
+    );
+    assert_eq!((count(&cleanups), count(&ends)), (1, 1));
+}
+
+/// The child is created inside the awaiting task and enters its scope only
+/// after the `wait_for` began: the cancel still waits for its cleanup.
+#[tokio::test(start_paused = true)]
+async fn a_wait_for_on_a_task_created_in_place_waits_for_the_cleanup_it_starts_later() {
+    let (cleanups, ends, log) = (counter(), counter(), log());
+    let (c, e, l) = (cleanups.clone(), ends.clone(), log.clone());
+    let outer = asyncio::create_task(async move {
+        let child = child_with_slow_cleanup(&c, &e, &l);
+        asyncio::wait_for(child, 10).await
+    });
+    asyncio::sleep(0.1).await;
+    outer.cancel();
+    assert!(outer.await.unwrap_err().is_cancelled());
+    assert_eq!((count(&cleanups), count(&ends)), (1, 1));
+}
+
+/// The timeout path is unchanged: the child is cancelled, its cleanup runs
+/// to its end, then `Err(Timeout)` (test_waitfor.py test_wait_for_timeout
+/// family).
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_wait_for_on_a_task_still_waits_for_its_cleanup() {
+    let t0 = Instant::now();
+    let (cleanups, ends, log) = (counter(), counter(), log());
+    let child = child_with_slow_cleanup(&cleanups, &ends, &log);
+    let err = asyncio::wait_for(child, 0.1).await.unwrap_err();
+    assert!(err.is_timeout());
+    assert_eq!(t0.elapsed(), Duration::from_millis(1100));
+    assert_eq!((count(&cleanups), count(&ends)), (1, 1));
+}
+
+/// `await asyncio.wait_for(asyncio.current_task(), 1)` raises
+/// `RuntimeError: Task cannot await on itself` at once and leaves the task
+/// running (Python 3.13). Here: `Err(InvalidState)` with that message, and
+/// the task is not cancelled, neither then nor when the `WaitFor` is
+/// dropped.
+#[tokio::test(start_paused = true)]
+async fn wait_for_on_the_current_tasks_own_handle_is_refused_and_cancels_nothing() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<Task<u8>>();
+    let task = asyncio::create_task(async move {
+        let me = rx.await.unwrap();
+        let err = asyncio::wait_for(me, 1).await.unwrap_err();
+        assert!(err.is_invalid_state(), "{err:?}");
+        assert!(err.to_string().contains("cannot await on itself"), "{err}");
+        asyncio::sleep(0.5).await; // would end here if it had been cancelled
+        9u8
+    });
+    let r = task.to_ref();
+    // The task's own handle, and a TaskRef kept here to read the outcome.
+    tx.send(task).unwrap();
+    settle(&r).await;
+    assert!(!r.cancelled());
+    assert_eq!(r.result_as::<u8>().unwrap(), 9);
+}
+
+/// With a zero timeout too: the first poll already answers.
+#[tokio::test(start_paused = true)]
+async fn wait_for_on_the_current_tasks_own_handle_with_zero_timeout_cancels_nothing() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<Task<u8>>();
+    let task = asyncio::create_task(async move {
+        let me = rx.await.unwrap();
+        assert!(asyncio::wait_for(me, 0).await.unwrap_err().is_invalid_state());
+        asyncio::sleep(0.5).await;
+        3u8
+    });
+    let r = task.to_ref();
+    tx.send(task).unwrap();
+    settle(&r).await;
+    assert_eq!(r.result_as::<u8>().unwrap(), 3);
+}
+
+/// On two workers: the outer task's cancel (from a third thread) races the
+/// child's own completion. Whichever wins, each task ends exactly once,
+/// each cleanup that started ran to its end exactly once, and the outer
+/// task never ends before the child.
+#[test]
+fn cancels_of_a_wait_for_racing_the_tasks_completion_end_everything_once() {
+    let rt = common::multi_thread_runtime();
+    let rounds = 300;
+    let outcomes = rt.block_on(async move {
+        let mut seen = [0usize; 2];
+        for i in 0..rounds {
+            let (started, ended, child_ends, outer_ends) =
+                (counter(), counter(), counter(), counter());
+            let (s, e, ce) = (started.clone(), ended.clone(), child_ends.clone());
+            let child = asyncio::create_task(async move {
+                let _end = CountOnDrop(ce);
+                async {
+                    // Spin a little so the cancel lands at varying points.
+                    for _ in 0..(i % 7) {
+                        tokio::task::yield_now().await;
+                    }
+                    2u8
+                }
+                .on_cancel(move || async move {
+                    s.fetch_add(1, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    e.fetch_add(1, Ordering::SeqCst);
+                })
+                .await
+            });
+            let child_ref = child.to_ref();
+            let oe = outer_ends.clone();
+            let cr = child_ref.clone();
+            let outer = asyncio::create_task(async move {
+                let _end = CountOnDrop(oe);
+                let r = asyncio::wait_for(child, 10).await;
+                assert!(cr.done(), "the wait ended before the child");
+                r
+            });
+            let o = outer.to_ref();
+            let canceller = std::thread::spawn(move || {
+                for _ in 0..(i % 5) * 20 {
+                    std::hint::spin_loop();
+                }
+                o.cancel()
+            });
+            let r = outer.await;
+            canceller.join().unwrap();
+            settle(&child_ref).await;
+            assert!(child_ref.done());
+            assert_eq!(count(&child_ends), 1);
+            assert_eq!(count(&outer_ends), 1);
+            assert_eq!(count(&started), count(&ended), "a cleanup was cut");
+            assert!(count(&started) <= 1, "a cleanup ran twice");
+            if count(&started) == 1 {
+                assert!(child_ref.cancelled());
+            }
+            match r {
+                Ok(Ok(2)) => seen[0] += 1,
+                Err(e) if e.is_cancelled() => seen[1] += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        seen
+    });
+    assert_eq!(outcomes.iter().sum::<usize>(), rounds);
+}
+
+// ------------------------------------- (c) a panic after a cancel is reported
+
+fn run_captured<F: Future>(fut: F) -> F::Output {
+    capture();
+    Runner::new().run(fut)
+}
+
+fn lost(name: &str) -> usize {
+    lost_reports_for(name).len()
+}
+
+/// A task that panics in its cleanup once cancelled.
+fn panics_when_cancelled(name: &str) -> Task<()> {
+    Task::builder().name(name).spawn(asyncio::sleep(60).on_cancel(|| async {
+        asyncio::sleep(0.01).await;
+        panic!("raised while handling the cancel");
+    }))
+}
+
+/// `task.cancel()` clears asyncio's `_log_traceback`, but the exception the
+/// task then raises in its `except CancelledError:` handler sets it again:
+/// nobody reading it, it is "Task exception was never retrieved" (Python
+/// 3.13, checked by hand).
+#[test]
+fn a_panic_after_a_cancel_is_reported_when_nobody_reads_it() {
+    run_captured(async {
+        let t = panics_when_cancelled("edges-lost-after-cancel");
+        asyncio::sleep(0.01).await;
+        assert!(t.cancel());
+        let r = t.to_ref();
+        drop(t);
+        settle(&r).await;
+        assert!(ended_panicked(&r));
+    });
+    assert_eq!(lost("edges-lost-after-cancel"), 1);
+}
+
+/// The same with the handle dropped after the end.
+#[test]
+fn a_panic_after_a_cancel_is_reported_when_the_handle_goes_later() {
+    run_captured(async {
+        let t = panics_when_cancelled("edges-lost-after-cancel-2");
+        asyncio::sleep(0.01).await;
+        t.cancel();
+        settle(&t).await;
+        drop(t);
+    });
+    assert_eq!(lost("edges-lost-after-cancel-2"), 1);
+}
+
+/// A destructor panicking while a plain cancel drops the future: the task
+/// ends panicked after the cancel, and that panic too is reported when
+/// nobody reads it.
+#[test]
+fn a_destructor_panic_during_a_plain_cancel_is_reported_when_nobody_reads_it() {
+    run_captured(async {
+        let t = Task::builder().name("edges-lost-destructor").spawn(async {
+            let _g = PanicOnDrop("destructor during cancel");
+            asyncio::sleep(60).await;
+        });
+        asyncio::sleep(0.01).await;
+        t.cancel();
+        settle(&t).await;
+        assert!(ended_panicked(&t));
+    });
+    assert_eq!(lost("edges-lost-destructor"), 1);
+}
+
+/// `cancel()` on a task that already ended still counts as reading it
+/// (asyncio's `cancel()` clears `_log_traceback` whatever the state).
+#[test]
+fn a_cancel_after_the_panic_still_counts_as_reading_it() {
+    run_captured(async {
+        let t = Task::builder()
+            .name("edges-cancel-after-end")
+            .spawn(async { panic!("early") });
+        settle(&t).await;
+        assert!(!t.cancel());
+    });
+    assert_eq!(lost("edges-cancel-after-end"), 0);
+}
+
+/// `await task` in a task that is cancelled: the awaited task is cancelled
+/// and the awaiter, woken by its end, reads the exception its handler
+/// raised (asyncio: the awaiter then raises it): not reported.
+#[test]
+fn a_by_value_awaiter_reads_the_panic_raised_after_its_cancel() {
+    run_captured(async {
+        let outer = asyncio::create_task(async {
+            let child = panics_when_cancelled("edges-read-by-awaiter");
+            child.await
+        });
+        asyncio::sleep(0.01).await;
+        outer.cancel();
+        // The awaiter hands the panic over (a value is never lost to the
+        // cancel): the outer task returns it.
+        match outer.await {
+            Ok(Err(e)) => assert!(e.is_panic(), "{e:?}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    });
+    assert_eq!(lost("edges-read-by-awaiter"), 0);
+}
+
+/// `wait_for(task)` in a task that is cancelled: the same.
+#[test]
+fn a_wait_for_awaiter_reads_the_panic_raised_after_its_cancel() {
+    run_captured(async {
+        let outer = asyncio::create_task(async {
+            let child = panics_when_cancelled("edges-read-by-wait-for");
+            asyncio::wait_for(child, 10).await
+        });
+        asyncio::sleep(0.01).await;
+        outer.cancel();
+        let _ = outer.await;
+    });
+    assert_eq!(lost("edges-read-by-wait-for"), 0);
+}
+
+/// `wait_for(task, timeout)` timing out: it cancels the task and reads how
+/// it ended, so a panic raised in the task's handler is seen (asyncio's
+/// `wait_for` raises it).
+#[test]
+fn a_timed_out_wait_for_returns_the_panic_raised_after_its_cancel() {
+    run_captured(async {
+        let child = panics_when_cancelled("edges-wait-for-timeout");
+        let err = asyncio::wait_for(child, 0.01).await.unwrap_err();
+        assert!(err.is_panic(), "{err:?}");
+    });
+    assert_eq!(lost("edges-wait-for-timeout"), 0);
+}
+
+/// A by-value await dropped without ever being polled: nothing waited for
+/// the task, so a panic it raises after the cancel is reported (asyncio: a
+/// task cancelled and never awaited).
+#[test]
+fn a_panic_after_the_cancel_of_an_unpolled_await_is_reported() {
+    run_captured(async {
+        let t = panics_when_cancelled("edges-unpolled-join");
+        let r = t.to_ref();
+        asyncio::sleep(0.01).await;
+        drop(std::future::IntoFuture::into_future(t));
+        settle(&r).await;
+        assert!(ended_panicked(&r));
+    });
+    assert_eq!(lost("edges-unpolled-join"), 1);
+}
+
+/// `ConcurrentFuture::cancel()`: asyncio's chained future stops copying the
+/// task's outcome once the concurrent future is cancelled, so an exception
+/// the task raises while handling the cancel is never retrieved (Python
+/// 3.13, checked by hand).
+#[test]
+fn a_panic_after_a_concurrent_futures_cancel_is_reported() {
+    capture();
+    let rt = common::multi_thread_runtime();
+    let lp = asyncio::Loop::from(rt.handle().clone());
+    let fut = asyncio::run_coroutine_threadsafe(
+        asyncio::sleep(60).on_cancel(|| async {
+            asyncio::sleep(0.01).await;
+            panic!("after the concurrent cancel");
+        }),
+        &lp,
+    );
+    let r = fut.task().clone();
+    r.set_name("edges-concurrent-cancel");
+    rt.block_on(asyncio::sleep(0.01));
+    assert!(fut.cancel());
+    drop(fut);
+    rt.block_on(settle(&r));
+    assert!(ended_panicked(&r));
+    drop(rt);
+    assert_eq!(lost("edges-concurrent-cancel"), 1);
+}
+
+/// `asyncio.run()` cancels the tasks left over when main returns and
+/// reports those that end with an exception as "unhandled exception during
+/// asyncio.run() shutdown", once, and not also as never retrieved.
+#[test]
+fn a_leftover_that_panics_in_its_cleanup_at_shutdown_is_reported_once() {
+    run_captured(async {
+        let t = panics_when_cancelled("edges-leftover");
+        asyncio::sleep(0.01).await;
+        drop(t);
+    });
+    let reports = reports_for("edges-leftover");
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(
+        reports[0].0,
+        "unhandled exception during asyncio.run() shutdown"
+    );
+}
