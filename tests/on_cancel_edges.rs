@@ -262,7 +262,8 @@ async fn a_cancel_during_the_cleanup_after_a_panic_waits_and_the_panic_wins() {
 }
 
 /// A `finally` whose future panics inside a task group's body: the cleanup
-/// runs, then the group reports the body's panic (test_taskgroups.py
+/// runs, then the panic fails the group, which cancels the child (its
+/// cleanup runs) and reports the body's panic (test_taskgroups.py
 /// test_taskgroup_08 family: the body's exception is one of the group's).
 #[tokio::test(start_paused = true)]
 async fn a_panic_in_a_finally_inside_a_group_body_cleans_up_then_fails_the_group() {
@@ -288,7 +289,9 @@ async fn a_panic_in_a_finally_inside_a_group_body_cleans_up_then_fails_the_group
         panic!("expected a group error, got {r:?}")
     };
     assert_eq!(g.errors().len(), 1);
-    assert_eq!(entries(&log), ["child cleaned", "body cleaned"]);
+    // The `finally:` block runs inside the body, before the panic leaves
+    // it and the group cancels the child.
+    assert_eq!(entries(&log), ["body cleaned", "child cleaned"]);
 }
 
 // ------------------------------------------------------- (b) wait_for(task)
@@ -299,9 +302,10 @@ fn child_with_slow_cleanup(
     ends: &Arc<AtomicUsize>,
     log: &common::Log,
 ) -> Task<u8> {
-    let (c, e, l) = (cleanups.clone(), ends.clone(), log.clone());
+    let (c, l) = (cleanups.clone(), log.clone());
+    let end = CountOnDrop(ends.clone()); // moved in: counted even if never polled
     asyncio::create_task(async move {
-        let _end = CountOnDrop(e);
+        let _end = end;
         asyncio::sleep(60)
             .on_cancel(move || async move {
                 push(&l, "child cleanup started");
@@ -320,6 +324,31 @@ struct CountOnDrop(Arc<AtomicUsize>);
 impl Drop for CountOnDrop {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Polls `fut`, telling `tx` once its first poll returned.
+async fn after_first_poll<F: Future + Unpin>(
+    mut fut: F,
+    tx: tokio::sync::oneshot::Sender<()>,
+) -> F::Output {
+    let mut tx = Some(tx);
+    std::future::poll_fn(|cx| {
+        let polled = std::pin::Pin::new(&mut fut).poll(cx);
+        if let Some(tx) = tx.take() {
+            let _ = tx.send(());
+        }
+        polled
+    })
+    .await
+}
+
+/// Copies the first counter into the second when dropped.
+struct CopyOnDrop(Arc<AtomicUsize>, Arc<AtomicUsize>);
+
+impl Drop for CopyOnDrop {
+    fn drop(&mut self) {
+        self.1.store(count(&self.0), Ordering::SeqCst);
     }
 }
 
@@ -342,7 +371,10 @@ async fn a_cancelled_wait_for_on_a_task_waits_for_the_tasks_cleanup() {
     asyncio::sleep(0.1).await;
     assert!(outer.cancel());
     asyncio::sleep(0.5).await;
-    assert!(!outer.done(), "the outer task waits for the child's cleanup");
+    assert!(
+        !outer.done(),
+        "the outer task waits for the child's cleanup"
+    );
     assert!(!child_ref.done());
     let err = outer.await.unwrap_err();
     assert!(err.is_cancelled());
@@ -441,7 +473,12 @@ async fn wait_for_on_the_current_tasks_own_handle_with_zero_timeout_cancels_noth
     let (tx, rx) = tokio::sync::oneshot::channel::<Task<u8>>();
     let task = asyncio::create_task(async move {
         let me = rx.await.unwrap();
-        assert!(asyncio::wait_for(me, 0).await.unwrap_err().is_invalid_state());
+        assert!(
+            asyncio::wait_for(me, 0)
+                .await
+                .unwrap_err()
+                .is_invalid_state()
+        );
         asyncio::sleep(0.5).await;
         3u8
     });
@@ -457,6 +494,16 @@ async fn wait_for_on_the_current_tasks_own_handle_with_zero_timeout_cancels_noth
 /// task never ends before the child.
 #[test]
 fn cancels_of_a_wait_for_racing_the_tasks_completion_end_everything_once() {
+    race_the_awaiters_cancel_with_the_childs_end(true);
+}
+
+/// The same race with `task.await` (by value) in place of `wait_for`.
+#[test]
+fn cancels_of_a_by_value_await_racing_the_tasks_completion_end_everything_once() {
+    race_the_awaiters_cancel_with_the_childs_end(false);
+}
+
+fn race_the_awaiters_cancel_with_the_childs_end(with_wait_for: bool) {
     let rt = common::multi_thread_runtime();
     let rounds = 300;
     let outcomes = rt.block_on(async move {
@@ -465,8 +512,9 @@ fn cancels_of_a_wait_for_racing_the_tasks_completion_end_everything_once() {
             let (started, ended, child_ends, outer_ends) =
                 (counter(), counter(), counter(), counter());
             let (s, e, ce) = (started.clone(), ended.clone(), child_ends.clone());
+            let end = CountOnDrop(ce); // moved in: counted even if never polled
             let child = asyncio::create_task(async move {
-                let _end = CountOnDrop(ce);
+                let _end = end;
                 async {
                     // Spin a little so the cancel lands at varying points.
                     for _ in 0..(i % 7) {
@@ -484,13 +532,38 @@ fn cancels_of_a_wait_for_racing_the_tasks_completion_end_everything_once() {
             let child_ref = child.to_ref();
             let oe = outer_ends.clone();
             let cr = child_ref.clone();
+            let cleaned_when_outer_ended = counter();
+            let started_when_outer_ended = counter();
+            let end = (
+                CountOnDrop(oe),
+                CopyOnDrop(ended.clone(), cleaned_when_outer_ended.clone()),
+                CopyOnDrop(started.clone(), started_when_outer_ended.clone()),
+            );
+            // Every other round the outer task has entered a scope before
+            // (its root exists, so its cancel is a signal from the start).
+            let scoped = i % 2 == 0;
+            // The cancel is sent once the wait's first poll returned: a
+            // cancel landing in the very poll that starts the wait (before
+            // the await is registered anywhere) drops the outer task at
+            // once, as it would before an `on_cancel` entered in that poll
+            // (see docs/differences.md).
+            let (started_waiting, has_started_waiting) = tokio::sync::oneshot::channel::<()>();
             let outer = asyncio::create_task(async move {
-                let _end = CountOnDrop(oe);
-                let r = asyncio::wait_for(child, 10).await;
+                let _end = end;
+                if scoped {
+                    async {}.on_cancel(|| async {}).await;
+                }
+                let wait: std::pin::Pin<Box<dyn Future<Output = asyncio::Result<u8>> + Send>> =
+                    match with_wait_for {
+                        true => Box::pin(asyncio::wait_for(child, 10)),
+                        false => Box::pin(std::future::IntoFuture::into_future(child)),
+                    };
+                let r = after_first_poll(wait, started_waiting).await;
                 assert!(cr.done(), "the wait ended before the child");
                 r
             });
             let o = outer.to_ref();
+            let _ = has_started_waiting.await;
             let canceller = std::thread::spawn(move || {
                 for _ in 0..(i % 5) * 20 {
                     std::hint::spin_loop();
@@ -507,6 +580,16 @@ fn cancels_of_a_wait_for_racing_the_tasks_completion_end_everything_once() {
             assert!(count(&started) <= 1, "a cleanup ran twice");
             if count(&started) == 1 {
                 assert!(child_ref.cancelled());
+                // Only the outer task's cancel reaches the child: the outer
+                // task waited for the cleanup before it ended.
+                {
+                    assert_eq!(
+                        count(&cleaned_when_outer_ended),
+                        1,
+                        "round {i}: {r:?}, started when the outer ended: {}",
+                        count(&started_when_outer_ended)
+                    );
+                }
             }
             match r {
                 Ok(Ok(2)) => seen[0] += 1,
@@ -532,10 +615,12 @@ fn lost(name: &str) -> usize {
 
 /// A task that panics in its cleanup once cancelled.
 fn panics_when_cancelled(name: &str) -> Task<()> {
-    Task::builder().name(name).spawn(asyncio::sleep(60).on_cancel(|| async {
-        asyncio::sleep(0.01).await;
-        panic!("raised while handling the cancel");
-    }))
+    Task::builder()
+        .name(name)
+        .spawn(asyncio::sleep(60).on_cancel(|| async {
+            asyncio::sleep(0.01).await;
+            panic!("raised while handling the cancel");
+        }))
 }
 
 /// `task.cancel()` clears asyncio's `_log_traceback`, but the exception the

@@ -319,7 +319,7 @@ impl Shared {
 }
 
 /// Cancels those of `children` that have not ended (the list keeps some
-/// that did, and a cancel counts as retrieving a task's exception).
+/// that did). What they end with is read by the group's done callback.
 fn cancel_running(children: Vec<TaskRef>) {
     for child in children {
         if !child.done() {
