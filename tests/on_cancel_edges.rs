@@ -796,3 +796,285 @@ fn a_leftover_that_panics_in_its_cleanup_at_shutdown_is_reported_once() {
         "unhandled exception during asyncio.run() shutdown"
     );
 }
+
+// ------------------------------------------------- breaking the cancel paths
+
+/// A cleanup that panics after a cancel: the task ends once, panicked, and
+/// the runtime goes on (on two workers, many at once).
+#[test]
+fn panicking_cleanups_of_cancelled_tasks_end_each_task_once_and_spare_the_runtime() {
+    let rt = common::multi_thread_runtime();
+    rt.block_on(async {
+        let (ends, entered) = (counter(), counter());
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let end = CountOnDrop(ends.clone());
+            let entered = entered.clone();
+            tasks.push(asyncio::create_task(async move {
+                let _end = end;
+                async move {
+                    entered.fetch_add(1, Ordering::SeqCst);
+                    asyncio::sleep(60).await
+                }
+                .on_cancel(move || async move {
+                    tokio::task::yield_now().await;
+                    if i % 2 == 0 {
+                        panic!("cleanup {i} failed");
+                    }
+                    let _g = PanicOnDrop("cleanup destructor");
+                })
+                .await
+            }));
+        }
+        // Every cleanup entered (a cancel before that runs none).
+        while count(&entered) < 200 {
+            tokio::task::yield_now().await;
+        }
+        for t in &tasks {
+            t.cancel();
+            t.cancel(); // twice: changes nothing
+        }
+        for t in tasks {
+            let e = t.await.unwrap_err();
+            assert!(e.is_panic(), "{e:?}");
+        }
+        assert_eq!(count(&ends), 200);
+        // The runtime still runs tasks.
+        assert_eq!(asyncio::create_task(async { 1 }).await.unwrap(), 1);
+    });
+}
+
+/// A cleanup that panics inside a timeout scope: the panic goes on through
+/// the scope (no `Err(Timeout)`), the task ends panicked, and an outer
+/// `finally` still cleans up first (innermost first).
+#[tokio::test(start_paused = true)]
+async fn a_cleanup_panicking_at_a_timeout_goes_through_the_scope_and_outer_finally_runs() {
+    let log = log();
+    let (l1, l2) = (log.clone(), log.clone());
+    let task = asyncio::create_task(
+        async move {
+            asyncio::timeout(0.1)
+                .run(asyncio::sleep(10).on_cancel(move || async move {
+                    push(&l1, "inner");
+                    panic!("inner cleanup failed");
+                }))
+                .await
+        }
+        .finally(move || async move {
+            asyncio::sleep(0.1).await;
+            push(&l2, "outer");
+        }),
+    );
+    let err = task.await.unwrap_err();
+    assert!(panic_text(&err).contains("inner cleanup failed"));
+    assert_eq!(entries(&log), ["inner", "outer"]);
+}
+
+/// A group child whose cleanup panics while the group shuts down after
+/// another failure: both failures are reported, every child ends once
+/// (test_taskgroups.py test_taskgroup_07 family: an exception raised in a
+/// child's cancel handler joins the group's errors).
+#[tokio::test(start_paused = true)]
+async fn a_child_cleanup_panicking_during_a_group_shutdown_is_one_more_failure() {
+    let ends = counter();
+    let (e1, e2) = (CountOnDrop(ends.clone()), CountOnDrop(ends.clone()));
+    let r = asyncio::task_group(|tg| async move {
+        tg.create_task(async move {
+            let _end = e1;
+            asyncio::sleep(10)
+                .on_cancel(|| async {
+                    asyncio::sleep(0.1).await;
+                    panic!("cleanup failed");
+                })
+                .await
+        });
+        tg.create_task(async move {
+            let _end = e2;
+            asyncio::sleep(0.1).await;
+            panic!("first failure");
+        });
+    })
+    .await;
+    let Err(asyncio::Error::Group(g)) = r else {
+        panic!("expected a group error, got {r:?}")
+    };
+    let texts: Vec<String> = g.errors().iter().map(|e| e.to_string()).collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[0].contains("first failure"), "{texts:?}");
+    assert!(texts[1].contains("cleanup failed"), "{texts:?}");
+    assert_eq!(count(&ends), 2);
+}
+
+/// Nested `on_cancel` / `finally` / `on_cancel` in a cancelled task,
+/// cancelled again during the innermost cleanup and during the `finally`
+/// cleanup: nothing is interrupted, nothing runs twice, innermost first,
+/// and the task ends cancelled once (test_tasks.py
+/// test_cancel_inner_future / test_cancel_both_task_and_inner_future
+/// family).
+#[tokio::test(start_paused = true)]
+async fn cancels_during_nested_cleanups_run_each_cleanup_once_innermost_first() {
+    let log = log();
+    let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+    let task = asyncio::create_task(
+        async move {
+            asyncio::sleep(10)
+                .on_cancel(move || async move {
+                    asyncio::sleep(0.2).await;
+                    push(&l1, "on_cancel");
+                })
+                .finally(move || async move {
+                    asyncio::sleep(0.2).await;
+                    push(&l2, "finally");
+                })
+                .await;
+            5u8
+        }
+        .on_cancel(move || async move { push(&l3, "outer") }),
+    );
+    asyncio::sleep(0.1).await;
+    assert!(task.cancel());
+    asyncio::sleep(0.1).await;
+    assert!(task.cancel(), "during the inner cleanup");
+    asyncio::sleep(0.2).await;
+    assert!(task.cancel(), "during the finally cleanup");
+    let err = task.await.unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!(entries(&log), ["on_cancel", "finally", "outer"]);
+}
+
+/// A kept `on_cancel` that is no longer polled (the losing branch of a
+/// `select!` over `&mut`): the cancellation of the task reaches it, but
+/// its cleanup can only run when it is polled, so the cancellation waits
+/// (the task goes on) until it is polled again, which runs the cleanup,
+/// or dropped, which runs none; then the task ends cancelled at its next
+/// suspension point. asyncio has no twin (a coroutine is never half
+/// awaited); see docs/differences.md.
+#[tokio::test(start_paused = true)]
+async fn a_kept_on_cancel_no_longer_polled_holds_the_cancel_until_polled_or_dropped() {
+    let log = log();
+    let (l1, l2) = (log.clone(), log.clone());
+    let task = asyncio::create_task(async move {
+        let guarded = asyncio::sleep(10).on_cancel(move || async move {
+            asyncio::sleep(0.1).await;
+            push(&l1, "cleanup");
+        });
+        let mut guarded = std::pin::pin!(guarded);
+        tokio::select! {
+            _ = &mut guarded => unreachable!(),
+            _ = asyncio::sleep(0.1) => {}
+        }
+        // Cancelled now: this sleep is not interrupted, the kept future
+        // holds the cancellation.
+        asyncio::sleep(1).await;
+        push(&l2, "went on");
+        // Polled again: it runs its cleanup; then the cancellation goes on.
+        guarded.await;
+        unreachable!("cancelled");
+    });
+    asyncio::sleep(0.5).await;
+    assert!(task.cancel());
+    asyncio::sleep(0.1).await;
+    assert!(!task.done());
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(entries(&log), ["went on", "cleanup"]);
+}
+
+/// The same, with the kept future dropped instead: no cleanup, and the
+/// task ends cancelled at its next suspension point.
+#[tokio::test(start_paused = true)]
+async fn a_kept_on_cancel_dropped_releases_the_held_cancel() {
+    let ran = counter();
+    let log = log();
+    let l = log.clone();
+    let r = ran.clone();
+    let task = asyncio::create_task(async move {
+        let mut guarded = Box::pin(asyncio::sleep(10).on_cancel(move || async move {
+            r.fetch_add(1, Ordering::SeqCst);
+        }));
+        tokio::select! {
+            _ = &mut guarded => unreachable!(),
+            _ = asyncio::sleep(0.1) => {}
+        }
+        asyncio::sleep(1).await;
+        drop(guarded);
+        push(&l, "dropped");
+        asyncio::sleep(0).await; // the cancellation takes effect here
+        push(&l, "not reached");
+    });
+    asyncio::sleep(0.5).await;
+    task.cancel();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(entries(&log), ["dropped"]);
+    assert_eq!(count(&ran), 0);
+}
+
+/// A timeout scope inside a `finally` cleanup that runs after a panic: the
+/// cleanup's own timeout still works, then the original panic goes on.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_inside_a_finally_cleanup_after_a_panic_still_fires() {
+    let t0 = Instant::now();
+    let log = log();
+    let l = log.clone();
+    let task = asyncio::create_task(
+        async {
+            asyncio::sleep(0.1).await;
+            panic!("body");
+        }
+        .finally(move || async move {
+            let r = asyncio::timeout(0.5).run(asyncio::sleep(60)).await;
+            push(
+                &l,
+                format!("cleanup timed out: {}", r.unwrap_err().is_timeout()),
+            );
+        }),
+    );
+    let err = task.await.unwrap_err();
+    assert!(panic_text(&err).contains("body"));
+    assert_eq!(entries(&log), ["cleanup timed out: true"]);
+    assert_eq!(t0.elapsed(), Duration::from_millis(600));
+}
+
+/// A `finally` whose future panics while a cancel from another thread
+/// lands, on two workers: the cleanup runs exactly once and to its end,
+/// the task ends exactly once (panicked, or cancelled when the cancel won
+/// before the panic), never with the cleanup cut.
+#[test]
+fn finally_panics_racing_cancels_clean_up_exactly_once() {
+    let rt = common::multi_thread_runtime();
+    rt.block_on(async {
+        for i in 0..300 {
+            let (started, ended, ends) = (counter(), counter(), counter());
+            let (s, e) = (started.clone(), ended.clone());
+            let end = CountOnDrop(ends.clone());
+            let task = asyncio::create_task(async move {
+                let _end = end;
+                async move {
+                    for _ in 0..(i % 5) {
+                        tokio::task::yield_now().await;
+                    }
+                    if i < 1000 {
+                        panic!("body {i}");
+                    }
+                }
+                .finally(move || async move {
+                    s.fetch_add(1, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    e.fetch_add(1, Ordering::SeqCst);
+                })
+                .await
+            });
+            let r = task.to_ref();
+            let canceller = std::thread::spawn(move || r.cancel());
+            let out = task.await;
+            canceller.join().unwrap();
+            assert_eq!(count(&ends), 1);
+            assert_eq!(count(&started), count(&ended), "round {i}: cut");
+            assert!(count(&started) <= 1, "round {i}: twice");
+            match out {
+                Err(e) if e.is_panic() => assert_eq!(count(&ended), 1),
+                Err(e) if e.is_cancelled() => {}
+                other => panic!("round {i}: {other:?}"),
+            }
+        }
+    });
+}

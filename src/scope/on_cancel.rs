@@ -360,11 +360,21 @@ where
                     if let Some(payload) = take_panic(this.panic) {
                         // The cleanup ended: now the panic goes on (the
                         // value `fut` returned before its destructor
-                        // panicked, if any, is lost with it).
-                        this.stage.set(Stage::Done);
+                        // panicked, if any, is lost with it). A destructor
+                        // that panics here replaces it, as above.
+                        let (mut stage, output) = (this.stage.as_mut(), this.output);
+                        let dropped = catch_unwind(AssertUnwindSafe(move || {
+                            stage.set(Stage::Done);
+                            drop(output.take());
+                        }));
                         *this.reg = None;
-                        drop(this.output.take());
-                        resume_unwind(payload);
+                        match dropped {
+                            Ok(()) => resume_unwind(payload),
+                            Err(again) => {
+                                super::drop_reported(payload, PAYLOAD_DESTRUCTOR);
+                                resume_unwind(again);
+                            }
+                        }
                     }
                     match this.output.take() {
                         Some(v) => {
