@@ -44,6 +44,14 @@ fn ended_panicked(t: &asyncio::TaskRef) -> bool {
     t.done() && !t.cancelled() && !format!("{t}").contains("result=")
 }
 
+/// `n` rounds of a race, or 50 times more with `ASYNCIO_STRESS=1`.
+fn rounds(n: usize) -> usize {
+    match std::env::var_os("ASYNCIO_STRESS") {
+        Some(_) => n * 50,
+        None => n,
+    }
+}
+
 /// A counter shared by a test's tasks and cleanups.
 fn counter() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))
@@ -505,7 +513,7 @@ fn cancels_of_a_by_value_await_racing_the_tasks_completion_end_everything_once()
 
 fn race_the_awaiters_cancel_with_the_childs_end(with_wait_for: bool) {
     let rt = common::multi_thread_runtime();
-    let rounds = 300;
+    let rounds = rounds(300);
     let outcomes = rt.block_on(async move {
         let mut seen = [0usize; 2];
         for i in 0..rounds {
@@ -1042,7 +1050,7 @@ async fn a_timeout_inside_a_finally_cleanup_after_a_panic_still_fires() {
 fn finally_panics_racing_cancels_clean_up_exactly_once() {
     let rt = common::multi_thread_runtime();
     rt.block_on(async {
-        for i in 0..300 {
+        for i in 0..rounds(300) {
             let (started, ended, ends) = (counter(), counter(), counter());
             let (s, e) = (started.clone(), ended.clone());
             let end = CountOnDrop(ends.clone());
@@ -1075,6 +1083,227 @@ fn finally_panics_racing_cancels_clean_up_exactly_once() {
                 Err(e) if e.is_cancelled() => {}
                 other => panic!("round {i}: {other:?}"),
             }
+        }
+    });
+}
+
+/// `wait_for(task)` inside a timeout scope that fires first: the scope's
+/// cancellation is passed on to the task and waits for its cleanup, then
+/// the scope reports `Err(Timeout)` (asyncio: `async with timeout(0.1):
+/// await wait_for(task, 10)`).
+#[tokio::test(start_paused = true)]
+async fn an_enclosing_timeout_waits_for_the_cleanup_of_the_task_wait_for_waits_for() {
+    let t0 = Instant::now();
+    let (cleanups, ends, log) = (counter(), counter(), log());
+    let child = child_with_slow_cleanup(&cleanups, &ends, &log);
+    let r = asyncio::timeout(0.1)
+        .run(asyncio::wait_for(child, 10))
+        .await;
+    assert!(r.unwrap_err().is_timeout());
+    assert_eq!(t0.elapsed(), Duration::from_millis(1100));
+    assert_eq!((count(&cleanups), count(&ends)), (1, 1));
+}
+
+/// The main task of `run`: a `finally` whose future panics runs its
+/// cleanup, then the panic goes on to `run`'s caller.
+#[test]
+fn finally_in_the_main_task_cleans_up_before_the_panic_leaves_run() {
+    let log = log();
+    let l = log.clone();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        asyncio::run(asyncio::finally(
+            async {
+                asyncio::sleep(0.01).await;
+                panic!("main failed");
+            },
+            move || async move {
+                asyncio::sleep(0.01).await;
+                push(&l, "cleaned");
+            },
+        ))
+    }));
+    let payload = caught.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"main failed"));
+    assert_eq!(entries(&log), ["cleaned"]);
+}
+
+/// Waits (on the real clock, up to 10 s: the machine may be busy) until
+/// no task of ours is left.
+async fn until_no_task_is_left() {
+    for _ in 0..10_000 {
+        if asyncio::all_tasks().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Cleanup bookkeeping for the combination test: each cleanup counts its
+/// start and end.
+#[derive(Clone, Default)]
+struct Cleanups {
+    started: Arc<AtomicUsize>,
+    ended: Arc<AtomicUsize>,
+}
+
+impl Cleanups {
+    /// A cleanup that yields `yields` times in the middle.
+    fn cleanup(
+        &self,
+        yields: usize,
+    ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + 'static {
+        let (s, e) = (self.started.clone(), self.ended.clone());
+        move || {
+            Box::pin(async move {
+                s.fetch_add(1, Ordering::SeqCst);
+                for _ in 0..yields {
+                    tokio::task::yield_now().await;
+                }
+                e.fetch_add(1, Ordering::SeqCst);
+            })
+        }
+    }
+}
+
+/// On two workers, a task nesting `finally`, a task group, `on_cancel`,
+/// timeout scopes and a `wait_for` on a task, cancelled from another thread
+/// at varying moments: every task ends exactly once, no cleanup runs twice
+/// or is cut, and the outer task ends only after every cleanup that
+/// started inside it ended.
+#[test]
+fn nested_scopes_cancelled_from_another_thread_end_once_and_clean_up_once() {
+    let rt = common::multi_thread_runtime();
+    rt.block_on(async {
+        for i in 0..rounds(200) {
+            let c = Cleanups::default();
+            let ends = [counter(), counter(), counter(), counter()];
+            let ended_at_outer_end = counter();
+            let (cc, e1, e2, e3) = (
+                c.clone(),
+                CountOnDrop(ends[1].clone()),
+                CountOnDrop(ends[2].clone()),
+                CountOnDrop(ends[3].clone()),
+            );
+            let outer_end = (
+                CountOnDrop(ends[0].clone()),
+                CopyOnDrop(c.ended.clone(), ended_at_outer_end.clone()),
+            );
+            let outer = asyncio::create_task(async move {
+                let _end = outer_end;
+                let c2 = cc.clone();
+                asyncio::finally(
+                    asyncio::task_group(move |tg| async move {
+                        let c3 = c2.clone();
+                        tg.create_task(async move {
+                            let _end = e1;
+                            asyncio::timeout(if i % 3 == 0 { 0.0 } else { 60.0 })
+                                .run(asyncio::sleep(60).on_cancel(c3.cleanup(i % 4)))
+                                .await
+                        });
+                        let c4 = c2.clone();
+                        let waited = asyncio::create_task(async move {
+                            let _end = e2;
+                            async {
+                                for _ in 0..(i % 6) {
+                                    tokio::task::yield_now().await;
+                                }
+                                3u8
+                            }
+                            .finally(c4.cleanup(i % 3))
+                            .await
+                        });
+                        let _end = e3;
+                        asyncio::wait_for(waited, 60).on_cancel(c2.cleanup(1)).await
+                    }),
+                    cc.cleanup(i % 2),
+                )
+                .await
+            });
+            let o = outer.to_ref();
+            let canceller = std::thread::spawn(move || {
+                for _ in 0..(i % 9) * 30 {
+                    std::hint::spin_loop();
+                }
+                o.cancel()
+            });
+            let r = outer.await;
+            canceller.join().unwrap();
+            // A task the outer one did not wait for (the waited-for task
+            // when the cancel came before `wait_for` was polled: it was
+            // dropped, not awaited, so it runs on; or one cancelled before
+            // its first poll, which Tokio drops a moment later) ends soon
+            // after.
+            until_no_task_is_left().await;
+            let ends: Vec<usize> = ends.iter().map(|e| count(e)).collect();
+            let left: Vec<String> = asyncio::all_tasks()
+                .iter()
+                .map(|t| format!("{t}"))
+                .collect();
+            assert_eq!(ends, [1, 1, 1, 1], "round {i}: {r:?}, left: {left:?}");
+            assert_eq!(
+                count(&c.started),
+                count(&c.ended),
+                "round {i}: a cleanup was cut"
+            );
+            assert_eq!(
+                count(&ended_at_outer_end),
+                count(&c.ended),
+                "round {i}: the outer task ended before a cleanup inside it: {r:?}"
+            );
+            assert!(asyncio::all_tasks().is_empty(), "round {i}");
+        }
+    });
+}
+
+/// On two workers: a timeout scope (zero: it fires at its first poll) over
+/// a by-value await of a task that enters its first scope (a `finally`) on
+/// another worker at that very moment. Either the task's scope is entered
+/// in time, and the timeout scope waits for its cleanup before it returns,
+/// or it is refused (the scope had already dropped the await) and no
+/// cleanup runs: the scope never returns while a cleanup it owes runs on.
+#[test]
+fn a_scope_that_dropped_its_await_refuses_the_awaited_tasks_late_first_scope() {
+    let rt = common::multi_thread_runtime();
+    rt.block_on(async {
+        for i in 0..rounds(400) {
+            let c = Cleanups::default();
+            let (cc, c2, ends) = (c.clone(), c.clone(), counter());
+            let w_ref: Arc<std::sync::Mutex<Option<asyncio::TaskRef>>> = Arc::default();
+            let wr = w_ref.clone();
+            let end = CountOnDrop(ends.clone());
+            let outer = asyncio::create_task(async move {
+                let r = asyncio::timeout(0)
+                    .run(async move {
+                        let w = asyncio::create_task(async move {
+                            let _end = end;
+                            async {
+                                for _ in 0..(i % 4) {
+                                    tokio::task::yield_now().await;
+                                }
+                            }
+                            .finally(cc.cleanup(1))
+                            .await
+                        });
+                        *wr.lock().unwrap() = Some(w.to_ref());
+                        for _ in 0..(i % 3) {
+                            std::hint::spin_loop();
+                        }
+                        w.await
+                    })
+                    .await;
+                (r.map(|_| ()), count(&c2.started), count(&c2.ended))
+            });
+            let (r, started, ended) = outer.await.unwrap();
+            assert_eq!(started, ended, "round {i}: the scope returned first: {r:?}");
+            until_no_task_is_left().await;
+            let w = w_ref.lock().unwrap().clone();
+            assert_eq!(
+                count(&ends),
+                1,
+                "round {i}: {r:?}, started {started}, the awaited task: {:?}",
+                w.map(|w| (format!("{w}"), w.done(), w.cancel_requested()))
+            );
+            assert_eq!(count(&c.started), count(&c.ended), "round {i}");
         }
     });
 }

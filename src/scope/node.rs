@@ -74,6 +74,12 @@
 //!    leave during that poll, in place), and a live child keeps it waiting.
 //!    A task root, which has no poller, is told instead: the last child to
 //!    leave a cancelled root calls its idle hook (which aborts the task).
+//!    The poller decides with `claim_drop`, which dooms the scope in the
+//!    same lock (invariant 7), as the idle hook dooms a root: a
+//!    registration that comes after the decision (a by-value await's hold,
+//!    which the awaited task's first scope makes on the awaiter's behalf,
+//!    from another thread) is refused, rather than accepted by a scope that
+//!    no longer waits for it.
 //! 4. **A cancelled scope's poller is always woken.** `cancel_*` takes the
 //!    stored waker and wakes it, and every poll stores the current one first
 //!    (`set_waker`), so a cancellation that lands between a poll's check and
@@ -255,6 +261,21 @@ impl Node {
             parent: self.clone(),
             slot,
         })
+    }
+
+    /// Invariant 3, as the poller's decision: cancelled and no child live,
+    /// so the poller drops what it runs now. The scope is doomed from then
+    /// on (invariant 7), under the same lock: a registration that comes
+    /// later (a by-value await's hold, made on the awaiter's behalf by the
+    /// awaited task's first scope, `await_task.rs`) is refused instead of
+    /// joining a scope that no longer waits for anything.
+    pub(crate) fn claim_drop(&self) -> bool {
+        let mut s = self.lock();
+        let drop_now = (s.own || s.inherited) && s.live == 0;
+        if drop_now {
+            s.doomed = true;
+        }
+        drop_now
     }
 
     /// Marks a scope whose future is being dropped from outside.

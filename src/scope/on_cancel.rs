@@ -294,13 +294,13 @@ where
                         None => std::task::ready!(Step::from(poll_fut(cx))),
                         Some(node) => {
                             node.set_waker(cx.waker());
-                            if node.status().must_drop() {
+                            if node.claim_drop() {
                                 Step::Cancelled
                             } else {
                                 match Step::from(node::enter(node, || poll_fut(cx))) {
                                     // Cancelled meanwhile, every scope
                                     // inside done: drop `fut` now.
-                                    Poll::Pending if node.status().must_drop() => Step::Cancelled,
+                                    Poll::Pending if node.claim_drop() => Step::Cancelled,
                                     step => std::task::ready!(step),
                                 }
                             }

@@ -664,7 +664,7 @@ where
                     }
                 }
             }
-            if !*this.body_done && node.status().must_drop() {
+            if !*this.body_done && node.claim_drop() {
                 // Shutting down and every cleanup in the body ran.
                 *this.body_done = true;
                 drop_body(this.fut.as_mut());
