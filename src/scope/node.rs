@@ -105,20 +105,21 @@
 //! 7. **No cleanup is promised that an abort would cut.** A task root whose
 //!    idle hook ran (the task is aborted: its future is dropped when the
 //!    current poll returns) is *doomed*, and so is a root made for a task
-//!    already cancelled; registering with a doomed scope is refused and
-//!    dooms the newcomer, and an `OnCancel` refused so never polls its
-//!    future (so it owes no cleanup). A timeout scope or group refused so
-//!    runs on without a parent until the abort drops it. This holds because
-//!    **a scope registers (or is refused) before any scope registers with
-//!    it**: `OnCancel`, a group and a by-value await register at their first
-//!    poll before they poll anything; a lazy scope registers when a scope
-//!    inside first asks for it, within that scope's `current_parent` call
-//!    (so before that scope registers, and before its protected future is
-//!    polled), or after a poll in which no scope inside asked for it (so
-//!    nothing inside owes a cleanup yet). A doomed root therefore dooms the
-//!    whole chain down to the `OnCancel`, which then never polls its
-//!    future; and a chain registered before the doom keeps the root waiting
-//!    (a live child) until its cleanups ran.
+//!    already cancelled, and any scope whose poller decided to drop what it
+//!    runs (`claim_drop`, invariant 3); registering with a doomed scope is
+//!    refused and dooms the newcomer, and an `OnCancel` refused so never
+//!    polls its future (so it owes no cleanup). A timeout scope or group
+//!    refused so runs on without a parent until the abort drops it. This
+//!    holds because **a scope registers (or is refused) before any scope
+//!    registers with it**: `OnCancel`, a group and a by-value await
+//!    register at their first poll before they poll anything; a lazy scope
+//!    registers when a scope inside first asks for it, within that scope's
+//!    `current_parent` call (so before that scope registers, and before its
+//!    protected future is polled), or after a poll in which no scope inside
+//!    asked for it (so nothing inside owes a cleanup yet). A doomed root
+//!    therefore dooms the whole chain down to the `OnCancel`, which then
+//!    never polls its future; and a chain registered before the doom keeps
+//!    the root waiting (a live child) until its cleanups ran.
 
 use std::cell::{Cell, RefCell};
 use std::task::Waker;
