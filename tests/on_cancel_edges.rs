@@ -1307,3 +1307,59 @@ fn a_scope_that_dropped_its_await_refuses_the_awaited_tasks_late_first_scope() {
         }
     });
 }
+
+/// The waiting task's cancel message reaches the task `wait_for` waits
+/// for (asyncio: the awaiter's `cancel(msg)` cancels its `_fut_waiter` with
+/// `msg`), and its cleanup sees it.
+#[tokio::test(start_paused = true)]
+async fn wait_for_passes_the_waiting_tasks_cancel_message_on() {
+    let log = log();
+    let l = log.clone();
+    let child = asyncio::create_task(asyncio::sleep(60).on_cancel(move || async move {
+        let me = asyncio::current_task().unwrap();
+        let why = me.cancel_requested().unwrap();
+        push(&l, why.message().unwrap_or("none"));
+    }));
+    let child_ref = child.to_ref();
+    let outer = asyncio::create_task(async move { asyncio::wait_for(child, 10).await });
+    asyncio::sleep(0.1).await;
+    outer.cancel_with("shutting down");
+    match outer.await {
+        Err(asyncio::Error::Cancelled(e)) => assert_eq!(e.message(), Some("shutting down")),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(child_ref.cancelled());
+    assert_eq!(entries(&log), ["shutting down"]);
+}
+
+/// A kept by-value await (`task.into_future()` polled in a `select!` over
+/// `&mut`, then no longer polled) holds the cancellation as a kept
+/// `on_cancel` does: the awaited task is cancelled, and waited for, only
+/// once the await is polled again.
+#[tokio::test(start_paused = true)]
+async fn a_kept_by_value_await_holds_the_cancel_until_it_is_polled_again() {
+    let (cleanups, ends, log) = (counter(), counter(), log());
+    let child = child_with_slow_cleanup(&cleanups, &ends, &log);
+    let l = log.clone();
+    let outer = asyncio::create_task(async move {
+        let mut join = std::future::IntoFuture::into_future(child);
+        // Let the child enter its scope, then wait on it a little.
+        asyncio::sleep(0.05).await;
+        tokio::select! {
+            _ = &mut join => unreachable!(),
+            _ = asyncio::sleep(0.1) => {}
+        }
+        asyncio::sleep(1).await; // cancelled meanwhile: not interrupted
+        push(&l, "went on");
+        let _ = join.await; // passes the cancel on, waits for the cleanup
+        unreachable!("cancelled");
+    });
+    asyncio::sleep(0.5).await;
+    outer.cancel();
+    assert!(outer.await.unwrap_err().is_cancelled());
+    assert_eq!(
+        entries(&log),
+        ["went on", "child cleanup started", "child cleanup ended"]
+    );
+    assert_eq!((count(&cleanups), count(&ends)), (1, 1));
+}
