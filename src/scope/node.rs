@@ -1038,6 +1038,38 @@ mod tests {
     }
 
     #[test]
+    fn a_scope_that_claimed_its_drop_refuses_later_registrations() {
+        let scope = Node::new();
+        assert!(!scope.claim_drop(), "not cancelled");
+        scope.cancel_own();
+        let early = Node::new();
+        let reg = scope.register(&early).unwrap();
+        assert!(!scope.claim_drop(), "a live child keeps it waiting");
+        drop(reg);
+        assert!(scope.claim_drop());
+        let late = Node::new();
+        assert!(scope.register(&late).is_err(), "invariant 7");
+        assert!(late.is_doomed(), "and the newcomer is doomed");
+    }
+
+    #[test]
+    fn claims_racing_registrations_on_threads_either_wait_or_refuse() {
+        for _ in 0..500 {
+            let scope = Node::new();
+            scope.cancel_own();
+            let child = Node::new();
+            std::thread::scope(|s| {
+                let registering = s.spawn(|| scope.register(&child).ok());
+                let claimed = scope.claim_drop();
+                let reg = registering.join().unwrap();
+                // Registered first: the scope waits for it; claimed first:
+                // the registration is refused. Never both, never neither.
+                assert_ne!(claimed, reg.is_some());
+            });
+        }
+    }
+
+    #[test]
     fn cancels_racing_registrations_on_threads_reach_every_child() {
         for _ in 0..200 {
             let root = Node::new();
