@@ -1363,3 +1363,32 @@ async fn a_kept_by_value_await_holds_the_cancel_until_it_is_polled_again() {
     );
     assert_eq!((count(&cleanups), count(&ends)), (1, 1));
 }
+
+/// A timeout scope whose deadline passes while a `finally` cleans up after
+/// a panic: the cleanup is not interrupted (a cleanup runs shielded, see
+/// docs/differences.md), and the panic, not `Err(Timeout)`, comes out of
+/// the scope once the cleanup ended.
+#[tokio::test(start_paused = true)]
+async fn a_deadline_during_a_cleanup_after_a_panic_lets_the_panic_through() {
+    let t0 = Instant::now();
+    let log = log();
+    let l = log.clone();
+    let task = asyncio::create_task(async move {
+        asyncio::timeout(0.5)
+            .run(
+                async {
+                    asyncio::sleep(0.1).await;
+                    panic!("body");
+                }
+                .finally(move || async move {
+                    asyncio::sleep(1).await;
+                    push(&l, "cleaned");
+                }),
+            )
+            .await
+    });
+    let err = task.await.unwrap_err();
+    assert!(panic_text(&err).contains("body"), "{err}");
+    assert_eq!(entries(&log), ["cleaned"]);
+    assert_eq!(t0.elapsed(), Duration::from_millis(1100));
+}
