@@ -111,8 +111,8 @@ where
 }
 
 /// What [`wait_for`](crate::wait_for) accepts: any future (polled in place, dropped on
-/// timeout) or a [`Task`] (awaited; cancelled and awaited to its end on
-/// timeout).
+/// timeout) or a [`Task`] (awaited by value, as `task.await`: cancelled and
+/// awaited to its end on timeout, and when the waiting task is cancelled).
 ///
 /// ```
 /// asyncio::run(async {
