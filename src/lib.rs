@@ -98,8 +98,9 @@
 //! reported through the [exception handler](set_exception_handler) as
 //! `Task exception was never retrieved`, with its message and location, once
 //! the task has ended and its last [`Task`] handle is gone (awaiting,
-//! `result()`, `exception()` or `cancel()` count as seeing it; [`TaskRef`]s
-//! are not handles). The combinators see what asyncio's retrieve: every
+//! `result()`, `exception()`, or `cancel()` once the task ended count as
+//! seeing it: a panic raised after a `cancel()`, while the task handles it,
+//! is reported like any other; [`TaskRef`]s are not handles). The combinators see what asyncio's retrieve: every
 //! child of a [`gather()`], an awaited [`shield`]'s or [`wait_for`]'s task,
 //! the tasks [`wait`] with [`FIRST_EXCEPTION`] saw end but the last;
 //! [`as_completed`] only what it handed out (see `docs/differences.md`).

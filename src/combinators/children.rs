@@ -196,9 +196,10 @@ pub(crate) fn mark_retrieved(task: &TaskRef) {
     task.core().header().diag.mark_retrieved();
 }
 
-/// Cancels those of `tasks` that have not ended: what a combinator that owns
-/// its children (a gather, `wait_for` of a task) does when it is dropped
-/// before it resolved.
+/// Cancels those of `tasks` that have not ended: what a gather does when it
+/// is dropped before it resolved. The cancel does not count as seeing what
+/// the tasks end with (asyncio's `cancel()` does not, for a pending task):
+/// the caller marks what its asyncio twin reads.
 pub(crate) fn cancel_pending<'a>(tasks: impl IntoIterator<Item = &'a TaskRef>) {
     for task in tasks {
         if !task.done() {

@@ -17,8 +17,8 @@ use std::task::{Context, Poll, ready};
 use pin_project::pin_project;
 
 use crate::Task;
-use crate::combinators::children::{cancel_pending, mark_retrieved};
 use crate::error::{Error, TimeoutError};
+use crate::futures::Join;
 
 /// Seals [`IntoTask`], [`Awaitable`] and [`WaitTarget`]: what the
 /// combinators accept is a task or a future, nothing else.
@@ -121,8 +121,8 @@ where
 }
 
 /// What [`wait_for`](crate::wait_for) accepts: any future (polled in place, dropped on
-/// timeout) or a [`Task`] (awaited; cancelled and awaited to its end on
-/// timeout).
+/// timeout) or a [`Task`] (awaited by value, as `task.await`: cancelled and
+/// awaited to its end on timeout, and when the waiting task is cancelled).
 ///
 /// ```
 /// asyncio::run(async {
@@ -194,9 +194,8 @@ impl<T> Awaitable for Task<T> {
 
     fn into_target(self) -> TaskTarget<T> {
         TaskTarget {
-            task: self,
+            join: self.into_join(),
             cancelling: false,
-            polled: false,
         }
     }
 }
@@ -230,46 +229,35 @@ impl<F: Future> WaitTarget for InPlace<F> {
     }
 }
 
-/// A task: awaited; cancelled and awaited again on timeout; cancelled if
-/// the wait is dropped.
+/// A task: awaited by value ([`Join`]); cancelled and awaited again on
+/// timeout. Being a by-value await, it passes a cancellation of the waiting
+/// task on to the task and waits for the task's end (its cleanups
+/// included), and it cancels the task if the wait is dropped first; as
+/// `task.await` does (`scope/await_task.rs`).
 #[doc(hidden)]
 pub struct TaskTarget<T> {
-    task: Task<T>,
+    join: Join<T>,
+    /// The timeout's cancel was sent.
     cancelling: bool,
-    /// Awaited at least once: its panic counts as seen when the wait goes.
-    polled: bool,
 }
 
 impl<T: Send + 'static> WaitTarget for TaskTarget<T> {
     type Output = T;
 
     fn poll_output(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<crate::Result<T>> {
-        self.polled = true;
-        self.task.poll_result(cx)
+        Pin::new(&mut self.join).poll(cx)
     }
 
     fn poll_cancel(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<crate::Result<T>> {
         if !self.cancelling {
             self.cancelling = true;
-            self.task.cancel();
+            self.join.task().cancel();
         }
-        Poll::Ready(match ready!(self.task.poll_result(cx)) {
+        Poll::Ready(match ready!(Pin::new(&mut self.join).poll(cx)) {
             Err(Error::Cancelled(_)) => Err(Error::Timeout(TimeoutError::new())),
             // It returned or panicked before the cancel reached it.
             other => other,
         })
-    }
-}
-
-impl<T> Drop for TaskTarget<T> {
-    /// The awaiter went away: the task is cancelled. Once awaited, its
-    /// panic counts as seen: asyncio's awaiter waits for the task it
-    /// cancels and reads its exception.
-    fn drop(&mut self) {
-        if self.polled {
-            mark_retrieved(&self.task);
-        }
-        cancel_pending([&*self.task]);
     }
 }
 
@@ -284,7 +272,7 @@ impl<F> fmt::Debug for InPlace<F> {
 impl<T: Send + 'static> fmt::Debug for TaskTarget<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskTarget")
-            .field("task", &self.task.to_ref())
+            .field("task", self.join.task().task_ref())
             .field("cancelling", &self.cancelling)
             .finish()
     }

@@ -48,9 +48,23 @@ use crate::time::{Budget, Deadline};
 /// - a zero or negative timeout polls the inner once: a ready result is
 ///   returned, otherwise the inner is cancelled and `Err(Timeout)` returned,
 ///   with no timer (Tokio would round a zero timer up to 1 ms);
-/// - dropping the [`WaitFor`] (its awaiter was cancelled) drops the inner
-///   future, or cancels the inner task; a task that is cancelled by
-///   someone else gives `Err(Cancelled)`, not `Err(Timeout)`.
+/// - a cancellation of the waiting code (its task is cancelled, an
+///   enclosing [`timeout`](crate::timeout) or group cancels it) reaches the
+///   inner as it reaches any future polled there: a plain future's
+///   [`on_cancel`](crate::on_cancel) cleanups run; a task is cancelled and
+///   waited for until it ended, its cleanups included, before the
+///   cancellation goes on, as `task.await` by value does (asyncio's
+///   `wait_for` awaits the task it cancels). If the task returned a value
+///   meanwhile, `wait_for` returns it and the cancellation goes on at the
+///   next suspension point;
+/// - dropping the [`WaitFor`] from outside (a `select!`) drops the inner
+///   future, or cancels the inner task without waiting; a task that is
+///   cancelled by someone else gives `Err(Cancelled)`, not `Err(Timeout)`;
+/// - waiting for the current task's own [`Task`](crate::Task) (received
+///   through a channel) gives `Err(InvalidState)` ("Task cannot await on
+///   itself") at the first poll and cancels nothing, as asyncio's
+///   `wait_for(current_task(), t)` raises `RuntimeError` and leaves the task
+///   running.
 ///
 /// # Errors
 /// - [`Error::Timeout`](crate::Error::Timeout) when `timeout` ran out
@@ -60,7 +74,9 @@ use crate::time::{Budget, Deadline};
 ///   gives: [`Error::Cancelled`](crate::Error::Cancelled) (cancelled by
 ///   someone else), [`Error::Panicked`](crate::Error::Panicked),
 ///   [`Error::Failed`](crate::Error::Failed) (a task group's
-///   [`try_create_task`](crate::TaskGroup::try_create_task) child).
+///   [`try_create_task`](crate::TaskGroup::try_create_task) child);
+///   [`Error::InvalidState`](crate::Error::InvalidState) when the task is
+///   the current task itself.
 ///
 /// A plain future's output comes back in `Ok`, whatever it is.
 ///

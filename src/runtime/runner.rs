@@ -344,6 +344,11 @@ async fn cancel_leftovers(runtime: tokio::runtime::Id) {
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     for task in &leftovers {
+        // Reported below if it ends panicking (asyncio's
+        // `_cancel_all_tasks` reads every leftover's exception and reports
+        // it as an unhandled exception during shutdown): never also as
+        // "never retrieved".
+        task.core().header().diag.mark_retrieved();
         task.cancel();
         let tx = tx.clone();
         task.add_done_callback(move |_| {
@@ -356,7 +361,6 @@ async fn cancel_leftovers(runtime: tokio::runtime::Id) {
     while rx.recv().await.is_some() {}
     for task in leftovers {
         if let Some(err @ Error::Panicked(_)) = task.core().error() {
-            task.core().header().diag.mark_retrieved();
             call_exception_handler(
                 ExceptionContext::new("unhandled exception during asyncio.run() shutdown")
                     .with_exception(err)

@@ -94,7 +94,7 @@ impl<F: Future> InScope<F> {
             node.cancel_own();
         }
         node.set_waker(cx.waker());
-        if !node.status().must_drop() {
+        if !node.claim_drop() {
             let fut = this
                 .fut
                 .as_mut()
@@ -114,7 +114,7 @@ impl<F: Future> InScope<F> {
 impl<F: Future> InScopeProj<'_, F> {
     /// After a pending poll: drops the future if a cancellation allows it.
     fn drop_if_cancelled(&mut self, node: &Arc<Node>) -> Poll<Option<F::Output>> {
-        if !node.status().must_drop() {
+        if !node.claim_drop() {
             return Poll::Pending;
         }
         self.finish(node)

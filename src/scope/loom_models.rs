@@ -12,6 +12,9 @@
 //! - a scope's poller storing its waker and reading its status, racing the
 //!   cancel and the last child's leave (invariant 4): a poller that did not
 //!   see "drop now" is woken;
+//! - a scope's poller claiming "drop now" (`claim_drop`), racing the cancel
+//!   and a late registration (invariants 3 and 7): the registration keeps
+//!   the scope waiting or is refused, never joins a dropped scope;
 //! - a task root's `set_abort` racing the last cleanup's `abort_now`
 //!   (invariant 7): the abort runs exactly once, only after the cancel and
 //!   with no cleanup live, and is never lost;
@@ -215,6 +218,43 @@ fn loom_models_a_poller_that_misses_drop_now_is_woken() {
             "lost wake-up: the poller waits for ever"
         );
         let _ = inner;
+    });
+}
+
+/// Invariants 3 and 7: a scope's poller claims "drop now" while its
+/// cancel and a late registration (a by-value await's hold, which the
+/// awaited task's first scope makes from another thread) race it. The
+/// registration either lands first and keeps the scope waiting, or is
+/// refused (and the newcomer doomed): never accepted by a scope that
+/// dropped what it runs.
+#[test]
+fn loom_models_a_claimed_drop_refuses_a_late_registration() {
+    check("claim_drop / late registration / cancel", || {
+        let scope = Node::new();
+        let hold = Node::new();
+        let canceller = {
+            let scope = scope.clone();
+            thread::spawn(move || {
+                scope.cancel_own();
+            })
+        };
+        let registrar = {
+            let (scope, hold) = (scope.clone(), hold.clone());
+            thread::spawn(move || scope.register(&hold).ok())
+        };
+        let claimed = scope.claim_drop();
+        canceller.join().unwrap();
+        let reg = registrar.join().unwrap();
+        if claimed {
+            assert!(reg.is_none(), "a registration joined a dropped scope");
+            assert!(hold.is_doomed(), "the refused newcomer is doomed");
+        }
+        let waited = reg.is_some();
+        drop(reg);
+        if waited {
+            // Registered in time: the scope waited, and drops now.
+            assert!(scope.claim_drop());
+        }
     });
 }
 

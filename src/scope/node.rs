@@ -74,6 +74,12 @@
 //!    leave during that poll, in place), and a live child keeps it waiting.
 //!    A task root, which has no poller, is told instead: the last child to
 //!    leave a cancelled root calls its idle hook (which aborts the task).
+//!    The poller decides with `claim_drop`, which dooms the scope in the
+//!    same lock (invariant 7), as the idle hook dooms a root: a
+//!    registration that comes after the decision (a by-value await's hold,
+//!    which the awaited task's first scope makes on the awaiter's behalf,
+//!    from another thread) is refused, rather than accepted by a scope that
+//!    no longer waits for it.
 //! 4. **A cancelled scope's poller is always woken.** `cancel_*` takes the
 //!    stored waker and wakes it, and every poll stores the current one first
 //!    (`set_waker`), so a cancellation that lands between a poll's check and
@@ -87,28 +93,33 @@
 //!    `OnCancel` moves `Running → Cleaning → Done` once; its cleanup runs
 //!    once it was *entered* (first polled, and registered) and a
 //!    cancellation reached it before its future completed (or, for
-//!    `finally`, after the future returned) — also when the cancellation
-//!    came between the registration and the future's first poll, as
-//!    asyncio runs an `except CancelledError:` handler whose `try:` body was
-//!    cancelled at its first `await`. A future dropped by code outside the
-//!    scopes (a `select!`, the runtime shutting down) runs no cleanup.
+//!    `finally`, after the future returned, or panicked in a poll or in its
+//!    destructor: the panic is held and goes on once the cleanup ended) —
+//!    also when the cancellation came between the registration and the
+//!    future's first poll, as asyncio runs an `except CancelledError:`
+//!    handler whose `try:` body was cancelled at its first `await`. An
+//!    `on_cancel` whose future panics runs no cleanup (`except
+//!    CancelledError:` does not catch other exceptions). A future dropped by
+//!    code outside the scopes (a `select!`, the runtime shutting down) runs
+//!    no cleanup.
 //! 7. **No cleanup is promised that an abort would cut.** A task root whose
 //!    idle hook ran (the task is aborted: its future is dropped when the
 //!    current poll returns) is *doomed*, and so is a root made for a task
-//!    already cancelled; registering with a doomed scope is refused and
-//!    dooms the newcomer, and an `OnCancel` refused so never polls its
-//!    future (so it owes no cleanup). A timeout scope or group refused so
-//!    runs on without a parent until the abort drops it. This holds because
-//!    **a scope registers (or is refused) before any scope registers with
-//!    it**: `OnCancel`, a group and a by-value await register at their first
-//!    poll before they poll anything; a lazy scope registers when a scope
-//!    inside first asks for it, within that scope's `current_parent` call
-//!    (so before that scope registers, and before its protected future is
-//!    polled), or after a poll in which no scope inside asked for it (so
-//!    nothing inside owes a cleanup yet). A doomed root therefore dooms the
-//!    whole chain down to the `OnCancel`, which then never polls its
-//!    future; and a chain registered before the doom keeps the root waiting
-//!    (a live child) until its cleanups ran.
+//!    already cancelled, and any scope whose poller decided to drop what it
+//!    runs (`claim_drop`, invariant 3); registering with a doomed scope is
+//!    refused and dooms the newcomer, and an `OnCancel` refused so never
+//!    polls its future (so it owes no cleanup). A timeout scope or group
+//!    refused so runs on without a parent until the abort drops it. This
+//!    holds because **a scope registers (or is refused) before any scope
+//!    registers with it**: `OnCancel`, a group and a by-value await
+//!    register at their first poll before they poll anything; a lazy scope
+//!    registers when a scope inside first asks for it, within that scope's
+//!    `current_parent` call (so before that scope registers, and before its
+//!    protected future is polled), or after a poll in which no scope inside
+//!    asked for it (so nothing inside owes a cleanup yet). A doomed root
+//!    therefore dooms the whole chain down to the `OnCancel`, which then
+//!    never polls its future; and a chain registered before the doom keeps
+//!    the root waiting (a live child) until its cleanups ran.
 
 use std::cell::{Cell, RefCell};
 use std::task::Waker;
@@ -251,6 +262,21 @@ impl Node {
             parent: self.clone(),
             slot,
         })
+    }
+
+    /// Invariant 3, as the poller's decision: cancelled and no child live,
+    /// so the poller drops what it runs now. The scope is doomed from then
+    /// on (invariant 7), under the same lock: a registration that comes
+    /// later (a by-value await's hold, made on the awaiter's behalf by the
+    /// awaited task's first scope, `await_task.rs`) is refused instead of
+    /// joining a scope that no longer waits for anything.
+    pub(crate) fn claim_drop(&self) -> bool {
+        let mut s = self.lock();
+        let drop_now = (s.own || s.inherited) && s.live == 0;
+        if drop_now {
+            s.doomed = true;
+        }
+        drop_now
     }
 
     /// Marks a scope whose future is being dropped from outside.
@@ -1009,6 +1035,38 @@ mod tests {
             let _r = root.register(&child).unwrap();
         }
         assert_eq!(root.lock().children.len(), 1);
+    }
+
+    #[test]
+    fn a_scope_that_claimed_its_drop_refuses_later_registrations() {
+        let scope = Node::new();
+        assert!(!scope.claim_drop(), "not cancelled");
+        scope.cancel_own();
+        let early = Node::new();
+        let reg = scope.register(&early).unwrap();
+        assert!(!scope.claim_drop(), "a live child keeps it waiting");
+        drop(reg);
+        assert!(scope.claim_drop());
+        let late = Node::new();
+        assert!(scope.register(&late).is_err(), "invariant 7");
+        assert!(late.is_doomed(), "and the newcomer is doomed");
+    }
+
+    #[test]
+    fn claims_racing_registrations_on_threads_either_wait_or_refuse() {
+        for _ in 0..500 {
+            let scope = Node::new();
+            scope.cancel_own();
+            let child = Node::new();
+            std::thread::scope(|s| {
+                let registering = s.spawn(|| scope.register(&child).ok());
+                let claimed = scope.claim_drop();
+                let reg = registering.join().unwrap();
+                // Registered first: the scope waits for it; claimed first:
+                // the registration is refused. Never both, never neither.
+                assert_ne!(claimed, reg.is_some());
+            });
+        }
     }
 
     #[test]

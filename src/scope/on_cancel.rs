@@ -2,10 +2,12 @@
 //! cancellation reaches a future (asyncio's `except CancelledError:` and
 //! `finally:` blocks).
 
+use std::any::Any;
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use pin_project::pin_project;
@@ -32,10 +34,12 @@ use super::node::{self, Node, Registration};
 /// poll: the cancellation then goes on at the next suspension point.
 ///
 /// The cleanup does not run when `fut` completed, when `fut` was never
-/// polled, or when this future is dropped from outside (by a `select!`, by
-/// dropping it, by the runtime shutting down): like any Rust future, it
-/// cannot await in its destructor. See also [`finally`], which also cleans
-/// up after a normal completion.
+/// polled, when `fut` panicked (also in its destructor while the
+/// cancellation drops it: `except CancelledError:` does not run for
+/// another exception), or when this future is dropped from outside (by a
+/// `select!`, by dropping it, by the runtime shutting down): like any Rust
+/// future, it cannot await in its destructor. See also [`finally`], which
+/// also cleans up after a normal completion and after a panic.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
@@ -60,8 +64,9 @@ use super::node::{self, Node, Registration};
 /// cleanup.
 ///
 /// # Panics
-/// A panic of `fut` or of the cleanup goes on to the caller (a task ends
-/// panicked); polling again after it resolved panics.
+/// A panic of `fut` goes on to the caller at once, with no cleanup (a task
+/// ends panicked); so does a panic of the cleanup. Polling again after it
+/// resolved panics.
 pub fn on_cancel<F, C, CF>(fut: F, cleanup: C) -> OnCancel<F::IntoFuture, C, CF>
 where
     F: IntoFuture,
@@ -75,7 +80,9 @@ where
 /// (asyncio's `try: … finally: await cleanup()`). A cancellation that reaches
 /// it while `fut` is pending drops `fut` and runs the cleanup as
 /// [`on_cancel`] does; one that arrives while the cleanup runs does not
-/// interrupt it.
+/// interrupt it. A panic of `fut` (in a poll, or in its destructor) is
+/// held while the cleanup runs to its end, and then goes on, as an
+/// exception leaves a `finally:` block after the block ran.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
@@ -96,8 +103,34 @@ where
 /// As [`on_cancel`]: dropping the future itself runs no further cleanup.
 ///
 /// # Panics
-/// A panic of `fut` or of the cleanup goes on to the caller; polling again
-/// after it resolved panics.
+/// A panic of `fut` goes on to the caller once the cleanup ended (a value
+/// `fut` returned before its destructor panicked is dropped with it). A
+/// panic of the cleanup goes on at once; if `fut` had panicked, the
+/// cleanup's panic replaces that one (as an exception raised in a
+/// `finally:` block replaces the one being handled), whose payload is
+/// dropped (a payload whose destructor panics too is reported through the
+/// exception handler, not resumed). Polling again after it resolved panics.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+///
+/// asyncio::run(async {
+///     let log = Arc::new(Mutex::new(Vec::new()));
+///     let l = log.clone();
+///     let task = asyncio::create_task(asyncio::finally(
+///         async {
+///             asyncio::sleep(0.01).await;
+///             panic!("lost the connection");
+///         },
+///         || async move {
+///             asyncio::sleep(0.01).await; // runs to its end first
+///             l.lock().unwrap().push("released");
+///         },
+///     ));
+///     assert!(task.await.unwrap_err().is_panic());
+///     assert_eq!(*log.lock().unwrap(), ["released"]);
+/// });
+/// ```
 pub fn finally<F, C, CF>(fut: F, cleanup: C) -> Finally<F::IntoFuture, C, CF>
 where
     F: IntoFuture,
@@ -195,6 +228,11 @@ pub struct OnCancel<F: Future, C, CF> {
     always: bool,
     /// `finally`: the output, held while the cleanup runs.
     output: Option<F::Output>,
+    /// `finally`: the panic of `fut` (its poll or its destructor), held
+    /// while the cleanup runs and resumed after it. In a `Mutex` only so
+    /// that the future stays `Sync` (it is only reached through
+    /// `&mut self`, never locked).
+    panic: Mutex<Option<Payload>>,
 }
 
 #[pin_project(project = StageProj)]
@@ -222,6 +260,7 @@ where
             started: false,
             always,
             output: None,
+            panic: Mutex::new(None),
         }
     }
 }
@@ -254,40 +293,103 @@ where
         }
         loop {
             match this.stage.as_mut().project() {
-                StageProj::Running(fut) => {
-                    // `Ready(Some(v))`: it returned `v` (invariant 5: the
-                    // value wins); `Ready(None)`: cancelled, every scope
-                    // inside is done.
-                    let polled = match this.node.as_ref() {
+                StageProj::Running(mut fut) => {
+                    let always = *this.always;
+                    // `finally` polls `fut` under `catch_unwind`: its
+                    // cleanup runs after a panic too (`try: … finally:`
+                    // runs for any exception); `on_cancel` lets it go
+                    // (`except CancelledError:` runs for a cancel only).
+                    let mut poll_fut = |cx: &mut Context<'_>| match always {
+                        true => catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))),
+                        false => Ok(fut.as_mut().poll(cx)),
+                    };
+                    let step = match this.node.as_ref() {
                         // Nothing can cancel it: a plain pass-through.
-                        None => fut.poll(cx).map(Some),
+                        None => std::task::ready!(Step::from(poll_fut(cx))),
                         Some(node) => {
                             node.set_waker(cx.waker());
-                            let mut polled = Poll::Ready(None);
-                            if !node.status().must_drop() {
-                                polled = node::enter(node, || fut.poll(cx)).map(Some);
-                                if polled.is_pending() && node.status().must_drop() {
-                                    polled = Poll::Ready(None);
+                            if node.claim_drop() {
+                                Step::Cancelled
+                            } else {
+                                match Step::from(node::enter(node, || poll_fut(cx))) {
+                                    // Cancelled meanwhile, every scope
+                                    // inside done: drop `fut` now.
+                                    Poll::Pending if node.claim_drop() => Step::Cancelled,
+                                    step => std::task::ready!(step),
                                 }
                             }
-                            polled
                         }
                     };
-                    if let Some(v) = std::task::ready!(polled) {
-                        let (stage, always) = (this.stage.as_mut(), *this.always);
-                        match finish(stage, this.cleanup, this.output, this.reg, always, v) {
-                            Some(v) => return Poll::Ready(v),
-                            None => continue,
+                    let v = match step {
+                        // Invariant 5: the value wins over a cancel.
+                        Step::Value(v) => v,
+                        // Cancelled and every scope inside is done: drop
+                        // `fut`, then start the cleanup.
+                        Step::Cancelled => {
+                            drop_running(this.stage.as_mut(), always, this.panic);
+                            start_cleanup(this.stage.as_mut(), this.cleanup);
+                            continue;
                         }
+                        // `finally` only: drop `fut` too, run the cleanup,
+                        // then the panic goes on.
+                        Step::Panicked(payload) => {
+                            set_panic(this.panic, payload);
+                            drop_running(this.stage.as_mut(), always, this.panic);
+                            start_cleanup(this.stage.as_mut(), this.cleanup);
+                            continue;
+                        }
+                    };
+                    if !always {
+                        this.stage.set(Stage::Done);
+                        *this.reg = None;
+                        return Poll::Ready(v);
                     }
-                    // Cancelled and every scope inside is done: drop `fut`,
-                    // then start the cleanup.
-                    this.stage.set(Stage::Done);
-                    let cleanup = this.cleanup.take().expect("asyncio: cleanup taken twice");
-                    this.stage.set(Stage::Cleaning(cleanup()));
+                    // `finally`: holds `v` while the cleanup runs, and stays
+                    // registered, so that a cancel of the task waits for it.
+                    *this.output = Some(v);
+                    drop_running(this.stage.as_mut(), always, this.panic);
+                    start_cleanup(this.stage.as_mut(), this.cleanup);
                 }
                 StageProj::Cleaning(cleanup) => {
-                    std::task::ready!(node::enter_shielded(|| cleanup.poll(cx)));
+                    let polled = match this.panic.get_mut() {
+                        Ok(None) | Err(_) => node::enter_shielded(|| cleanup.poll(cx)),
+                        // A panic of the cleanup replaces the one held
+                        // (as an exception raised in `finally:` replaces
+                        // the one being handled); the held payload is
+                        // dropped, contained.
+                        Ok(Some(_)) => match node::enter_shielded(|| {
+                            catch_unwind(AssertUnwindSafe(|| cleanup.poll(cx)))
+                        }) {
+                            Ok(polled) => polled,
+                            Err(again) => {
+                                let held = take_panic(this.panic);
+                                if let Some(held) = held {
+                                    super::drop_reported(held, PAYLOAD_DESTRUCTOR);
+                                }
+                                resume_unwind(again);
+                            }
+                        },
+                    };
+                    std::task::ready!(polled);
+                    if let Some(payload) = take_panic(this.panic) {
+                        // The cleanup ended: now the panic goes on (the
+                        // value `fut` returned before its destructor
+                        // panicked, if any, is lost with it). A destructor
+                        // that panics here replaces it, as above.
+                        let (mut stage, output) = (this.stage.as_mut(), this.output);
+                        let dropped = catch_unwind(AssertUnwindSafe(move || {
+                            stage.set(Stage::Done);
+                            drop(output.take());
+                        }));
+                        *this.reg = None;
+                        match dropped {
+                            Ok(()) => resume_unwind(payload),
+                            Err(again) => {
+                                super::drop_reported(payload, PAYLOAD_DESTRUCTOR);
+                                resume_unwind(again);
+                            }
+                        }
+                    }
                     match this.output.take() {
                         Some(v) => {
                             this.stage.set(Stage::Done);
@@ -309,33 +411,79 @@ where
     }
 }
 
-/// `fut` returned `v`: hands it back to resolve with it (`on_cancel`,
-/// leaving the enclosing scope), or starts the cleanup and holds `v`
-/// (`finally`: `None`, poll the cleanup next).
-fn finish<F, C, CF>(
-    mut stage: Pin<&mut Stage<F, CF>>,
-    cleanup: &mut Option<C>,
-    output: &mut Option<F::Output>,
-    reg: &mut Option<Registration>,
-    always: bool,
-    v: F::Output,
-) -> Option<F::Output>
-where
-    F: Future,
-    C: FnOnce() -> CF,
-    CF: Future<Output = ()>,
-{
-    stage.set(Stage::Done);
-    if !always {
-        *reg = None;
-        return Some(v);
+/// How one poll of the protected future went.
+enum Step<T> {
+    /// It returned.
+    Value(T),
+    /// Cancelled, and every scope inside is done.
+    Cancelled,
+    /// It panicked (`finally` only: `on_cancel` does not catch).
+    Panicked(Payload),
+}
+
+impl<T> Step<T> {
+    /// `Pending` for a pending poll.
+    fn from(polled: Result<Poll<T>, Payload>) -> Poll<Step<T>> {
+        match polled {
+            Ok(Poll::Ready(v)) => Poll::Ready(Step::Value(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Step::Panicked(payload)),
+        }
     }
-    // `finally`: stays registered while the cleanup runs, so that a cancel
-    // of the task waits for it.
-    *output = Some(v);
+}
+
+/// A caught panic's payload.
+type Payload = Box<dyn Any + Send>;
+
+/// How a payload whose destructor panics is reported.
+const PAYLOAD_DESTRUCTOR: &str = "Exception in the destructor of a panic payload";
+
+/// Holds `payload` to be resumed after the cleanup; one held already (the
+/// future's poll panicked, then its destructor did) is replaced, as the
+/// harness lets a destructor's panic replace the poll's.
+fn set_panic(slot: &mut Mutex<Option<Payload>>, payload: Payload) {
+    let old = match slot.get_mut() {
+        Ok(held) => held.replace(payload),
+        Err(poisoned) => poisoned.into_inner().replace(payload),
+    };
+    if let Some(old) = old {
+        super::drop_reported(old, PAYLOAD_DESTRUCTOR);
+    }
+}
+
+fn take_panic(slot: &mut Mutex<Option<Payload>>) -> Option<Payload> {
+    match slot.get_mut() {
+        Ok(held) => held.take(),
+        Err(poisoned) => poisoned.into_inner().take(),
+    }
+}
+
+/// Drops the protected future. For `finally` a panic of its destructor is
+/// caught and held, to go on after the cleanup (the future's own code
+/// raised it); for `on_cancel` it goes on at once, and no cleanup runs
+/// (`except CancelledError:` does not run for another exception).
+fn drop_running<F, CF>(
+    mut stage: Pin<&mut Stage<F, CF>>,
+    always: bool,
+    panic: &mut Mutex<Option<Payload>>,
+) {
+    if !always {
+        stage.set(Stage::Done);
+        return;
+    }
+    // On unwind, `set` still leaves `Done` in place.
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| stage.set(Stage::Done))) {
+        set_panic(panic, payload);
+    }
+}
+
+/// Starts the cleanup (after the protected future was dropped).
+fn start_cleanup<F, C, CF>(mut stage: Pin<&mut Stage<F, CF>>, cleanup: &mut Option<C>)
+where
+    C: FnOnce() -> CF,
+{
     let cleanup = cleanup.take().expect("asyncio: cleanup taken twice");
     stage.set(Stage::Cleaning(cleanup()));
-    None
 }
 
 impl<F: Future, C, CF> fmt::Debug for OnCancel<F, C, CF> {

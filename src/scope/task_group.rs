@@ -327,7 +327,7 @@ impl Shared {
 }
 
 /// Cancels those of `children` that have not ended (the list keeps some
-/// that did, and a cancel counts as retrieving a task's exception).
+/// that did). What they end with is read by the group's done callback.
 fn cancel_running(children: Vec<TaskRef>) {
     for child in children {
         if !child.done() {
@@ -672,7 +672,7 @@ where
                     }
                 }
             }
-            if !*this.body_done && node.status().must_drop() {
+            if !*this.body_done && node.claim_drop() {
                 // Shutting down and every cleanup in the body ran.
                 *this.body_done = true;
                 drop_body(this.fut.as_mut());

@@ -524,7 +524,7 @@ impl<F: Future> Future for TimeoutRun<'_, F> {
         if !status.cancelled() {
             return Poll::Pending;
         }
-        if !status.must_drop() {
+        if !node.claim_drop() {
             // Cancelled with cleanups to run: poll again, so that the
             // `OnCancel`s inside see it now (they were woken too).
             if let Some(fut) = this.fut.as_mut().as_pin_mut() {
@@ -532,7 +532,7 @@ impl<F: Future> Future for TimeoutRun<'_, F> {
                     return this.done(Ok(v));
                 }
             }
-            if !node.status().must_drop() {
+            if !node.claim_drop() {
                 return Poll::Pending;
             }
         }

@@ -414,11 +414,16 @@ impl<T: Send + 'static> AnyCore for Core<T> {
     }
 
     fn cancel(&self, msg: Option<Arc<str>>) -> bool {
-        // asyncio: cancel() counts as retrieving the exception.
-        self.header.diag.mark_retrieved();
         let mut guard = self.lock();
         let inner = &mut *guard;
         if let CancelRequest::AlreadyDone = self.header.state.request_cancel(inner) {
+            // asyncio: `cancel()` clears `_log_traceback`, so it counts as
+            // retrieving the exception of a task that already ended. A
+            // pending task is not marked: an exception it raises later
+            // (while handling the cancel) sets `_log_traceback` again and
+            // is reported if nobody reads it (`diag.rs`, invariant 7).
+            drop(guard);
+            self.header.diag.mark_retrieved();
             return false;
         }
         if let Outcome::Pending { cancel_msg } = &mut inner.outcome {

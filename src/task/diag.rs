@@ -14,8 +14,16 @@
 //!    created on first use (first `Framed` poll, a panic while a task of ours
 //!    is being polled, or at creation in debug mode) and removed when the
 //!    header drops. The "panic retrieved" flag is set by every path that
-//!    hands the panic out (`take_output`, `result`, `exception`) and by
-//!    `cancel`. Only when `Header::debug` is set does the harness time each
+//!    hands the panic out (`take_output`, `result`, `exception`), by
+//!    `cancel` of a task that already ended (asyncio's `cancel()` clears
+//!    `_log_traceback`), and by the owners that cancel a task and read its
+//!    outcome where asyncio's twin does: a dropped by-value await that was
+//!    polled (the awaiter is woken by the end and reads it), and the
+//!    runner's shutdown (which reports a leftover's panic itself). A
+//!    `cancel` of a pending task does not set it: a panic the task raises
+//!    afterwards, while it handles the cancel, is reported when nobody
+//!    reads it, as asyncio's later `set_exception` sets `_log_traceback`
+//!    again. Only when `Header::debug` is set does the harness time each
 //!    poll (`poll_timed`). Only a task that ended panicking checks for a
 //!    panic nobody will see ([`DiagFlags::ended_panicked`]), and dropping a
 //!    `Task` costs one atomic load unless the task is pending or panicked
@@ -80,7 +88,7 @@ pub(crate) struct Records {
 
 /// `DiagFlags`: the `Task` handle was dropped.
 const HANDLE_DROPPED: u8 = 1;
-/// Someone saw the panic (await, `result`, `exception`, `cancel`).
+/// Someone saw the panic (await, `result`, `exception`, `cancel` once done).
 const RETRIEVED: u8 = 2;
 /// The task ended panicking.
 const ENDED_PANICKED: u8 = 4;

@@ -21,13 +21,15 @@ use crate::scope::{AwaitAction, AwaitScope};
 /// - `task.await` (by value) yields [`Result<T>`](crate::Result) and ties the
 ///   task to its awaiter: if the awaiting future is dropped before the task
 ///   ends (its own task was cancelled, a `select!` or a timeout dropped it),
-///   the task is cancelled, as an awaited asyncio task is.
+///   the task is cancelled, as an awaited asyncio task is; an await that
+///   was polled counts as reading whatever the task then ends with.
 /// - `(&mut task).await` yields the same without that tie.
 /// - A task that awaits its own `Task` (handed to it through a channel, say)
 ///   gets `Err(InvalidState)` ("Task cannot await on itself") at once
 ///   instead of waiting for its own end forever, and is not cancelled for it.
 /// - A `Task` dropped without being awaited keeps running. If it panics and
-///   nobody sees the panic (await, `result()`, `exception()`, `cancel()`),
+///   nobody sees the panic (await, `result()`, `exception()`, `cancel()`
+///   once it ended),
 ///   the panic is reported through the
 ///   [exception handler](crate::set_exception_handler) as "Task exception was
 ///   never retrieved" once the task ended and its last `Task` is gone;
@@ -227,11 +229,23 @@ impl<T: Send + 'static> Task<T> {
 }
 
 impl<T> Task<T> {
-    /// An await of this task (`Join` or `JoinRef`) is dropped and the task
-    /// is done. One that was polled was waiting for the task's end, and
-    /// asyncio's awaiter, woken by that end, always reads the outcome (also
-    /// when it is cancelled right after): its panic counts as seen, even
-    /// if the poll that would have handed it over never came.
+    /// The by-value await of this task (`IntoFuture::into_future`), with no
+    /// bounds on `T`: `wait_for` builds its input from a `Task` whose
+    /// `Awaitable` impl has none (see `Awaitable::Target`).
+    pub(crate) fn into_join(self) -> Join<T> {
+        Join {
+            task: self,
+            scope: AwaitScope::default(),
+            polled: false,
+        }
+    }
+
+    /// An await of this task (`Join` or `JoinRef`) is dropped, and the task
+    /// is done (or, for a `Join`, has just been cancelled for it). One that
+    /// was polled was waiting for the task's end, and asyncio's awaiter,
+    /// woken by that end, always reads the outcome (also when it is
+    /// cancelled right after): its panic counts as seen, even if the poll
+    /// that would have handed it over never came.
     fn awaiter_dropped(&self, polled: bool) {
         if polled {
             self.task.core().header().diag.mark_retrieved();
@@ -291,11 +305,7 @@ impl<T: Send + 'static> IntoFuture for Task<T> {
     type IntoFuture = Join<T>;
 
     fn into_future(self) -> Join<T> {
-        Join {
-            task: self,
-            scope: AwaitScope::default(),
-            polled: false,
-        }
+        self.into_join()
     }
 }
 
@@ -410,9 +420,13 @@ impl<T> Drop for Join<T> {
             self.task.awaiter_dropped(self.polled);
         } else if !self.task.is_current() {
             // A task that tried to await itself is not cancelled for it.
-            // Otherwise the cancel marks the panic to come as seen, as
-            // asyncio's `cancel()` does.
             self.task.cancel();
+            // An await that was waiting is asyncio's awaiter whose task
+            // was cancelled: it passes the cancel on and, woken by the
+            // task's end, reads its outcome, so a panic the task raises
+            // while handling the cancel is seen. One never polled waited
+            // for nothing: such a panic is reported if nobody reads it.
+            self.task.awaiter_dropped(self.polled);
         }
     }
 }
