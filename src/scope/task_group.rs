@@ -1,6 +1,7 @@
 //! `task_group(body)` and `TaskGroup` (asyncio 3.11's `async with
 //! asyncio.TaskGroup() as tg:`).
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -87,6 +88,7 @@ where
                 count: AtomicUsize::new(OPEN),
                 state: Mutex::new(State {
                     children: Vec::new(),
+                    unwatched: Vec::new(),
                     sweep_at: SWEEP_MIN,
                     errors: Vec::new(),
                     waker: None,
@@ -156,6 +158,10 @@ const PHASE: usize = 3;
 const ONE: usize = 4;
 /// The fewest children [`State::children`] holds before its first sweep.
 const SWEEP_MIN: usize = 32;
+/// The most children [`State::unwatched`] holds: past it, the body's
+/// create_task watches them in place (a body that makes many children in
+/// one poll does not keep every one's output alive till the poll's end).
+const UNWATCHED_MAX: usize = 1024;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Phase {
@@ -185,6 +191,11 @@ fn phase(count: usize) -> Phase {
 struct State {
     /// The children listed, in creation order (some may have ended).
     children: Vec<WeakTaskRef>,
+    /// The children the body created in the poll under way, on the
+    /// poller's thread, not yet watched (see [`Shared::watch`]): held
+    /// strong, so that the poller can still read how each ended. Empty
+    /// between two polls of the group.
+    unwatched: Vec<TaskRef>,
     /// The length of `children` at which the next sweep runs.
     sweep_at: usize,
     /// The children's failures, in the order they happened.
@@ -213,6 +224,7 @@ impl State {
         self.children
             .iter()
             .filter_map(WeakTaskRef::upgrade)
+            .chain(self.unwatched.iter().cloned())
             .collect()
     }
 }
@@ -267,6 +279,88 @@ impl Shared {
         if cancel {
             task.cancel();
         }
+    }
+
+    /// Lists a child the body created in its poll on the poller's thread,
+    /// unwatched (see [`Shared::watch`]); one that joins a group already
+    /// shutting down is cancelled at once. Past [`UNWATCHED_MAX`] children
+    /// the batch is watched now (`self` is the poller's, so this is still
+    /// the poller's poll).
+    fn list_unwatched(self: &Arc<Self>, task: &TaskRef) {
+        let (cancel, batch) = {
+            let mut s = self.lock();
+            s.unwatched.push(task.clone());
+            let cancel = phase(self.count.load(Ordering::Acquire)) != Phase::Open;
+            (cancel, self.take_unwatched(&mut s, UNWATCHED_MAX))
+        };
+        if cancel {
+            task.cancel();
+        }
+        self.watch(batch);
+    }
+
+    /// Takes out the unwatched children if there are at least `min`, and
+    /// lists (weakly) those not ended yet, in the same lock: a shutdown
+    /// sees each child in one list or the other.
+    fn take_unwatched(&self, s: &mut State, min: usize) -> Vec<TaskRef> {
+        if s.unwatched.len() < min.max(1) {
+            return Vec::new();
+        }
+        let batch = std::mem::take(&mut s.unwatched);
+        for child in &batch {
+            if !child.done() {
+                s.sweep();
+                s.children.push(child.downgrade());
+            }
+        }
+        batch
+    }
+
+    /// Watches a batch of children taken out of [`State::unwatched`]
+    /// (unlocked; on the poller's thread, in its poll): each gets its done
+    /// callback (ahead of any the body added), or, already ended, is
+    /// uncounted here, with its failure if it failed. No wake: the poller
+    /// reads the count after this.
+    ///
+    /// Why not at the spawn, as for the other children: on the multi-thread
+    /// runtime the children run on the other worker while the body creates
+    /// more, and a callback per child makes each child's end write the
+    /// group's count and its `Arc`'s count, the words the body writes for
+    /// the next child: the cache line went back and forth between the two
+    /// workers at every child (the group cost 1.2-1.4x a `gather` of the
+    /// same children, with the same instructions). A child that ended
+    /// before this needs no callback and writes nothing of the group, as
+    /// `gather` registers its callbacks only at its first poll.
+    fn watch(self: &Arc<Self>, batch: Vec<TaskRef>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut ended = 0;
+        let mut failures = Vec::new();
+        for child in &batch {
+            let watcher: Arc<dyn ChildDone> = self.clone();
+            if let Err((_, cb)) = child.push_done_callback_first(Callback::Child(watcher, 0)) {
+                drop(cb);
+                match failure(child) {
+                    Some(e) => failures.push(e),
+                    None => ended += 1,
+                }
+            }
+        }
+        if ended > 0 {
+            self.count.fetch_sub(ended * ONE, Ordering::AcqRel);
+        }
+        for e in failures {
+            let shutdown = {
+                let mut s = self.lock();
+                s.errors.push(e);
+                let shutdown = self.begin_shutdown(&mut s);
+                self.count.fetch_sub(ONE, Ordering::AcqRel);
+                shutdown
+            };
+            self.shutdown(shutdown);
+        }
+        drop(batch); // may drop a child's core: unlocked
     }
 
     /// Uncounts a child that was counted and is gone (it ended, or it could
@@ -336,17 +430,44 @@ fn cancel_running(children: Vec<TaskRef>) {
     }
 }
 
+/// What an ended child counts as for the group: its error if it failed.
+fn failure(task: &TaskRef) -> Option<Error> {
+    // Only a task that panicked (a `try_create_task` child's `Err`
+    // included) has an error: the others skip the task's lock.
+    match task.panicked() {
+        true => task.exception().ok().flatten(),
+        false => None, // returned, or cancelled: not a failure
+    }
+}
+
 impl ChildDone for Shared {
     /// A child ended (its done callback).
     fn child_done(&self, _: usize, task: &TaskRef) {
-        // Only a task that panicked (a `try_create_task` child's `Err`
-        // included) has an error: the others skip the task's lock.
-        let failure = match task.panicked() {
-            true => task.exception().ok().flatten(),
-            false => None, // returned, or cancelled: not a failure
-        };
-        self.release(failure);
+        self.release(failure(task));
     }
+}
+
+thread_local! {
+    /// The group whose body this thread is polling (or making), if any: a
+    /// child it creates is watched after the poll ([`Shared::watch`]).
+    static POLLING: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` (the body's making or poll) with `shared` as [`POLLING`].
+fn polling<R>(shared: &Arc<Shared>, f: impl FnOnce() -> R) -> R {
+    struct Restore(*const Shared);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            POLLING.with(|p| p.set(self.0));
+        }
+    }
+    let _restore = Restore(POLLING.with(|p| p.replace(Arc::as_ptr(shared))));
+    f()
+}
+
+/// `true` when this thread is polling (or making) `shared`'s body.
+fn is_polling(shared: &Arc<Shared>) -> bool {
+    POLLING.with(|p| std::ptr::eq(p.get(), Arc::as_ptr(shared)))
 }
 
 impl TaskGroup {
@@ -438,9 +559,11 @@ impl fmt::Debug for TaskGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.shared.lock();
         let count = self.shared.count.load(Ordering::Acquire);
+        // Those unwatched that ended are still counted: not shown.
+        let ended = s.unwatched.iter().filter(|t| t.done()).count();
         f.debug_struct("TaskGroup")
             .field("phase", &phase(count))
-            .field("tasks", &(count / ONE))
+            .field("tasks", &(count / ONE - ended))
             .field("errors", &s.errors.len())
             .finish()
     }
@@ -567,6 +690,11 @@ where
     let task = builder.spawn(fut);
     reserved.1 = false;
     let child = task.task_ref();
+    if is_polling(shared) {
+        // Watched after the body's poll (`Shared::watch`).
+        shared.list_unwatched(child);
+        return task;
+    }
     shared.list(child);
     let watcher: Arc<dyn ChildDone> = shared.clone();
     if let Err((_, cb)) = child.push_done_callback(Callback::Child(watcher, 0)) {
@@ -628,7 +756,10 @@ where
             }
             if let Some(body) = this.body.take() {
                 let group = this.group.clone();
-                match catch_unwind(AssertUnwindSafe(|| node::enter(&node, || body(group)))) {
+                let made = catch_unwind(AssertUnwindSafe(|| {
+                    polling(&shared, || node::enter(&node, || body(group)))
+                }));
+                match made {
                     Ok(fut) => this.fut.set(Some(fut)),
                     Err(payload) => {
                         *this.body_done = true;
@@ -657,7 +788,9 @@ where
                     .as_mut()
                     .as_pin_mut()
                     .expect("asyncio: group body missing");
-                let polled = catch_unwind(AssertUnwindSafe(|| node::enter(&node, || fut.poll(cx))));
+                let polled = catch_unwind(AssertUnwindSafe(|| {
+                    polling(&shared, || node::enter(&node, || fut.poll(cx)))
+                }));
                 match polled {
                     Ok(Poll::Ready(v)) => {
                         *this.value = Some(v);
@@ -678,6 +811,10 @@ where
                 drop_body(this.fut.as_mut());
             }
         }
+        // The children the body created in this poll (invariant: none is
+        // left unwatched once the poll decides).
+        let batch = shared.take_unwatched(&mut shared.lock(), 1);
+        shared.watch(batch);
         let errors = {
             let mut s = shared.lock();
             if !*this.body_done || !shared.finish(&mut s) {
@@ -735,8 +872,8 @@ fn drop_body<Fut>(mut fut: Pin<&mut Option<Fut>>) {
 impl<B, Fut: Future> PinnedDrop for TaskGroupRun<B, Fut> {
     fn drop(self: Pin<&mut Self>) {
         let shared = &self.group.shared;
-        let children = {
-            let s = shared.lock();
+        let (children, unwatched) = {
+            let mut s = shared.lock();
             let finished = shared
                 .count
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
@@ -745,11 +882,12 @@ impl<B, Fut: Future> PinnedDrop for TaskGroupRun<B, Fut> {
             if finished.is_err() {
                 return;
             }
-            s.alive()
+            (s.alive(), std::mem::take(&mut s.unwatched))
         };
         // Dropped from outside: the children cannot be waited for, only
         // cancelled.
         cancel_running(children);
+        drop(unwatched); // unlocked
     }
 }
 

@@ -71,6 +71,17 @@ impl Callbacks {
         }
     }
 
+    /// Adds `cb` at the front of `slot`'s list.
+    pub(super) fn push_first(slot: &mut Option<Box<Callbacks>>, id: CallbackId, cb: Callback) {
+        match slot {
+            None => Callbacks::push(slot, id, cb),
+            Some(list) => {
+                let old = mem::replace(&mut list.first, (id, cb));
+                list.rest.insert(0, old);
+            }
+        }
+    }
+
     /// Takes out the callback registered as `id`, if it is in `slot`.
     pub(super) fn remove(slot: &mut Option<Box<Callbacks>>, id: CallbackId) -> Option<Callback> {
         let list = slot.as_deref_mut()?;

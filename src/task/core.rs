@@ -170,7 +170,9 @@ pub(crate) trait AnyCore: Send + Sync + 'static {
     fn set_name(&self, name: Arc<str>);
     fn cancel(&self, msg: Option<Arc<str>>) -> bool;
     /// Registers a callback; see [`Push`].
-    fn push_callback(&self, id: CallbackId, cb: Callback, start_drain: bool) -> Push;
+    /// Queues `cb` last, or with `first` ahead of those queued (see
+    /// [`TaskRef::push_done_callback_first`]).
+    fn push_callback(&self, id: CallbackId, cb: Callback, start_drain: bool, first: bool) -> Push;
     /// Runs the queued callbacks of a done task, in order, until the queue
     /// is empty; then clears `DRAINING` (invariant 4).
     fn drain(&self, task: &TaskRef);
@@ -497,7 +499,7 @@ impl<T: Send + 'static> AnyCore for Core<T> {
         }
     }
 
-    fn push_callback(&self, id: CallbackId, cb: Callback, start_drain: bool) -> Push {
+    fn push_callback(&self, id: CallbackId, cb: Callback, start_drain: bool, first: bool) -> Push {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let push = match self.header.state.add_callback(inner, start_drain) {
@@ -505,7 +507,10 @@ impl<T: Send + 'static> AnyCore for Core<T> {
             AddCallback::QueueAndDrain => Push::StartDrain,
             AddCallback::GiveBack => return Push::Done(cb),
         };
-        Callbacks::push(&mut inner.callbacks, id, cb);
+        match first {
+            true => Callbacks::push_first(&mut inner.callbacks, id, cb),
+            false => Callbacks::push(&mut inner.callbacks, id, cb),
+        }
         push
     }
 

@@ -247,7 +247,7 @@ impl TaskRef {
     {
         let id = CallbackId::next();
         let cb = Callback::Boxed(Box::new(f));
-        if let Push::StartDrain = self.0.push_callback(id, cb, true) {
+        if let Push::StartDrain = self.0.push_callback(id, cb, true, false) {
             callbacks::schedule_drain(self.clone());
         }
         id
@@ -262,7 +262,22 @@ impl TaskRef {
         cb: Callback,
     ) -> Result<CallbackId, (CallbackId, Callback)> {
         let id = CallbackId::next();
-        match self.0.push_callback(id, cb, false) {
+        match self.0.push_callback(id, cb, false, false) {
+            Push::Done(cb) => Err((id, cb)),
+            Push::Queued | Push::StartDrain => Ok(id),
+        }
+    }
+
+    /// As [`push_done_callback`](Self::push_done_callback), but `cb` runs
+    /// before the callbacks queued so far: a task group that watches a
+    /// child only after its body's poll (`scope/task_group.rs`) still has
+    /// its callback run first, as when it registered at the spawn.
+    pub(crate) fn push_done_callback_first(
+        &self,
+        cb: Callback,
+    ) -> Result<CallbackId, (CallbackId, Callback)> {
+        let id = CallbackId::next();
+        match self.0.push_callback(id, cb, false, true) {
             Push::Done(cb) => Err((id, cb)),
             Push::Queued | Push::StartDrain => Ok(id),
         }
