@@ -523,3 +523,109 @@ async fn a_failure_cancels_the_children_that_joined_after_others_ended() {
     assert_eq!(later.len(), 3);
     assert!(later.iter().all(|t| t.cancelled()));
 }
+
+/// A multi-thread runtime of two workers: the body's children run on the
+/// other worker while it creates more, and the group watches them after
+/// the body's poll (`Shared::watch` in `src/scope/task_group.rs`).
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Children that ended, returning or failing, before the group watched
+/// them are counted and their failures reported, also past the batch the
+/// body's poll holds (1024), in the order of creation.
+#[test]
+fn children_ended_before_the_late_watch_are_counted_and_their_failures_kept() {
+    two_workers().block_on(async {
+        for _ in 0..20 {
+            let r = asyncio::task_group(|tg| async move {
+                for i in 0..3000 {
+                    // Refused once the group saw a failure.
+                    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        match i % 1000 {
+                            999 => tg.try_create_task(async move {
+                                Err::<usize, _>(std::io::Error::other(format!("bad {i}")))
+                            }),
+                            _ => tg.create_task(async move { i }),
+                        };
+                    }));
+                    if made.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await;
+            // A failure created before the first was seen may be reported
+            // too, or end cancelled.
+            let errors = messages(&r.unwrap_err());
+            assert_eq!(errors[0], "bad 999");
+            assert!(errors.len() <= 3, "{errors:?}");
+        }
+    });
+}
+
+/// The group's done callback runs before those the body added to a child
+/// in the same poll, as when the group registered it at the spawn: a
+/// callback of the body sees the group already shutting down.
+#[test]
+fn the_groups_callback_runs_before_the_bodys_on_a_late_watched_child() {
+    two_workers().block_on(async {
+        let go = Arc::new(asyncio::Event::new());
+        let seen = Arc::new(Mutex::new(String::new()));
+        let (g, s) = (go.clone(), seen.clone());
+        let r = asyncio::task_group(|tg| async move {
+            let t = tg.create_task(async move {
+                g.wait().await;
+                panic!("boom");
+            });
+            let tg2 = tg.clone();
+            t.add_done_callback(move |_| *s.lock().unwrap() = format!("{tg2:?}"));
+            go.set();
+            asyncio::sleep(10).await;
+        })
+        .await;
+        assert_eq!(messages(&r.unwrap_err()), ["task panicked: boom"]);
+        let seen = seen.lock().unwrap().clone();
+        assert!(seen.contains("ShuttingDown"), "{seen}");
+    });
+}
+
+/// A failure (from a child created outside the body's poll, watched at
+/// once) while the body creates children cancels every one of them, the
+/// ones not watched yet included: the group ends.
+#[test]
+fn a_failure_racing_the_bodys_creation_cancels_every_child() {
+    two_workers().block_on(async {
+        for round in 0..100 {
+            let r = tokio::time::timeout(
+                Duration::from_secs(20),
+                asyncio::task_group(|tg| async move {
+                    let t = tg.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..round % 5 {
+                            tokio::task::yield_now().await;
+                        }
+                        t.create_task(async { panic!("racing failure") });
+                    });
+                    for _ in 0..500 {
+                        // Refused once the group is shutting down.
+                        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            tg.create_task(asyncio::sleep(1000));
+                        }));
+                        if made.is_err() {
+                            break;
+                        }
+                    }
+                    asyncio::sleep(1000).await;
+                }),
+            )
+            .await
+            .expect("the group must end: every child cancelled");
+            assert!(r.unwrap_err().is_group(), "round {round}");
+        }
+    });
+}
