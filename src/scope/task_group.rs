@@ -1,5 +1,39 @@
 //! `task_group(body)` and `TaskGroup` (asyncio 3.11's `async with
 //! asyncio.TaskGroup() as tg:`).
+//!
+//! # Watching the children
+//! Each child is counted in [`Shared::count`] before it is spawned and
+//! uncounted once, when it ended: by its done callback, or, for a child
+//! watched late, by the poller itself if the child had ended by then.
+//!
+//! A child the body creates in its own poll (or its making), on the
+//! poller's thread, on a runtime of several workers, is watched *late*:
+//! listed strong in [`State::unwatched`], and given its done callback
+//! (ahead of any other it has by then) — or, already ended, uncounted with
+//! its failure — by the poller right after that poll, before it decides
+//! anything ([`Shared::watch`]), or in `create_task` once the batch is
+//! [`UNWATCHED_MAX`] long. Any other child (made by a sibling, another
+//! task, or on the current-thread runtime) gets its callback at the spawn.
+//! Why: see [`Shared::watch`]. The invariants this keeps:
+//!
+//! 1. **A shutdown reaches every running child.** From its listing to its
+//!    end a child is in [`State::children`] or [`State::unwatched`]; the
+//!    watch moves it from one to the other in one lock, and a shutdown
+//!    takes both lists in its lock ([`State::alive`]).
+//! 2. **Every child is uncounted exactly once, and the poller decides on a
+//!    count with no ended child watched late still in it.** A late watch
+//!    either registers the callback (which will uncount) or gets it back
+//!    because the child is done (and uncounts it itself); `unwatched` is
+//!    empty when the poller reads the count to finish, and a release done
+//!    by the poller needs no wake.
+//! 3. **The group's callback runs first** among a child's done callbacks,
+//!    as when it was registered at the spawn
+//!    ([`TaskRef::push_done_callback_first`]); on the current-thread
+//!    runtime nothing differs from a watch at the spawn, as no child runs
+//!    during the body's poll.
+//! 4. **No user code or drop under the lock.** The batch of strong
+//!    references is taken out under the lock and dropped unlocked (dropping
+//!    one may drop a child's output).
 
 use std::cell::Cell;
 use std::fmt;
