@@ -629,3 +629,32 @@ fn a_failure_racing_the_bodys_creation_cancels_every_child() {
         }
     });
 }
+
+/// A child's output whose destructor panics, dropped by the group: the
+/// body dropped its handle after the child ended, so the group's late
+/// watch holds the last reference to the child. The panic is reported, not
+/// thrown into the task awaiting the group, and the group ends `Ok`.
+#[test]
+fn a_childs_output_destructor_panicking_when_the_group_lets_it_go_is_contained() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("output destructor");
+        }
+    }
+    two_workers().block_on(async {
+        for _ in 0..50 {
+            let r = asyncio::task_group(|tg| async move {
+                let t = tg.create_task(async { PanicOnDrop });
+                // Same poll: wait for the child to end on the other worker.
+                let start = std::time::Instant::now();
+                while !t.done() && start.elapsed() < Duration::from_secs(5) {
+                    std::thread::yield_now();
+                }
+                drop(t);
+            })
+            .await;
+            assert!(r.is_ok(), "{r:?}");
+        }
+    });
+}

@@ -48,7 +48,7 @@ use pin_project::{pin_project, pinned_drop};
 
 use super::node::{self, Node, Registration};
 use crate::error::{Error, ExceptionGroup, FailedError, PanicError};
-use crate::task::{Callback, ChildDone, WeakTaskRef};
+use crate::task::{Callback, ChildDone, DISCARDED_RESULT, WeakTaskRef, drop_contained};
 use crate::{Task, TaskRef};
 
 /// Runs `body` with a new [`TaskGroup`] and waits until the body returned
@@ -395,7 +395,12 @@ impl Shared {
             };
             self.shutdown(shutdown);
         }
-        drop(batch); // may drop a child's core: unlocked
+        // Unlocked, and contained: the batch may hold the last reference
+        // to a child whose handle the body dropped, and dropping its core
+        // drops its output, whose destructor is user code (a panic there
+        // is reported, as the harness does for a discarded result, instead
+        // of being thrown into the task awaiting the group).
+        drop_contained(batch, DISCARDED_RESULT);
     }
 
     /// Uncounts a child that was counted and is gone (it ended, or it could
@@ -458,11 +463,14 @@ impl Shared {
 /// Cancels those of `children` that have not ended (the list keeps some
 /// that did). What they end with is read by the group's done callback.
 fn cancel_running(children: Vec<TaskRef>) {
-    for child in children {
+    for child in &children {
         if !child.done() {
             child.cancel();
         }
     }
+    // A child that ended meanwhile may be held by this list only (its
+    // handles dropped): contained, as in `Shared::watch`.
+    drop_contained(children, DISCARDED_RESULT);
 }
 
 /// What an ended child counts as for the group: its error if it failed.
@@ -937,7 +945,7 @@ impl<B, Fut: Future> PinnedDrop for TaskGroupRun<B, Fut> {
         // Dropped from outside: the children cannot be waited for, only
         // cancelled.
         cancel_running(children);
-        drop(unwatched); // unlocked
+        drop_contained(unwatched, DISCARDED_RESULT); // unlocked; see `Shared::watch`
     }
 }
 

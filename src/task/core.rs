@@ -588,4 +588,4 @@ impl<T> End<T> {
 }
 
 /// How a panic in the destructor of a task's discarded output is reported.
-pub(super) const DISCARDED_RESULT: &str = "Exception in the destructor of a discarded task result";
+pub(crate) const DISCARDED_RESULT: &str = "Exception in the destructor of a discarded task result";

@@ -116,7 +116,7 @@ pub(super) fn panic_error(payload: Box<dyn Any + Send>) -> PanicError {
 
 /// Drops a value whose destructor is user code, containing (and reporting,
 /// as `what`, with the current task) a panic of that destructor.
-fn drop_contained<V>(value: V, what: &str) {
+pub(crate) fn drop_contained<V>(value: V, what: &str) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
         report_panic(what, current_task().as_ref(), payload);
     }
