@@ -106,6 +106,14 @@ where
         Ok(_) => panic!("{name}: the task returned"),
         Err(e) => e,
     };
+    // On the multi-thread runtime the await can see the task ended while
+    // the thread that ended it is still running its done callbacks (see
+    // docs/differences.md, "done callbacks and an awaiter on another
+    // thread"): wait for them, with a bound, rather than race them.
+    let start = std::time::Instant::now();
+    while !ran.load(Ordering::SeqCst) && start.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::task::yield_now().await;
+    }
     Seen {
         error,
         done: task.done(),

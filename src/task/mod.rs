@@ -78,8 +78,8 @@ pub use self::registry::all_tasks;
 // What the combinators, the runtime and `threads` use.
 pub(crate) use self::callbacks::{Callback, ChildDone};
 pub(crate) use self::core::Core;
+pub(crate) use self::core::DISCARDED_RESULT;
 pub(crate) use self::current::{scope_current, with_current};
 pub(crate) use self::handle::WeakTaskRef;
-pub(crate) use self::core::DISCARDED_RESULT;
 pub(crate) use self::harness::{MainEnd, MainHarness, drop_contained};
 pub(crate) use self::registry::collect;
