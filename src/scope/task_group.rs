@@ -26,11 +26,14 @@
 //!    because the child is done (and uncounts it itself); `unwatched` is
 //!    empty when the poller reads the count to finish, and a release done
 //!    by the poller needs no wake.
-//! 3. **The group's callback runs first** among a child's done callbacks,
-//!    as when it was registered at the spawn
-//!    ([`TaskRef::push_done_callback_first`]); on the current-thread
-//!    runtime nothing differs from a watch at the spawn, as no child runs
-//!    during the body's poll.
+//! 3. **The group's callback runs first** among the done callbacks of a
+//!    child still running when it is watched, as when it was registered at
+//!    the spawn ([`TaskRef::push_done_callback_first`]). A child that ended
+//!    during the poll that made it has run the callbacks the body gave it
+//!    by then, and the group learns of its end when that poll returns (as
+//!    `gather` learns at its first poll). On the current-thread runtime
+//!    nothing differs from a watch at the spawn, as no child runs during
+//!    the body's poll.
 //! 4. **No user code or drop under the lock.** The batch of strong
 //!    references is taken out under the lock and dropped unlocked (dropping
 //!    one may drop a child's output).
