@@ -524,16 +524,10 @@ async fn a_failure_cancels_the_children_that_joined_after_others_ended() {
     assert!(later.iter().all(|t| t.cancelled()));
 }
 
-/// A multi-thread runtime of two workers: the body's children run on the
-/// other worker while it creates more, and the group watches them after
-/// the body's poll (`Shared::watch` in `src/scope/task_group.rs`).
-fn two_workers() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+// A multi-thread runtime of two workers: the body's children run on the
+// other worker while it creates more, and the group watches them after the
+// body's poll (`Shared::watch` in `src/scope/task_group.rs`).
+use common::multi_thread_runtime as two_workers;
 
 /// Children that ended, returning or failing, before the group watched
 /// them are counted and their failures reported, also past the batch the

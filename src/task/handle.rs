@@ -261,11 +261,7 @@ impl TaskRef {
         &self,
         cb: Callback,
     ) -> Result<CallbackId, (CallbackId, Callback)> {
-        let id = CallbackId::next();
-        match self.0.push_callback(id, cb, false, false) {
-            Push::Done(cb) => Err((id, cb)),
-            Push::Queued | Push::StartDrain => Ok(id),
-        }
+        self.push_done(cb, false)
     }
 
     /// As [`push_done_callback`](Self::push_done_callback), but `cb` runs
@@ -276,8 +272,12 @@ impl TaskRef {
         &self,
         cb: Callback,
     ) -> Result<CallbackId, (CallbackId, Callback)> {
+        self.push_done(cb, true)
+    }
+
+    fn push_done(&self, cb: Callback, first: bool) -> Result<CallbackId, (CallbackId, Callback)> {
         let id = CallbackId::next();
-        match self.0.push_callback(id, cb, false, true) {
+        match self.0.push_callback(id, cb, false, first) {
             Push::Done(cb) => Err((id, cb)),
             Push::Queued | Push::StartDrain => Ok(id),
         }
