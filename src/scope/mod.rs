@@ -29,32 +29,3 @@ pub(crate) use root::{AbortFn, TaskRoot};
 pub use on_cancel::{CancelExt, Finally, OnCancel, finally, on_cancel};
 pub use task_group::{GroupBuilder, TaskGroup, TaskGroupRun, task_group};
 pub use timeout::{IntoDeadline, Timeout, TimeoutRun, timeout, timeout_at};
-
-use std::any::Any;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
-use crate::error::{Error, PanicError};
-
-/// Reports `what` through the exception handler.
-fn report(what: &str, exception: Option<Error>) {
-    let mut ctx = crate::ExceptionContext::new(what);
-    if let Some(e) = exception {
-        ctx = ctx.with_exception(e);
-    }
-    if let Some(task) = crate::current_task() {
-        ctx = ctx.with_task(task);
-    }
-    crate::call_exception_handler(ctx);
-}
-
-/// Drops a caught panic's payload; a payload whose destructor panics too is
-/// reported, and that second payload leaked (it could panic again).
-fn drop_reported(payload: Box<dyn Any + Send>, what: &str) {
-    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        report(
-            what,
-            Some(Error::Panicked(PanicError::from_payload(&*again))),
-        );
-        std::mem::forget(again);
-    }
-}

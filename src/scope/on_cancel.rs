@@ -8,6 +8,8 @@ use std::future::{Future, IntoFuture};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+
+use crate::report::drop_payload;
 use std::task::{Context, Poll};
 
 use pin_project::pin_project;
@@ -364,7 +366,7 @@ where
                             Err(again) => {
                                 let held = take_panic(this.panic);
                                 if let Some(held) = held {
-                                    super::drop_reported(held, PAYLOAD_DESTRUCTOR);
+                                    drop_payload(held, None);
                                 }
                                 resume_unwind(again);
                             }
@@ -385,7 +387,7 @@ where
                         match dropped {
                             Ok(()) => resume_unwind(payload),
                             Err(again) => {
-                                super::drop_reported(payload, PAYLOAD_DESTRUCTOR);
+                                drop_payload(payload, None);
                                 resume_unwind(again);
                             }
                         }
@@ -435,9 +437,6 @@ impl<T> Step<T> {
 /// A caught panic's payload.
 type Payload = Box<dyn Any + Send>;
 
-/// How a payload whose destructor panics is reported.
-const PAYLOAD_DESTRUCTOR: &str = "Exception in the destructor of a panic payload";
-
 /// Holds `payload` to be resumed after the cleanup; one held already (the
 /// future's poll panicked, then its destructor did) is replaced, as the
 /// harness lets a destructor's panic replace the poll's.
@@ -447,7 +446,7 @@ fn set_panic(slot: &mut Mutex<Option<Payload>>, payload: Payload) {
         Err(poisoned) => poisoned.into_inner().replace(payload),
     };
     if let Some(old) = old {
-        super::drop_reported(old, PAYLOAD_DESTRUCTOR);
+        drop_payload(old, None);
     }
 }
 

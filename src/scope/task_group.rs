@@ -873,9 +873,12 @@ where
             }
         }
         // The children the body created in this poll (invariant: none is
-        // left unwatched once the poll decides).
-        let batch = shared.take_unwatched(&mut shared.lock(), 1);
-        shared.watch(batch);
+        // left unwatched once the poll decides). Only a late-watching group
+        // has any: the others skip the lock.
+        if *this.watch_late {
+            let batch = shared.take_unwatched(&mut shared.lock(), 1);
+            shared.watch(batch);
+        }
         let errors = {
             let mut s = shared.lock();
             if !*this.body_done || !shared.finish(&mut s) {
@@ -911,7 +914,7 @@ where
 /// The body panicked: the error it counts as, and the group shuts down.
 fn body_failure(shared: &Arc<Shared>, payload: Box<dyn std::any::Any + Send>) -> Error {
     let err = Error::Panicked(PanicError::from_payload(&*payload));
-    super::drop_reported(payload, "Exception in the destructor of a panic payload");
+    crate::report::drop_payload(payload, None);
     let children = shared.begin_shutdown(&mut shared.lock());
     shared.shutdown(children);
     err
@@ -920,12 +923,11 @@ fn body_failure(shared: &Arc<Shared>, payload: Box<dyn std::any::Any + Send>) ->
 /// Drops the body, containing a panic of its destructor (reported).
 fn drop_body<Fut>(mut fut: Pin<&mut Option<Fut>>) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| fut.set(None))) {
-        let err = Error::Panicked(PanicError::from_payload(&*payload));
-        super::report(
+        crate::report::report_panic(
             "Exception in the destructor of a task group's body",
-            Some(err),
+            crate::current_task().as_ref(),
+            payload,
         );
-        super::drop_reported(payload, "Exception in the destructor of a panic payload");
     }
 }
 
